@@ -15,6 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tests.prefect_server import prefect_server  # noqa: F401 - shared session fixture
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 PG_URL = os.environ.get(
