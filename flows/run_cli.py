@@ -1,7 +1,92 @@
-"""``adsync run``, ``adsync demo``, ``adsync serve`` (filled in by the flow issues)."""
+"""``adsync run <flow>``, ``adsync demo``, ``adsync serve``: running flows from a terminal.
+
+``run`` prints the run summary and exits 0 when every account succeeded, 1 when the run was
+partial or failed (so cron/CI wrappers can tell).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import typer
+
+run_app = typer.Typer(help="Run one flow now, in this terminal.", no_args_is_help=True)
+
+_DATE = typer.Option(None, "--date", help="One China date, YYYY-MM-DD.")
+_START = typer.Option(None, "--start", help="Backfill start (inclusive), YYYY-MM-DD.")
+_END = typer.Option(None, "--end", help="Backfill end (inclusive), YYYY-MM-DD.")
+_ACCOUNTS = typer.Option(None, "--accounts", help="Only these account ids (repeatable).")
+
+
+def _prepare_prefect() -> None:
+    # Without a Prefect server, Prefect starts a temporary one backed by ~/.prefect/prefect.db
+    # (the same database `prefect server start` uses, so the run shows up in the UI later).
+    # Its default 20 s startup timeout is too tight for a cold start on a small machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def run_flow(flow_fn, **params) -> int:
+    """Run a flow, print its summary, return the exit code (0 = every account succeeded)."""
+    from flows.summary import RunStatus, RunSummary
+
+    _prepare_prefect()
+    state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, RunSummary):
+        typer.echo(summary.text())
+        return 0 if summary.status is RunStatus.SUCCESS else 1
+    typer.echo(f"{flow_fn.name}: {state.name}: {state.message or summary}", err=True)
+    return 1
+
+
+@run_app.command("laike")
+def run_laike(
+    date: str | None = _DATE,
+    start: str | None = _START,
+    end: str | None = _END,
+    accounts: list[int] | None = _ACCOUNTS,
+    lookback_days: int | None = typer.Option(None, "--lookback-days"),
+) -> None:
+    """抖音来客 / 本地推 promotion report (default: yesterday + lookback)."""
+    from flows.laike import laike_daily
+
+    raise typer.Exit(
+        run_flow(
+            laike_daily,
+            date=date,
+            start=start,
+            end=end,
+            accounts=accounts or None,
+            lookback_days=lookback_days,
+        )
+    )
+
+
+def demo(
+    state_dir: Path = typer.Option(Path("data/sandbox"), help="Sandbox state directory."),
+    keep_serving: bool = typer.Option(
+        False, "--keep-serving", help="Keep the sandbox up afterwards to browse its page."
+    ),
+) -> None:
+    """Zero-credential demo: sandbox + SQLite + the 来客 flow for yesterday."""
+    from flows.demo import run_demo
+
+    raise typer.Exit(run_demo(state_dir=state_dir, keep_serving=keep_serving))
+
+
+def serve(
+    prefect_yaml: Path = typer.Option(Path("prefect.yaml"), help="Deployments to serve."),
+    limit: int = typer.Option(4, help="Max concurrent flow runs."),
+) -> None:
+    """Serve every deployment of prefect.yaml from this process (one machine, no work pool)."""
+    from flows.serve import serve_deployments
+
+    serve_deployments(prefect_yaml, limit=limit)
 
 
 def register(app: typer.Typer) -> None:
     """Attach the flow commands to the root app."""
+    app.add_typer(run_app, name="run")
+    app.command("demo")(demo)
+    app.command("serve")(serve)

@@ -1,0 +1,105 @@
+"""Process-wide resources a flow run needs, built once from settings.
+
+Tasks run in threads of the same process (Prefect's ThreadPoolTaskRunner), so they share one
+engine, one token store, one rate-limited Ocean Engine client and one Bitable writer per base.
+Nothing here is passed as a task argument (Prefect would try to hash it); tasks call
+:func:`get_runtime` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from integrations.database.engine import make_engine
+from integrations.database.migrate import upgrade
+from integrations.settings import Settings, get_settings, require
+
+if TYPE_CHECKING:
+    from flows.summary import RunSummary
+    from integrations.feishu.sink import BitableSink
+    from integrations.oceanengine.client import OceanEngineClient
+    from token_store.api import TokenStore
+
+log = logging.getLogger("adsync.flows")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def engine(self) -> Engine:
+        # Migrations are idempotent and cheap when at head: a fresh machine just works.
+        upgrade(self.settings.db_url)
+        return make_engine(self.settings.db_url)
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        from token_store.api import build_token_store
+
+        return build_token_store(self.settings, engine=self.engine)
+
+    @cached_property
+    def oceanengine(self) -> OceanEngineClient:
+        from integrations.oceanengine.client import OceanEngineClient
+        from token_store.api import TokenKey
+
+        s = self.settings
+        require(s, "oceanengine_app_id")
+        key = TokenKey.for_oceanengine(s.oceanengine_app_id, s.oceanengine_principal)
+        return OceanEngineClient.from_settings(s, tokens=self.tokens.provider(key))
+
+    @property
+    def bitable_enabled(self) -> bool:
+        s = self.settings
+        return bool(s.feishu_app_id and s.feishu_app_secret and s.feishu_app_token)
+
+    @cached_property
+    def bitable(self) -> BitableSink:
+        from integrations.feishu.sink import BitableSink
+
+        require(self.settings, "feishu_app_id", "feishu_app_secret", "feishu_app_token")
+        return BitableSink.from_settings(self.settings, engine=self.engine)
+
+    def api_calls(self) -> int:
+        if "oceanengine" not in self.__dict__:
+            return 0
+        return self.oceanengine.stats.total_calls
+
+    def notify(self, summary: RunSummary) -> None:
+        """Send the run card when a webhook is configured. Never raises."""
+        if self.settings.feishu_webhook_url is None:
+            return
+        try:
+            from integrations.feishu.notifier import notify_run
+
+            notify_run(self.settings, summary)
+        except Exception as e:  # noqa: BLE001 - a failed notification never fails the sync
+            log.warning("Feishu notification failed: %s", type(e).__name__)
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime; rebuilt when settings were reloaded (tests clear the cache)."""
+    global _runtime
+    with _runtime_lock:
+        s = get_settings()
+        if _runtime is None or _runtime.settings is not s:
+            _runtime = Runtime(settings=s)
+        return _runtime
+
+
+def reset_runtime() -> None:
+    global _runtime
+    with _runtime_lock:
+        _runtime = None

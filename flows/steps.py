@@ -1,0 +1,149 @@
+"""I/O steps the flows share: collect per-account fetches, upsert into the DB, project to Bitable.
+
+Plain functions (no Prefect decorators): the flows wrap them in tasks. Every step records what
+it did in the run's :class:`RunSummary`, so the ledger, artifacts and card all agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from prefect.futures import PrefectFuture
+from sqlalchemy import Table, select
+
+from flows.runtime import Runtime
+from flows.summary import AccountResult, RunSummary
+from flows.window import Window
+from integrations.database import tables
+from integrations.database.upsert import upsert
+from integrations.oceanengine.errors import OceanEngineError
+
+log = logging.getLogger("adsync.flows")
+
+# Bitable projection: which DB table feeds a dataset, and its China-date column.
+DATE_COLUMNS = {
+    "local_promotion_daily": "stat_date",
+    "local_account_daily": "stat_date",
+    "douplus_order_daily": "stat_date",
+    "douplus_video_daily": "stat_date",
+}
+
+
+@dataclass
+class FetchResult:
+    account_id: int | str
+    rows: list[dict[str, Any]]
+    rejections: list[Any] = field(default_factory=list)
+
+
+def retry_if_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+    """Prefect retry condition: retry transient API trouble only, never permission/params errors."""
+    try:
+        state.result()
+    except OceanEngineError as e:
+        return e.retryable
+    except Exception:  # noqa: BLE001 - unknown failures (network stack, bugs): one more try is cheap
+        return True
+    return False
+
+
+def short_reason(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:300]
+
+
+def collect(
+    futures: Sequence[PrefectFuture], ids: Sequence[int | str], results: dict[Any, AccountResult]
+) -> list[dict[str, Any]]:
+    """Wait for per-account fetches; good accounts' rows are returned, bad ones marked failed."""
+    rows: list[dict[str, Any]] = []
+    for aid, fut in zip(ids, futures, strict=True):
+        res = results[aid]
+        try:
+            fetched: FetchResult = fut.result()
+        except Exception as e:  # noqa: BLE001 - one account's failure never hides another's data
+            res.ok = False
+            res.reason = short_reason(e)
+            log.warning("account %s failed: %s", aid, res.reason)
+            continue
+        rows.extend(fetched.rows)
+        res.rows += len(fetched.rows)
+        res.cost += sum((r.get("cost") or Decimal(0) for r in fetched.rows), Decimal(0))
+        res.rejected += len(fetched.rejections)
+        for rej in fetched.rejections[:20]:
+            log.warning("account %s: rejected row %s", aid, rej)
+    return rows
+
+
+def local_accounts(rt: Runtime) -> dict[int, str]:
+    """Authorised LOCAL accounts (id → name); names in settings.accounts win (user's labels)."""
+    listed = rt.oceanengine.local_accounts(rt.settings.oceanengine_cc_account_id)
+    names = {a.account_id: a.account_name for a in listed}
+    for k, v in rt.settings.accounts.items():
+        if int(k) in names:
+            names[int(k)] = v
+    return names
+
+
+def upsert_db(
+    rt: Runtime, table: Table, rows: Sequence[dict[str, Any]], summary: RunSummary
+) -> None:
+    with rt.engine.begin() as conn:
+        res = upsert(conn, table, rows)
+    summary.sink(f"db:{table.name}").add(
+        inserted=res.inserted, updated=res.updated, unchanged=res.unchanged
+    )
+
+
+def window_rows(rt: Runtime, dataset: str, window: Window | None) -> list[dict[str, Any]]:
+    """DB rows of a dataset (for the window when the dataset is dated): Bitable's source."""
+    table = tables.DATASET_TABLES[dataset]
+    q = select(table)
+    col = DATE_COLUMNS.get(dataset)
+    if col is not None and window is not None:
+        q = q.where(table.c[col].between(window.start, window.end))
+    with rt.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def project_to_bitable(
+    rt: Runtime,
+    summary: RunSummary,
+    *,
+    datasets: Iterable[str],
+    window: Window | None,
+    account_names: dict[Any, str],
+    account_field: str = "local_account_id",
+) -> None:
+    """Write the window's DB rows of each dataset to Bitable and ensure per-account views.
+
+    One table's failure (e.g. a renamed field) is recorded on that sink and the others go on.
+    """
+    sink = rt.bitable
+    for dataset in datasets:
+        name = f"bitable:{dataset}"
+        try:
+            rows = window_rows(rt, dataset, window)
+            for r in rows:
+                r.setdefault("account_name", account_names.get(r.get(account_field), ""))
+            res = sink.upsert(dataset, rows)
+            summary.sink(name).add(
+                inserted=res.created,
+                updated=res.updated,
+                unchanged=res.unchanged,
+                deleted=res.deleted_duplicates,
+                calls=res.calls,
+            )
+            views = sink.ensure_views(dataset, account_names)
+            if views.without_view:
+                summary.warnings.append(
+                    f"{dataset}: {len(views.without_view)} account(s) without a view "
+                    f"(Feishu caps a table at 200 views)"
+                )
+        except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
+            log.exception("Bitable %s failed", dataset)
+            summary.sink(name).error = short_reason(e)
