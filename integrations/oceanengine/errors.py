@@ -1,0 +1,195 @@
+"""Ocean Engine error taxonomy: the ONE place that maps a response to an exception class.
+
+Business errors come back with HTTP 200 and ``code != 0`` (contracts/oceanengine.md §1.3), so the
+class is decided by ``code`` first and by the HTTP status / transport only when there is no usable
+envelope. The client's retry loop only looks at the class:
+
+==========================  ===========================================  =======================
+class                       when                                         client action
+==========================  ===========================================  =======================
+Throttled                   40100, HTTP 429                              backoff + retry
+Transient                   50000–59999, HTTP >= 500/408, timeouts,      backoff + retry
+                            transport errors, non-JSON bodies
+TokenExpired / TokenInvalid 40102 / 40105 (and unknown codes whose       refresh once, retry once
+                            message names the access token)
+PermissionDenied            40002, 40118                                 fail, no retry
+InvalidParams               40001                                        fail, no retry
+ApiError                    anything else (40104, 40110, 40103, ...)     fail, no retry
+==========================  ===========================================  =======================
+
+Messages name the endpoint, the account and the code, plus the API's own message. They never
+contain a token: the client never passes one in, and :func:`redact` scrubs anything token-like
+from API messages defensively.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+THROTTLED_CODES = frozenset({40100})
+TOKEN_EXPIRED_CODES = frozenset({40102})
+TOKEN_INVALID_CODES = frozenset({40105})
+PERMISSION_CODES = frozenset({40002, 40118})
+INVALID_PARAMS_CODES = frozenset({40001})
+
+# Long opaque hex/base64-ish runs look like tokens or secrets; API messages should not carry
+# them, but we never want one to reach a log if they do.
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{32,}")
+
+
+def redact(text: str) -> str:
+    return _TOKENISH.sub("***", text)
+
+
+class OceanEngineError(Exception):
+    """Base class. ``code`` is the API code (None for transport/HTTP-level failures)."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        code: int | None = None,
+        account: object | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.api_message = redact(message)
+        self.endpoint = endpoint
+        self.code = code
+        self.account = account
+        self.request_id = request_id
+        self.http_status = http_status
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [f"{type(self).__name__}: {self.endpoint}"]
+        if self.account is not None:
+            parts.append(f"account {self.account}")
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.http_status is not None and self.http_status != 200:
+            parts.append(f"HTTP {self.http_status}")
+        head = ", ".join(parts)
+        tail = f" (request_id {self.request_id})" if self.request_id else ""
+        return f"{head}: {self.api_message}{tail}"
+
+
+class RetryableError(OceanEngineError):
+    retryable = True
+
+
+class Throttled(RetryableError):
+    """40100 / HTTP 429: the app's QPS was exceeded."""
+
+
+class Transient(RetryableError):
+    """Server-side or network trouble that is worth retrying after a pause."""
+
+
+class TokenError(OceanEngineError):
+    """The access token was refused; the client refreshes once and retries once."""
+
+
+class TokenExpired(TokenError):
+    pass
+
+
+class TokenInvalid(TokenError):
+    pass
+
+
+class PermissionDenied(OceanEngineError):
+    """The token may not read this account or call this API (40002, 40118)."""
+
+
+class InvalidParams(OceanEngineError):
+    pass
+
+
+class ApiError(OceanEngineError):
+    """Any other non-zero code: not retried."""
+
+
+def error_for_code(
+    code: int,
+    message: str,
+    *,
+    endpoint: str,
+    account: object | None = None,
+    request_id: str | None = None,
+    http_status: int | None = None,
+) -> OceanEngineError:
+    """Build the exception for a response envelope whose ``code`` is not 0."""
+    cls: type[OceanEngineError]
+    if code in THROTTLED_CODES:
+        cls = Throttled
+    elif 50000 <= code <= 59999:
+        cls = Transient
+    elif code in TOKEN_EXPIRED_CODES:
+        cls = TokenExpired
+    elif code in TOKEN_INVALID_CODES:
+        cls = TokenInvalid
+    elif code in PERMISSION_CODES:
+        cls = PermissionDenied
+    elif code in INVALID_PARAMS_CODES:
+        cls = InvalidParams
+    elif _mentions_access_token(message):
+        # Contract §7: unknown codes are classed by message when it clearly names the access token.
+        cls = TokenInvalid
+    else:
+        cls = ApiError
+    return cls(
+        message or "(no message)",
+        endpoint=endpoint,
+        code=code,
+        account=account,
+        request_id=request_id,
+        http_status=http_status,
+    )
+
+
+def _mentions_access_token(message: str) -> bool:
+    m = (message or "").lower()
+    return "access_token" in m or "access token" in m
+
+
+def error_for_http_status(
+    status: int, body_excerpt: str, *, endpoint: str, account: object | None = None
+) -> OceanEngineError:
+    """A non-2xx response without a usable envelope."""
+    cls: type[OceanEngineError]
+    if status == 429:
+        cls = Throttled
+    elif status >= 500 or status == 408:
+        cls = Transient
+    else:
+        cls = ApiError
+    return cls(body_excerpt, endpoint=endpoint, account=account, http_status=status)
+
+
+def envelope_error(
+    body: dict[str, Any], *, endpoint: str, account: object | None, http_status: int
+) -> OceanEngineError | None:
+    """The exception for a decoded envelope, or None when ``code == 0``."""
+    code = body.get("code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return Transient(
+            f"response has no integer code (got {type(code).__name__})",
+            endpoint=endpoint,
+            account=account,
+            http_status=http_status,
+        )
+    if code == 0:
+        return None
+    return error_for_code(
+        code,
+        str(body.get("message") or ""),
+        endpoint=endpoint,
+        account=account,
+        request_id=body.get("request_id") if isinstance(body.get("request_id"), str) else None,
+        http_status=http_status,
+    )

@@ -1,0 +1,144 @@
+"""Walk every page of a list endpoint and parse its items row by row.
+
+A row that does not parse becomes a :class:`Rejection` (key + reason) and the rest of the page is
+kept: one dirty row never costs a page, an account or a run. Callers count and report rejections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from integrations.oceanengine.client import OceanEngineClient
+from integrations.oceanengine.errors import ApiError
+from integrations.oceanengine.models import PageInfo
+
+T = TypeVar("T")
+
+# Hard stop against a server that keeps saying "more pages" (10,000 rows cap at 100 per page is
+# the largest documented listing; this is far above it).
+MAX_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row we could not use: ``key`` identifies it (endpoint, account, its ids) for the log."""
+
+    key: str
+    reason: str
+
+
+@dataclass
+class Fetched(Generic[T]):
+    """Rows and rejections accumulated over pages."""
+
+    rows: list[T] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def add(self, rows: Iterable[T], rejections: Iterable[Rejection]) -> None:
+        self.rows.extend(rows)
+        self.rejections.extend(rejections)
+
+    def __iter__(self) -> Iterator[Any]:  # allows ``rows, rejections = fetched``
+        yield self.rows
+        yield self.rejections
+
+
+def reason_of(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        parts = []
+        for e in err.errors()[:3]:
+            loc = ".".join(str(x) for x in e.get("loc", ())) or "row"
+            parts.append(f"{loc}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        return "; ".join(parts)
+    return f"{type(err).__name__}: {err}"[:300]
+
+
+def parse_items(
+    items: Any, parse: Callable[[Mapping[str, Any]], T], key_of: Callable[[Any], str]
+) -> tuple[list[T], list[Rejection]]:
+    """Parse each raw item; failures become rejections keyed by ``key_of(raw)``."""
+    rows: list[T] = []
+    rejections: list[Rejection] = []
+    if items is None:
+        return rows, rejections
+    if not isinstance(items, list):
+        return rows, [Rejection(key_of(None), f"list is a {type(items).__name__}, not an array")]
+    for raw in items:
+        try:
+            if not isinstance(raw, Mapping):
+                raise ValueError(f"item is a {type(raw).__name__}, not an object")
+            rows.append(parse(raw))
+        except (ValidationError, ValueError, TypeError, ArithmeticError) as e:
+            rejections.append(Rejection(key_of(raw), reason_of(e)))
+    return rows, rejections
+
+
+def raw_key(endpoint: str, account: object, *names: str) -> Callable[[Any], str]:
+    """A ``key_of`` that names endpoint, account and the item's id fields (as raw text)."""
+
+    def key_of(raw: Any) -> str:
+        parts = [endpoint, f"account={account}"]
+        if isinstance(raw, Mapping):
+            for name in names:
+                obj: Any = raw
+                for step in name.split("."):
+                    obj = obj.get(step) if isinstance(obj, Mapping) else None
+                parts.append(f"{name.rsplit('.', 1)[-1]}={obj}")
+        return "|".join(parts)
+
+    return key_of
+
+
+def iter_pages(
+    client: OceanEngineClient,
+    endpoint: str,
+    params: Mapping[str, Any],
+    *,
+    list_key: str,
+    parse: Callable[[Mapping[str, Any]], T],
+    key_of: Callable[[Any], str],
+    page_size: int = 100,
+) -> Iterator[tuple[list[T], list[Rejection]]]:
+    """Yield ``(rows, rejections)`` per page, from page 1 to ``page_info.total_page``.
+
+    Without a usable ``total_page`` it falls back to ``total_number``/``total_num`` and, failing
+    that, stops at the first short page.
+    """
+    page = 1
+    while True:
+        data = client.get(endpoint, {**params, "page": page, "page_size": page_size})
+        items = data.get(list_key)
+        yield parse_items(items, parse, key_of)
+        n_items = len(items) if isinstance(items, list) else 0
+        total_page = _total_pages(data.get("page_info"), page_size)
+        if total_page is None:
+            if n_items < page_size:
+                return
+        elif page >= total_page or n_items == 0:
+            return
+        page += 1
+        if page > MAX_PAGES:
+            raise ApiError(
+                f"more than {MAX_PAGES} pages; refusing to continue",
+                endpoint=endpoint,
+                account=key_of(None),
+            )
+
+
+def _total_pages(raw: Any, page_size: int) -> int | None:
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        info = PageInfo.model_validate(raw)
+    except ValidationError:
+        return None
+    if info.total_page is not None:
+        return info.total_page
+    if info.total is not None:
+        size = info.page_size or page_size
+        return -(-info.total // size) if size else None
+    return None
