@@ -1,0 +1,215 @@
+"""What an upsert writes: the column plan for one table and batch shape, row validation and value
+normalisation, and the result counts. Dialect writers (``upsert_<dialect>.py``) consume it.
+
+Values are normalised the way the database will store them, so "unchanged" is decided on the
+stored value on every dialect: DECIMAL values are quantised to the column scale (ROUND_HALF_UP,
+like PostgreSQL and MariaDB), and on MariaDB/MySQL (DATETIME without fractional seconds)
+timestamps drop their microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Numeric, Table
+
+from integrations.database.tables import BOOKKEEPING_COLUMNS
+
+# Bookkeeping columns written only when the row is first inserted.
+INSERT_ONLY_COLUMNS = frozenset({"created_at", "first_seen_at"})
+# Bookkeeping columns set to "now" on every insert or update, whatever the row says.
+ALWAYS_NOW_COLUMNS = frozenset({"updated_at"})
+
+Row = tuple[Any, ...]
+Normalizer = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """Rows inserted, updated (some compared column changed) and left unchanged (not rewritten)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        if not isinstance(other, UpsertResult):
+            return NotImplemented
+        return UpsertResult(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+    def as_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@dataclass(frozen=True)
+class UpsertPlan:
+    """Column layout of one upsert call. Rows become tuples in ``columns`` order, key first."""
+
+    table: Table
+    key_columns: tuple[str, ...]
+    columns: tuple[str, ...]  # key columns, then data columns, then bookkeeping columns
+    compare_columns: tuple[str, ...]  # decide "changed": data columns except bookkeeping
+    update_columns: tuple[str, ...]  # written when a row changed: all but key and insert-only
+    input_columns: frozenset[str]  # the keys the caller's rows carry
+    now_columns: tuple[str, ...]  # bookkeeping columns filled with "now" by us
+    normalizers: tuple[Normalizer | None, ...]  # per input column (key + data), or None
+
+    @property
+    def n_key(self) -> int:
+        return len(self.key_columns)
+
+    @classmethod
+    def build(cls, table: Table, first_row: Mapping[str, Any], dialect: Dialect) -> UpsertPlan:
+        key = tuple(c.name for c in table.primary_key.columns)
+        if not key:
+            raise ValueError(f"{table.name}: upsert needs a primary key")
+        unknown = sorted(set(first_row) - set(table.c.keys()))
+        if unknown:
+            raise ValueError(f"{table.name}: unknown column {unknown[0]!r}")
+        for k in key:
+            if k not in first_row:
+                raise ValueError(f"{table.name}: row is missing primary-key column {k!r}")
+
+        table_bookkeeping = [c.name for c in table.columns if c.name in BOOKKEEPING_COLUMNS]
+        data = tuple(
+            c.name
+            for c in table.columns
+            if c.name in first_row and c.name not in key and c.name not in BOOKKEEPING_COLUMNS
+        )
+        given_bookkeeping = tuple(
+            c for c in table_bookkeeping if c in first_row and c not in ALWAYS_NOW_COLUMNS
+        )
+        now_cols = tuple(c for c in table_bookkeeping if c not in given_bookkeeping)
+        input_cols = key + data + given_bookkeeping
+        columns = input_cols + now_cols
+        return cls(
+            table=table,
+            key_columns=key,
+            columns=columns,
+            compare_columns=data,
+            update_columns=tuple(
+                c for c in columns if c not in key and c not in INSERT_ONLY_COLUMNS
+            ),
+            input_columns=frozenset(input_cols),
+            now_columns=now_cols,
+            normalizers=tuple(_normalizer(table, c, dialect) for c in input_cols),
+        )
+
+    def prepare(self, chunk: Sequence[Mapping[str, Any]], now: datetime) -> list[Row]:
+        """Validate and normalise ``chunk``; one tuple per distinct key (the last row wins)."""
+        input_cols = self.columns[: len(self.columns) - len(self.now_columns)]
+        n_in = len(input_cols)
+        now_tail = (now,) * len(self.now_columns)
+        norms = [(i, f) for i, f in enumerate(self.normalizers) if f is not None]
+        nk = self.n_key
+        out: dict[Row, Row] = {}
+        for row in chunk:
+            try:
+                values = [row[c] for c in input_cols]
+            except KeyError as e:
+                raise self._missing(e.args[0]) from None
+            if len(row) != n_in:
+                self._check_extra(row)
+            for i, f in norms:
+                v = values[i]
+                if v is not None:
+                    try:
+                        values[i] = f(v)
+                    except (InvalidOperation, TypeError, ValueError):
+                        raise ValueError(
+                            f"{self.table.name}.{input_cols[i]}: invalid value {v!r}"
+                        ) from None
+            key = tuple(values[:nk])
+            if None in key:
+                col = self.key_columns[key.index(None)]
+                raise ValueError(f"{self.table.name}: primary-key column {col!r} is NULL")
+            out[key] = (*values, *now_tail)
+        return list(out.values())
+
+    def _missing(self, col: str) -> ValueError:
+        kind = "primary-key column" if col in self.key_columns else "column"
+        return ValueError(
+            f"{self.table.name}: row is missing {kind} {col!r} (every row of one upsert call "
+            "must carry the same columns)"
+        )
+
+    def _check_extra(self, row: Mapping[str, Any]) -> None:
+        extra = sorted(set(row) - self.input_columns - ALWAYS_NOW_COLUMNS)
+        if extra:
+            raise ValueError(
+                f"{self.table.name}: column {extra[0]!r} is not in the first row of this upsert "
+                "call (every row must carry the same columns)"
+                if extra[0] in self.table.c
+                else f"{self.table.name}: unknown column {extra[0]!r}"
+            )
+
+
+def utc_now(dialect: Dialect) -> datetime:
+    """Naive UTC now (the schema stores UTC without zone); whole seconds on MariaDB/MySQL."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=0) if dialect.name in ("mysql", "mariadb") else now
+
+
+def _normalizer(table: Table, name: str, dialect: Dialect) -> Normalizer | None:
+    col_type = table.c[name].type
+    if isinstance(col_type, Numeric) and col_type.asdecimal and col_type.scale is not None:
+        return _decimal_normalizer(col_type.scale)
+    if isinstance(col_type, DateTime) and dialect.name in ("mysql", "mariadb"):
+        return _drop_microseconds
+    return None
+
+
+def _decimal_normalizer(scale: int) -> Normalizer:
+    quantum = Decimal(1).scaleb(-scale)
+
+    def normalize(v: Any) -> Decimal:
+        if isinstance(v, Decimal):
+            d = v
+        elif isinstance(v, bool):
+            raise TypeError("bool is not a number")
+        elif isinstance(v, float):
+            # Shortest repr: 0.1 means Decimal("0.1"), not 0.1000000000000000055511...
+            d = Decimal(repr(v))
+        else:
+            d = Decimal(v)  # int or numeric text
+        return d.quantize(quantum, rounding=ROUND_HALF_UP)
+
+    return normalize
+
+
+def _drop_microseconds(v: Any) -> Any:
+    return v.replace(microsecond=0) if isinstance(v, datetime) else v
+
+
+def iter_chunks(
+    rows: Iterable[Mapping[str, Any]], size: int
+) -> Iterable[Sequence[Mapping[str, Any]]]:
+    """Slices of a sequence, or lists of ``size`` rows from any iterable (streaming)."""
+    if isinstance(rows, Sequence):
+        for i in range(0, len(rows), size):
+            yield rows[i : i + size]
+        return
+    chunk: list[Mapping[str, Any]] = []
+    for r in rows:
+        chunk.append(r)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

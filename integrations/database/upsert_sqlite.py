@@ -1,0 +1,55 @@
+"""SQLite upsert: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <a compared column changed>``.
+
+Counting: the driver's summed rowcount over the executemany is the number of rows inserted or
+updated (a conflict whose WHERE is false changes nothing and counts 0); a count of the chunk's
+keys that already exist, read first in the same transaction, splits that into inserted/updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, bindparam, func, or_, select, tuple_
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from integrations.database.driver_sql import DriverStatement
+from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult
+
+# SQLite >= 3.32 allows 32766 host parameters per statement.
+MAX_PARAMS = 32_000
+
+
+def upsert_statement(conn: Connection, plan: UpsertPlan) -> DriverStatement:
+    t = plan.table
+    stmt = sqlite_insert(t).values({c: bindparam(c) for c in plan.columns})
+    if plan.compare_columns:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(plan.key_columns),
+            set_={c: stmt.excluded[c] for c in plan.update_columns},
+            where=or_(*(t.c[c].is_distinct_from(stmt.excluded[c]) for c in plan.compare_columns)),
+        )
+    else:  # key-only rows: an existing key is simply unchanged
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(plan.key_columns))
+    return DriverStatement.compile(conn, stmt, t, plan.columns)
+
+
+def count_existing(conn: Connection, plan: UpsertPlan, rows: Sequence[Row]) -> int:
+    t = plan.table
+    key = tuple_(*(t.c[c] for c in plan.key_columns))
+    step = max(1, MAX_PARAMS // plan.n_key)
+    found = 0
+    for i in range(0, len(rows), step):
+        keys = [r[: plan.n_key] for r in rows[i : i + step]]
+        found += conn.scalar(select(func.count()).select_from(t).where(key.in_(keys))) or 0
+    return found
+
+
+def write_chunk(
+    conn: Connection, plan: UpsertPlan, stmt: DriverStatement, rows: Sequence[Row]
+) -> UpsertResult:
+    existing = count_existing(conn, plan, rows)
+    written = stmt.executemany(conn, rows)
+    inserted = len(rows) - existing
+    return UpsertResult(
+        inserted=inserted, updated=written - inserted, unchanged=len(rows) - written
+    )
