@@ -1,0 +1,1 @@
+"""Token store backends: the project database (encrypted) and the OS keyring."""
