@@ -1,5 +1,122 @@
-"""``adsync tokens ...`` (filled in by the token store issue)."""
+"""``adsync tokens ...``: consent URL, auth-code exchange, status, import. Never prints secrets.
+
+``ConfigError`` propagates to ``flows.cli.main`` (one line, exit 2); token store errors are
+printed here as one line with exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 
 import typer
 
+from integrations.settings import get_settings, require
+from token_store.api import TokenStore, build_token_store
+from token_store.errors import TokenStoreError
+from token_store.importer import ImportFormatError, parse_token_json
+from token_store.models import TokenKey, TokenStatus
+from token_store.oauth import OceanEngineOAuth
+
 app = typer.Typer(help="Ocean Engine OAuth token store.", no_args_is_help=True)
+
+PRINCIPAL_HELP = "Authorising principal (default: ADSYNC_OCEANENGINE_PRINCIPAL)."
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except (TokenStoreError, ImportFormatError) as e:
+        typer.echo(f"adsync tokens: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _store_and_key(principal: str | None) -> tuple[TokenStore, TokenKey]:
+    s = get_settings()
+    require(s, "oceanengine_app_id")
+    key = TokenKey.oceanengine(str(s.oceanengine_app_id), principal or s.oceanengine_principal)
+    return build_token_store(s), key
+
+
+def _t(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds")
+
+
+def _describe(st: TokenStatus, echo: Callable[[str], None] = typer.echo) -> None:
+    ids = ", ".join(str(i) for i in st.account_ids) or "(none recorded)"
+    echo(f"key: {st.key}")
+    echo(f"  accounts: {ids}")
+    echo(f"  access token expires:  {_t(st.access_expires_at)}")
+    flag = " (EXPIRES WITHIN 7 DAYS)" if st.refresh_expiring_soon else ""
+    flag = " (EXPIRED: re-authorise)" if st.refresh_expired else flag
+    echo(f"  refresh token expires: {_t(st.refresh_expires_at)}{flag}")
+
+
+@app.command("auth-url")
+def auth_url(
+    redirect_uri: str | None = typer.Option(None, help="Redirect URI registered for the app."),
+    state: str | None = typer.Option(None, help="Opaque state echoed back (default: random)."),
+) -> None:
+    """Print the consent URL; after consent, pass the auth_code to `adsync tokens exchange`."""
+    s = get_settings()
+    require(s, "oceanengine_app_id")
+    url = OceanEngineOAuth.consent_url_for(
+        str(s.oceanengine_app_id), state or secrets.token_urlsafe(12), redirect_uri
+    )
+    typer.echo(url)
+
+
+@app.command("exchange")
+def exchange(
+    code: str = typer.Argument(..., help="The auth_code from the consent redirect."),
+    principal: str | None = typer.Option(None, help=PRINCIPAL_HELP),
+) -> None:
+    """Exchange an auth code (10 minutes, single use) and store the token pair."""
+    store, key = _store_and_key(principal)
+    with _errors():
+        st = store.exchange_auth_code(code, key)
+    typer.echo("stored a new token pair")
+    _describe(st)
+
+
+@app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Expiry times and authorised accounts of every stored key (no secrets)."""
+    with _errors():
+        statuses = build_token_store(get_settings()).status()
+    if as_json:
+        typer.echo(json.dumps([st.model_dump(mode="json") for st in statuses], indent=2))
+        return
+    if not statuses:
+        typer.echo("no tokens stored; run `adsync tokens auth-url` to start")
+        return
+    for st in statuses:
+        _describe(st)
+
+
+@app.command("import")
+def import_(
+    principal: str | None = typer.Option(None, help=PRINCIPAL_HELP),
+) -> None:
+    """Store a token pair read as JSON from stdin (ours, or an older script's token cache).
+
+    Stop the old script first: refresh tokens are single use, so two users of one pair break it.
+    """
+    store, key = _store_and_key(principal)
+    with _errors():
+        result = parse_token_json(sys.stdin.read())
+        store.put(key, result.token_set)
+    ts = result.token_set
+    typer.echo("imported a token pair (access + refresh token)")
+    _describe(TokenStatus.of(key, ts.access_expires_at, ts.refresh_expires_at, ts.account_ids))
+    if result.estimated:
+        typer.echo(
+            f"  note: {', '.join(result.estimated)} not in the input: estimated "
+            "(the access token counts as expired, so the first use refreshes and records the "
+            "real times)"
+        )

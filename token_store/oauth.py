@@ -81,8 +81,10 @@ class OceanEngineOAuth:
         data = self._call(REFRESH_TOKEN_PATH, body, [refresh_token], key=key)
         return _token_set(data, account_ids=account_ids)
 
-    def consent_url(self, state: str, redirect_uri: str | None = None) -> str:
-        params = {"app_id": self.app_id, "state": state}
+    @staticmethod
+    def consent_url_for(app_id: str, state: str, redirect_uri: str | None = None) -> str:
+        """The consent page; after consent the redirect receives ``auth_code`` and ``state``."""
+        params = {"app_id": app_id, "state": state}
         if redirect_uri:
             params["redirect_uri"] = redirect_uri
         return str(httpx.URL(CONSENT_URL, params=params))
