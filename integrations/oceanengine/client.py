@@ -46,7 +46,7 @@ from integrations.oceanengine.errors import (
     error_for_http_status,
     redact,
 )
-from integrations.oceanengine.ratelimit import RateLimiter, TokenBucket
+from integrations.oceanengine.ratelimit import RateLimiter, app_limiter
 
 logger = logging.getLogger("adsync.oceanengine")
 
@@ -194,7 +194,7 @@ class OceanEngineClient:
             qps = qps or s.oceanengine_qps
             timeout_s = timeout_s or s.oceanengine_timeout_s
         self.tokens = tokens
-        self.limiter: RateLimiter = limiter or TokenBucket(qps)
+        self.limiter: RateLimiter = limiter or app_limiter(qps)
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
         self._http = httpx.Client(

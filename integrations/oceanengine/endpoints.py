@@ -8,6 +8,7 @@ caller's to record (rule 3 of the architecture), never swallowed here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
@@ -34,6 +35,7 @@ from integrations.oceanengine.models import (
 from integrations.oceanengine.pagination import Fetched, Rejection, iter_pages, parse_items, raw_key
 
 Page = tuple[list[Any], list[Rejection]]
+logger = logging.getLogger("adsync.oceanengine")
 
 EP_ADVERTISER_GET = "oauth2/advertiser/get"
 EP_CC_ACCOUNT_LIST = "v3.0/customer_center/account/list"
@@ -130,6 +132,10 @@ def iter_local_promotions(
     )
 
 
+class _AggregatedReport(Exception):
+    """The report answered with account-level rows (no promotion_id): ids must be passed."""
+
+
 def iter_local_promotion_report(
     client: OceanEngineClient,
     local_account_id: int,
@@ -140,37 +146,82 @@ def iter_local_promotion_report(
 ) -> Iterator[Page]:
     """Daily per-promotion rows (``local_promotion_daily`` shape) for ``[start, end]``.
 
-    The range is split by the 365-day span limit; ``promotion_ids`` (if given) are sent as
-    ``filtering.promotion_ids`` in chunks of 100 (contract §3.1: promotion_id is a dimension).
+    The range is split by the 365-day span limit. ``promotion_id`` is a report *dimension*
+    (contract §3.1) and public sources disagree on whether it is implied: the older production
+    scripts get per-promotion rows without any filter, while the official SDK comment says the
+    unfiltered report is aggregated per account. So:
+
+    - ``promotion_ids`` given → sent as ``filtering.promotion_ids`` in chunks of 100;
+    - not given → one unfiltered walk (1 call per 100 rows, the cheap common case); if its first
+      row has no ``promotion_id`` (aggregated answer) we list the account's promotions (all
+      statuses) once and re-ask with their ids. Nothing has been yielded for that chunk yet, so
+      nothing is duplicated.
     """
-    id_chunks: list[list[int] | None] = (
-        list(_chunks(list(promotion_ids), PROMOTION_IDS_PER_REQUEST)) if promotion_ids else [None]
-    )
-    key_of = raw_key(EP_LOCAL_REPORT, local_account_id, "promotion_id", "stat_time_day")
+    listed: list[int] | None = None
+    for lo, hi in split_range(start, end, LOCAL_REPORT_MAX_DAYS):
+        if promotion_ids is not None:
+            yield from _local_report_filtered(client, local_account_id, lo, hi, promotion_ids)
+            continue
+        if listed is not None:  # an earlier chunk showed the API aggregates: keep using ids
+            yield from _local_report_filtered(client, local_account_id, lo, hi, listed)
+            continue
+        try:
+            yield from _local_report_pages(client, local_account_id, lo, hi, None)
+        except _AggregatedReport:
+            logger.warning(
+                "%s answers account-level rows without filtering.promotion_ids (account %s); "
+                "listing promotions and asking per promotion",
+                EP_LOCAL_REPORT,
+                local_account_id,
+            )
+            listed = [
+                p.promotion_id
+                for p in collect(iter_local_promotions(client, local_account_id)).rows
+            ]
+            yield from _local_report_filtered(client, local_account_id, lo, hi, listed)
+
+
+def _local_report_filtered(
+    client: OceanEngineClient, local_account_id: int, lo: date, hi: date, ids: Sequence[int]
+) -> Iterator[Page]:
+    for chunk in _chunks(list(ids), PROMOTION_IDS_PER_REQUEST):
+        yield from _local_report_pages(client, local_account_id, lo, hi, chunk)
+
+
+def _local_report_pages(
+    client: OceanEngineClient,
+    local_account_id: int,
+    lo: date,
+    hi: date,
+    ids: list[int] | None,
+) -> Iterator[Page]:
+    first_row = True
 
     def parse(raw: Any) -> dict[str, Any]:
+        nonlocal first_row
+        if first_row and ids is None and "promotion_id" not in raw:
+            raise _AggregatedReport
+        first_row = False
         return LocalPromotionReportRow.model_validate(raw).to_row(local_account_id)
 
-    for lo, hi in split_range(start, end, LOCAL_REPORT_MAX_DAYS):
-        for ids in id_chunks:
-            params: dict[str, Any] = {
-                "local_account_id": local_account_id,
-                "start_date": lo,
-                "end_date": hi,
-                "time_granularity": "TIME_GRANULARITY_DAILY",
-                "metrics": list(LOCAL_REPORT_METRICS),
-            }
-            if ids is not None:
-                params["filtering"] = {"promotion_ids": ids}
-            yield from iter_pages(
-                client,
-                EP_LOCAL_REPORT,
-                params,
-                list_key="promotion_list",
-                parse=parse,
-                key_of=key_of,
-                page_size=100,
-            )
+    params: dict[str, Any] = {
+        "local_account_id": local_account_id,
+        "start_date": lo,
+        "end_date": hi,
+        "time_granularity": "TIME_GRANULARITY_DAILY",
+        "metrics": list(LOCAL_REPORT_METRICS),
+    }
+    if ids is not None:
+        params["filtering"] = {"promotion_ids": ids}
+    return iter_pages(
+        client,
+        EP_LOCAL_REPORT,
+        params,
+        list_key="promotion_list",
+        parse=parse,
+        key_of=raw_key(EP_LOCAL_REPORT, local_account_id, "promotion_id", "stat_time_day"),
+        page_size=100,
+    )
 
 
 def fetch_local_promotion_report(
