@@ -45,11 +45,20 @@ def db_upgrade(
     revision: str = typer.Argument("head", help="Alembic revision to upgrade to."),
 ) -> None:
     """Create or upgrade the app database (ADSYNC_DATABASE_URL; default SQLite in data dir)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from integrations.database.engine import mask_url
     from integrations.database.migrate import upgrade
     from integrations.settings import get_settings
 
     s = get_settings()
-    url = upgrade(s.db_url, revision)
+    try:
+        url = upgrade(s.db_url, revision)
+    except SQLAlchemyError as e:
+        # One line, no traceback; the driver's message names host/database, never the password.
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        typer.echo(f"adsync: cannot upgrade {mask_url(s.db_url)}: {reason}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"database at revision {revision}: {url}")
 
 

@@ -78,4 +78,5 @@ def mask_url(url: str | URL) -> str:
             for k, v in u.query.items()
         }
         u = u.set(query=masked)
-    return u.render_as_string(hide_password=True)
+    # The query renderer percent-encodes "*"; show the mask as written.
+    return u.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")

@@ -1,0 +1,55 @@
+"""sync_runs ledger round trip on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine
+
+from integrations.database.ledger import RunStatus, finish_run, recent_runs, start_run
+from integrations.database.upsert import UpsertResult
+
+
+def test_start_finish_and_read_back(db_engine: Engine) -> None:
+    flow = f"local_daily_{uuid.uuid4().hex[:8]}"
+    first = start_run(db_engine, flow, date(2026, 11, 19), date(2026, 11, 22), run_id="r-1")
+    second = start_run(db_engine, flow, date(2026, 11, 20), date(2026, 11, 23))
+    assert second != first
+
+    (running,) = [r for r in recent_runs(db_engine, flow=flow) if r.id == second]
+    assert running.status is RunStatus.RUNNING
+    assert running.finished_at is None and running.duration_s is None
+
+    failed = [{"account_id": 1854347260793866123, "reason": "40100 限流 😵"}]
+    finish_run(
+        db_engine,
+        second,
+        status=RunStatus.PARTIAL,
+        accounts_ok=3,
+        accounts_failed=1,
+        failed_accounts=failed,
+        counts={"db:local_promotion_daily": UpsertResult(5, 2, 1), "api": {"pages": 7}},
+        api_calls=42,
+        error="account 1854347260793866123 failed",
+    )
+    runs = recent_runs(db_engine, flow=flow)
+    assert [r.id for r in runs] == [second, first]  # newest first
+    done = runs[0]
+    assert done.status is RunStatus.PARTIAL
+    assert (done.accounts_ok, done.accounts_failed, done.api_calls) == (3, 1, 42)
+    assert done.failed_accounts == failed  # int64 account id survives the JSON round trip
+    assert done.counts["db:local_promotion_daily"] == {"inserted": 5, "updated": 2, "unchanged": 1}
+    assert done.window_start == date(2026, 11, 20) and done.window_end == date(2026, 11, 23)
+    assert done.duration_s is not None and done.duration_s >= 0
+    assert runs[1].run_id == "r-1" and runs[1].status is RunStatus.RUNNING
+    assert len(recent_runs(db_engine, limit=1, flow=flow)) == 1
+
+
+def test_finish_rejects_non_final_status_and_unknown_run(db_engine: Engine) -> None:
+    pk = start_run(db_engine, f"f_{uuid.uuid4().hex[:8]}", None, None)
+    with pytest.raises(ValueError, match="not a final status"):
+        finish_run(db_engine, pk, status=RunStatus.RUNNING)
+    with pytest.raises(ValueError, match="no sync_runs row"):
+        finish_run(db_engine, pk + 10_000_000, status="SUCCESS")
