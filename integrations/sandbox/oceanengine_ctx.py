@@ -1,0 +1,43 @@
+"""What an Ocean Engine endpoint handler sees: parameters, the caller's grant, data and knobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from integrations.sandbox.data import SandboxData
+from integrations.sandbox.oceanengine_auth import AuthStore, Grant
+from integrations.sandbox.oceanengine_errors import OEError, no_permission
+from integrations.sandbox.oceanengine_knobs import OceanEngineKnobs
+from integrations.sandbox.oceanengine_params import Params
+
+
+@dataclass
+class Ctx:
+    data: SandboxData
+    knobs: OceanEngineKnobs
+    params: Params
+    auth: AuthStore
+    app_id: int
+    app_secret: str
+    grant: Grant | None = None
+    access_token: str | None = None
+
+    def bad(self, message: str) -> OEError:
+        return OEError(self.knobs.bad_param_code, message)
+
+    def require_grant(self, account_id: int) -> None:
+        """40002 unless the token's consent covers ``account_id``."""
+        if self.grant is None or account_id not in self.grant.advertiser_ids:
+            raise no_permission(account_id)
+
+
+Handler = Callable[[Ctx], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str  # "GET" | "POST"
+    handler: Handler
+    needs_token: bool = True
