@@ -56,8 +56,6 @@ def test_put_get_status_and_ciphertext_at_rest(
     assert st.account_ids == second.account_ids
     # MariaDB DATETIME has whole seconds.
     assert abs(st.refresh_expires_at - second.refresh_expires_at) < timedelta(seconds=1)
-        microsecond=st.refresh_expires_at.microsecond
-    )
     assert not st.refresh_expiring_soon
     leak_guard.text(store.status(), store)
 
