@@ -1,0 +1,136 @@
+"""Rebuild the record map from what the table really holds, and delete duplicate keys.
+
+Used on a first run (empty map, non-empty table), for a missing/distrusted map (restored DB,
+pending entries left by a crash between a create and its map commit), after an ambiguous create,
+and on request. It also heals tables damaged by the old delete-then-write scripts: every key
+found more than once keeps one record (the mapped one if any, else the oldest) and the others are
+deleted (batch_delete ≤ 500).
+
+The hash stored for a found record is computed from its *current Bitable content*, so records
+that already match the DB cost no update afterwards, and ones that differ get exactly one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from lark_oapi.api.bitable.v1 import Condition, FilterInfo
+from sqlalchemy import Engine
+
+from integrations.feishu import record_map
+from integrations.feishu.client import BATCH_SIZE, BitableApi
+from integrations.feishu.schema import TableHandle
+from integrations.feishu.specs import FieldType
+from integrations.feishu.values import date_ms, record_hash, record_key
+
+log = logging.getLogger(__name__)
+
+MAX_CONDITIONS = 50  # per search filter (contract §3)
+
+
+@dataclass
+class ReconcileResult:
+    records_seen: int = 0
+    keys_found: int = 0
+    duplicates_deleted: int = 0
+    stale_entries_removed: int = 0
+
+
+def _date_filters(handle: TableHandle, dates: Collection[date]) -> list[FilterInfo]:
+    spec = handle.spec
+    assert spec.date_field is not None
+    f = spec.field(spec.date_field)
+    is_text = handle.fields[f.key].type == FieldType.TEXT
+    ordered = sorted(set(dates))
+    out = []
+    for i in range(0, len(ordered), MAX_CONDITIONS):
+        conds = [
+            Condition.builder()
+            .field_name(f.name)
+            .operator("is")
+            .value([d.isoformat()] if is_text else ["ExactDate", str(date_ms(d))])
+            .build()
+            for d in ordered[i : i + MAX_CONDITIONS]
+        ]
+        out.append(FilterInfo.builder().conjunction("or").conditions(conds).build())
+    return out
+
+
+def scan(
+    api: BitableApi, handle: TableHandle, dates: Collection[date] | None = None
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """key → [(record_id, fields)] in the table (or only on ``dates``), in table order."""
+    spec = handle.spec
+    names = [f.name for f in spec.written_fields]
+    filters: list[FilterInfo | None]
+    if dates is not None and spec.date_field is not None:
+        filters = list(_date_filters(handle, dates)) if dates else []
+    else:
+        filters = [None]
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for flt in filters:
+        for rec in api.search(handle.table_id, field_names=names, filter_info=flt):
+            fields = rec.fields or {}
+            key = record_key(spec, fields)
+            if key:  # rows without a key are the users' own: left alone
+                found.setdefault(key, []).append((str(rec.record_id), fields))
+    return found
+
+
+def reconcile(
+    api: BitableApi,
+    engine: Engine,
+    handle: TableHandle,
+    *,
+    dates: Collection[date] | None = None,
+    scope_keys: Iterable[str] | None = None,
+) -> ReconcileResult:
+    """Scan the table (all of it, or the given ``dates``), delete duplicates, rebuild the map.
+
+    Map entries are dropped for keys that are no longer in the table: every mapped key on a full
+    scan, only ``scope_keys`` on a date-filtered scan (other dates were not looked at).
+    """
+    spec, app, tid = handle.spec, api.app_token, handle.table_id
+    with engine.connect() as conn:
+        current = record_map.load(conn, app, tid)
+    found = scan(api, handle, dates)
+    result = ReconcileResult(
+        records_seen=sum(len(v) for v in found.values()), keys_found=len(found)
+    )
+
+    keep: list[tuple[str, str, str]] = []
+    doomed: list[str] = []
+    for key, recs in found.items():
+        mapped = current.get(key)
+        chosen = next((r for r in recs if mapped and r[0] == mapped.record_id), recs[0])
+        keep.append((key, chosen[0], record_hash(spec, chosen[1])))
+        doomed += [rid for rid, _ in recs if rid != chosen[0]]
+
+    for i in range(0, len(doomed), BATCH_SIZE):
+        api.batch_delete(tid, doomed[i : i + BATCH_SIZE])
+    result.duplicates_deleted = len(doomed)
+    if doomed:
+        log.warning("bitable: table %r: deleted %d duplicate record(s)", spec.name, len(doomed))
+
+    if dates is None or spec.date_field is None:
+        stale = set(current) - set(found)
+    else:
+        stale = set(scope_keys or ()) & set(current) - set(found)
+    # Pending entries the scan did not cover stay pending: they are settled by a later scan.
+    result.stale_entries_removed = len(stale)
+    with engine.begin() as conn:
+        record_map.delete_keys(conn, app, tid, stale)
+        for i in range(0, len(keep), BATCH_SIZE):
+            record_map.put(conn, app, tid, keep[i : i + BATCH_SIZE])
+    log.info(
+        "bitable: reconciled %r: %d keys, %d duplicates deleted, %d stale map entries",
+        spec.name,
+        len(found),
+        len(doomed),
+        len(stale),
+    )
+    return result

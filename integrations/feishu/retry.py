@@ -1,0 +1,46 @@
+"""Retry policy for Feishu calls: which failures are retryable and how long to wait.
+
+Feishu serialises writes per base and throttles per app; the SDK itself never retries
+(contract §2). Retryable codes are throttling/conflict/not-ready/timeout (contract §4–5).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Throttled, write conflict, data not ready, server timeout, gateway rate limit.
+RETRYABLE_CODES = frozenset({1254290, 1254291, 1254607, 1255040, 99991400})
+# Token revoked/expired early: drop lark-oapi's cached token and retry once.
+TOKEN_CODES = frozenset({99991663, 99991665})
+RATE_LIMIT_RESET_HEADER = "x-ogw-ratelimit-reset"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 20.0
+    jitter: float = 0.25  # ± fraction
+
+    def delay(self, attempt: int, headers: Mapping[str, str] | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        reset = rate_limit_reset(headers)
+        if reset is not None:
+            return min(max(reset, self.base_delay_s), self.max_delay_s)
+        d = min(self.base_delay_s * (2 ** (attempt - 1)), self.max_delay_s)
+        return d * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+def rate_limit_reset(headers: Mapping[str, str] | None) -> float | None:
+    """``x-ogw-ratelimit-reset`` (seconds) from a header dict of any key case."""
+    if not headers:
+        return None
+    for k, v in headers.items():
+        if k.lower() == RATE_LIMIT_RESET_HEADER:
+            try:
+                return max(0.0, float(v))
+            except (TypeError, ValueError):
+                return None
+    return None

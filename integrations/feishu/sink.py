@@ -1,0 +1,284 @@
+"""BitableSink: idempotent upsert of DB rows into a dataset's Bitable table.
+
+Per call: ensure the table/fields → (reconcile when the map cannot be trusted) → classify rows by
+the record map: new key → batch_create, changed hash → batch_update, same hash → no call. Chunks
+of 500, one DB transaction per chunk. Creates are bracketed by *pending* map entries so that a
+crash between Feishu's commit and ours is healed by reconcile on the next run, never by a second
+create (record_map.py). All Feishu calls for a base are serial (client.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from integrations.feishu import record_map
+from integrations.feishu.auth import make_client
+from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
+from integrations.feishu.errors import FeishuApiError
+from integrations.feishu.reconcile import ReconcileResult, reconcile
+from integrations.feishu.retry import RetryPolicy
+from integrations.feishu.schema import TableHandle, ensure_table
+from integrations.feishu.specs import TableSpec
+from integrations.feishu.values import _as_date, business_key, row_fields, row_hash
+from integrations.settings import Settings, require
+
+log = logging.getLogger(__name__)
+
+RECORD_ID_NOT_FOUND = 1254043
+
+# Called after a batch_create returned, before its record_ids are committed (tests inject
+# crashes here; production leaves it None).
+AfterCreateHook = Callable[[TableSpec, list[str]], None]
+
+
+@dataclass
+class SinkResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted_duplicates: int = 0
+    calls: int = 0  # Feishu HTTP calls made by this upsert (retries included)
+    write_calls: int = 0
+    retries: dict[str, int] = field(default_factory=dict)  # reason/code → count
+    reconciled: bool = False
+
+
+@dataclass
+class _Row:
+    key: str
+    hash: str
+    row: Mapping[str, Any]
+
+
+class BitableSink:
+    """Writes DB rows for one base (``api.app_token``); the DB (``engine``) holds the map."""
+
+    def __init__(
+        self,
+        api: BitableApi,
+        engine: Engine,
+        *,
+        add_missing_fields: bool = False,
+        after_create: AfterCreateHook | None = None,
+    ) -> None:
+        self.api = api
+        self.engine = engine
+        self.add_missing_fields = add_missing_fields
+        self.after_create = after_create
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine, **kw: Any) -> BitableSink:
+        require(settings, "feishu_app_token")
+        assert settings.feishu_app_token is not None
+        policy: RetryPolicy | None = kw.pop("policy", None)
+        pacing: Pacing | None = kw.pop("pacing", None)
+        api = BitableApi(
+            make_client(settings), settings.feishu_app_token, policy=policy, pacing=pacing
+        )
+        return cls(api, engine, **kw)
+
+    # -- public --------------------------------------------------------------------------------
+    def ensure_table(self, spec: TableSpec) -> TableHandle:
+        return ensure_table(self.api, spec, add_missing_fields=self.add_missing_fields)
+
+    def reconcile(self, spec: TableSpec, dates: Collection[date] | None = None) -> ReconcileResult:
+        """On request: scan the table (or ``dates``), delete duplicates, rebuild the map."""
+        return reconcile(self.api, self.engine, self.ensure_table(spec), dates=dates)
+
+    def upsert(
+        self,
+        spec: TableSpec,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        force_reconcile: bool = False,
+        dates: Collection[date] | None = None,
+    ) -> SinkResult:
+        """Project ``rows`` (dicts read from the DB) into the table. Idempotent.
+
+        ``force_reconcile`` rebuilds the map first (scoped to ``dates`` when given, else the
+        whole table). Raises SchemaMismatch (nothing written) or a Feishu error.
+        """
+        stats = self.api.stats
+        calls0, writes0, retries0 = stats.total, stats.writes, stats.retries.copy()
+        res = SinkResult()
+        handle = self.ensure_table(spec)
+        items = self._prepare(spec, rows)
+
+        with self.engine.connect() as conn:
+            mp = record_map.load(conn, self.api.app_token, handle.table_id)
+        pending = {k for k, e in mp.items() if e.pending}
+        scope: Collection[date] | None = None
+        need = force_reconcile
+        if force_reconcile:
+            scope = dates
+        elif pending:
+            # A crash left creates unsettled: look at the dates they belong to (all if unknown).
+            need, scope = True, self._dates_of(spec, items, pending)
+        elif not mp and self.api.has_records(handle.table_id):
+            need = True  # first run on a table with records: never blind-create
+        if need:
+            rr = reconcile(self.api, self.engine, handle, dates=scope, scope_keys=items.keys())
+            res.deleted_duplicates += rr.duplicates_deleted
+            res.reconciled = True
+            with self.engine.connect() as conn:
+                mp = record_map.load(conn, self.api.app_token, handle.table_id)
+
+        creates: list[_Row] = []
+        updates: list[tuple[_Row, str]] = []
+        for it in items.values():
+            e = mp.get(it.key)
+            if e is None or e.pending:
+                creates.append(it)
+            elif e.row_hash != it.hash:
+                updates.append((it, e.record_id))
+            else:
+                res.unchanged += 1
+
+        for i in range(0, len(creates), BATCH_SIZE):
+            self._create_chunk(handle, creates[i : i + BATCH_SIZE], res)
+        for i in range(0, len(updates), BATCH_SIZE):
+            self._update_chunk(handle, updates[i : i + BATCH_SIZE], res)
+
+        res.calls = stats.total - calls0
+        res.write_calls = stats.writes - writes0
+        res.retries = {
+            k: v - retries0.get(k, 0) for k, v in stats.retries.items() if v - retries0.get(k, 0)
+        }
+        log.info(
+            "bitable %r: %d created, %d updated, %d unchanged, %d duplicates deleted, %d calls",
+            spec.name,
+            res.created,
+            res.updated,
+            res.unchanged,
+            res.deleted_duplicates,
+            res.calls,
+        )
+        return res
+
+    # -- internals -----------------------------------------------------------------------------
+    @staticmethod
+    def _prepare(spec: TableSpec, rows: Sequence[Mapping[str, Any]]) -> dict[str, _Row]:
+        out: dict[str, _Row] = {}
+        for r in rows:
+            k = business_key(spec, r)
+            out[k] = _Row(k, row_hash(spec, r), r)  # the same key twice: the last row wins
+        return out
+
+    @staticmethod
+    def _dates_of(
+        spec: TableSpec, items: Mapping[str, _Row], keys: Collection[str]
+    ) -> set[date] | None:
+        """The dates of ``keys`` when all of them are among ``items`` (else None = full scan)."""
+        if spec.date_field is None or not set(keys) <= items.keys():
+            return None
+        col = spec.field(spec.date_field).column or ""
+        out = {_as_date(items[k].row.get(col)) for k in keys}
+        return None if None in out else {d for d in out if d is not None}
+
+    def _create_chunk(self, handle: TableHandle, chunk: list[_Row], res: SinkResult) -> None:
+        spec, app, tid = handle.spec, self.api.app_token, handle.table_id
+        token = str(uuid.uuid4())  # reused by every retry of this create (idempotency guard)
+        with self.engine.begin() as conn:
+            record_map.put(
+                conn,
+                app,
+                tid,
+                [(it.key, record_map.PENDING_PREFIX + token, it.hash) for it in chunk],
+            )
+        records = [row_fields(spec, it.row, handle.actual_types) for it in chunk]
+        try:
+            ids = self.api.batch_create(tid, records, token)
+        except AmbiguousWrite:
+            ids = self._settle_ambiguous(handle, chunk, records, token, res)
+            if ids is None:
+                return
+        if self.after_create is not None:
+            self.after_create(spec, ids)
+        with self.engine.begin() as conn:  # the record_ids and the "synced" mark, together
+            record_map.put(
+                conn, app, tid, [(it.key, rid, it.hash) for it, rid in zip(chunk, ids, strict=True)]
+            )
+        res.created += len(chunk)
+
+    def _settle_ambiguous(
+        self,
+        handle: TableHandle,
+        chunk: list[_Row],
+        records: list[dict[str, Any]],
+        token: str,
+        res: SinkResult,
+    ) -> list[str] | None:
+        """A create failed in transport: look before creating again (batches are atomic)."""
+        keys = {it.key for it in chunk}
+        log.warning(
+            "bitable %r: create outcome unknown; reconciling %d keys", handle.spec.name, len(keys)
+        )
+        items = {it.key: it for it in chunk}
+        rr = reconcile(
+            self.api,
+            self.engine,
+            handle,
+            dates=self._dates_of(handle.spec, items, keys),
+            scope_keys=keys,
+        )
+        res.deleted_duplicates += rr.duplicates_deleted
+        res.reconciled = True
+        with self.engine.connect() as conn:
+            mp = record_map.load(conn, self.api.app_token, handle.table_id)
+        landed = [k for k in keys if (e := mp.get(k)) is not None and not e.pending]
+        if len(landed) == len(keys):
+            # It had committed. The reconciled hash is the content's, equal to ours.
+            res.created += len(chunk)
+            return None
+        # Not there: create again with the SAME client_token, so a create that is merely late
+        # on the server side is deduplicated by Feishu rather than doubled.
+        rest = [(it, rec) for it, rec in zip(chunk, records, strict=True) if it.key not in landed]
+        res.created += len(landed)
+        chunk[:] = [it for it, _ in rest]
+        return self.api.batch_create(
+            handle.table_id, [rec for _, rec in rest], token if not landed else str(uuid.uuid4())
+        )
+
+    def _update_chunk(
+        self,
+        handle: TableHandle,
+        chunk: list[tuple[_Row, str]],
+        res: SinkResult,
+        *,
+        retry: bool = True,
+    ) -> None:
+        spec, app, tid = handle.spec, self.api.app_token, handle.table_id
+        payload = [(rid, row_fields(spec, it.row, handle.actual_types)) for it, rid in chunk]
+        try:
+            self.api.batch_update(tid, payload)
+        except FeishuApiError as e:
+            if e.code != RECORD_ID_NOT_FOUND or not retry:
+                raise
+            # Someone deleted records in Bitable: rebuild the map for these keys, then redo them.
+            items = {it.key: it for it, _ in chunk}
+            reconcile(
+                self.api,
+                self.engine,
+                handle,
+                dates=self._dates_of(spec, items, items.keys()),
+                scope_keys=items.keys(),
+            )
+            with self.engine.connect() as conn:
+                mp = record_map.load(conn, app, tid)
+            again = [(it, mp[it.key].record_id) for it, _ in chunk if it.key in mp]
+            fresh = [it for it, _ in chunk if it.key not in mp]
+            if again:
+                self._update_chunk(handle, again, res, retry=False)
+            if fresh:
+                self._create_chunk(handle, fresh, res)
+            return
+        with self.engine.begin() as conn:
+            record_map.set_hashes(conn, app, tid, [(it.key, it.hash) for it, _ in chunk])
+        res.updated += len(chunk)
