@@ -1,0 +1,72 @@
+"""Custom bot webhook checks (contract §6): signature, message shape, 5/s + 100/min per bot."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from integrations.sandbox.feishu_errors import FeishuError
+
+SIGN_WINDOW_S = 3600
+MAX_BODY_BYTES = 20 * 1024
+MSG_TYPES = {"text", "post", "image", "share_chat", "interactive"}
+
+
+def expected_sign(timestamp: str, secret: str) -> str:
+    """HMAC-SHA256 keyed by "{timestamp}\\n{secret}" over an EMPTY message, base64 (Feishu's rule)."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, digestmod=hashlib.sha256).digest()).decode()
+
+
+def verify_signature(body: dict[str, Any], secret: str, now: float | None = None) -> None:
+    ts, sign = body.get("timestamp"), body.get("sign")
+    now = time.time() if now is None else now
+    try:
+        ts_ok = abs(now - int(str(ts))) <= SIGN_WINDOW_S
+    except ValueError:
+        ts_ok = False
+    if not ts_ok or not isinstance(sign, str):
+        raise FeishuError(19021)
+    if not hmac.compare_digest(sign, expected_sign(str(ts), secret)):
+        raise FeishuError(19021)
+
+
+def validate_message(body: dict[str, Any]) -> None:
+    """The body must be a known msg_type with its content (card as an object, not a string)."""
+    mt = body.get("msg_type")
+    content = body.get("content")
+    ok = False
+    if mt == "text":
+        ok = isinstance(content, dict) and isinstance(content.get("text"), str)
+    elif mt == "post":
+        ok = isinstance(content, dict) and isinstance(content.get("post"), dict)
+    elif mt == "image":
+        ok = isinstance(content, dict) and isinstance(content.get("image_key"), str)
+    elif mt == "share_chat":
+        ok = isinstance(content, dict) and isinstance(content.get("share_chat_id"), str)
+    elif mt == "interactive":
+        ok = isinstance(body.get("card"), dict)
+    if not ok:
+        raise FeishuError(9499)
+
+
+class WebhookLimiter:
+    def __init__(self, per_second: int = 5, per_minute: int = 100) -> None:
+        self.per_second, self.per_minute = per_second, per_minute
+        self._hits: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            while self._hits and now - self._hits[0] >= 60:
+                self._hits.popleft()
+            last_second = sum(1 for t in self._hits if now - t < 1)
+            if last_second >= self.per_second or len(self._hits) >= self.per_minute:
+                raise FeishuError(11232)
+            self._hits.append(now)
