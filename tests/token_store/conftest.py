@@ -105,3 +105,39 @@ def make_token_set(
     )
     leak_guard.secret(ts)
     return ts
+
+
+class _SandboxSecrets:
+    """Every token the simulator ever issued, plus its app secret (read at guard teardown)."""
+
+    def __init__(self, sb: object) -> None:
+        self._sb = sb
+
+    def issued_secrets(self) -> list[str]:
+        auth = self._sb.oe.auth  # type: ignore[attr-defined]
+        with auth._lock:  # the simulator's own registry of issued tokens
+            return [*auth._access, *auth._refresh, self._sb.oe.app_secret]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def sandbox(leak_guard: LeakGuard) -> Iterator[object]:
+    from integrations.sandbox.server import Sandbox
+
+    with Sandbox(profile="fast") as sb:
+        leak_guard.sources.append(_SandboxSecrets(sb))
+        yield sb
+
+
+def refresh_calls(sb: object) -> int:
+    return sb.oe.counters_snapshot()["requests"].get("oauth2/refresh_token", 0)  # type: ignore[attr-defined]
+
+
+def api_accepts(sb: object, access_token: str) -> bool:
+    """Ask the simulator (an authenticated endpoint) whether the access token is valid."""
+    import httpx
+
+    r = httpx.get(
+        sb.oceanengine_url + "/open_api/oauth2/advertiser/get/",  # type: ignore[attr-defined]
+        headers={"Access-Token": access_token},
+    )
+    return r.json()["code"] == 0
