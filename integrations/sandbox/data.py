@@ -450,7 +450,7 @@ class SandboxData:
             base = 7_400_000_000_000_000_000 + (_h(self.seed, "order-salt") % 10**6) * 10**11
             oid = base + ai * 10**7 + k * 10
             created = datetime.combine(
-                self.today - timedelta(days=r.randint(0, 40)),
+                self.today - timedelta(days=r.randint(1, 40)),
                 time(r.randint(0, 23), r.randint(0, 59), r.randint(0, 59)),
             )
             out.append(
