@@ -1,0 +1,222 @@
+"""The client against the sandbox over real HTTP: each error class, retry / no-retry, counts."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from integrations.oceanengine.endpoints import EP_LOCAL_REPORT, fetch_local_promotion_report
+from integrations.oceanengine.errors import (
+    InvalidParams,
+    PermissionDenied,
+    Throttled,
+    TokenInvalid,
+    Transient,
+)
+from integrations.sandbox.oceanengine_knobs import FaultRule
+from tests.oceanengine.conftest import yesterday
+from tests.oceanengine.expected import local_rows, same_modulo_blanks
+
+
+def _account(sb, *, forbidden: bool = False) -> int:
+    return next(a.id for a in sb.data.local_accounts if a.forbidden == forbidden)
+
+
+def _report_params(sb, acct: int) -> dict:
+    day = yesterday(sb)
+    return {
+        "local_account_id": acct,
+        "start_date": day,
+        "end_date": day,
+        "metrics": ["stat_cost", "show_cnt"],
+        "page": 1,
+        "page_size": 100,
+    }
+
+
+def _server(oe) -> tuple[int, dict, dict]:
+    snap = oe.counters_snapshot()
+    return snap["total"], snap["requests"], snap["codes"]
+
+
+def test_report_rows_match_the_data_and_every_call_is_counted(sb, oe, make_client) -> None:
+    client = make_client()
+    acct, day = _account(sb), yesterday(sb)
+    rows, rejections = fetch_local_promotion_report(client, acct, day, day)
+    expected = local_rows(sb.data, acct, day)
+    assert rejections == []
+    assert len(rows) == len(expected) > 0
+    for row in rows:
+        key = (row["stat_date"], row["local_account_id"], row["promotion_id"])
+        assert same_modulo_blanks(row, expected[key]) == []
+        assert row["promotion_id"] > 2**53  # int64 ids survived exactly
+    total, requests, _ = _server(oe)
+    assert client.stats.total == total == requests[EP_LOCAL_REPORT] == 1
+    assert client.stats.by_endpoint() == {EP_LOCAL_REPORT: 1}
+
+
+def test_transient_faults_are_retried_until_success(sb, oe, make_client, caplog) -> None:
+    oe.knobs.fault_schedule = [
+        FaultRule(EP_LOCAL_REPORT, 1, "code_50000"),
+        FaultRule(EP_LOCAL_REPORT, 2, "html_502"),
+    ]
+    client = make_client()
+    with caplog.at_level(logging.WARNING, logger="adsync.oceanengine"):
+        data = client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
+    assert data["promotion_list"]
+    total, _, codes = _server(oe)
+    assert total == client.stats.total == 3
+    assert codes[EP_LOCAL_REPORT] == {"50000": 1, "http_502": 1, "0": 1}
+    assert client.stats.snapshot()["retries"] == {"Transient": 2}
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retry")]
+    assert len(retries) == 2
+    assert (
+        EP_LOCAL_REPORT in retries[0] and "code 50000" in retries[0] and "attempt 1/4" in retries[0]
+    )
+    assert "code 502" in retries[1] and "attempt 2/4" in retries[1]
+
+
+def test_timeout_is_transient_and_retried(sb, oe, make_client) -> None:
+    oe.knobs.fault_schedule = [FaultRule(EP_LOCAL_REPORT, 1, "timeout")]
+    oe.knobs.timeout_sleep_s = 0.6
+    client = make_client(timeout_s=0.2)
+    assert client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))["promotion_list"]
+    assert _server(oe)[0] == client.stats.total == 2
+    assert client.stats.snapshot()["retries"] == {"Transient": 1}
+    # The server did answer the first call, too late: wait for it so it cannot leak into the
+    # next test's counters.
+    deadline = time.monotonic() + 3
+    while _server(oe)[2][EP_LOCAL_REPORT].get("0", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _server(oe)[2][EP_LOCAL_REPORT] == {"0": 2}
+
+
+def test_transient_gives_up_after_max_attempts(sb, oe, make_client) -> None:
+    oe.knobs.fault_rate = {"code_50000": 1.0}
+    client = make_client()
+    with pytest.raises(Transient) as ei:
+        client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
+    assert ei.value.code == 50000
+    assert _server(oe)[0] == client.stats.total == 4  # FAST_RETRY.max_attempts
+
+
+def test_throttling_backs_off_and_succeeds(sb, oe, make_client) -> None:
+    """Server limit 5 QPS, client pacing off: the burst gets 40100s, backoff absorbs them."""
+    from integrations.oceanengine.client import RetryPolicy
+
+    oe.knobs.qps_limit = 5
+    client = make_client(retry=RetryPolicy(max_attempts=8, base_delay_s=0.2, max_delay_s=1.0))
+    params = _report_params(sb, _account(sb))
+    for _ in range(8):
+        assert client.get(EP_LOCAL_REPORT, params)["promotion_list"]
+    total, _, codes = _server(oe)
+    throttled = codes[EP_LOCAL_REPORT].get("40100", 0)
+    assert throttled >= 1
+    assert codes[EP_LOCAL_REPORT]["0"] == 8
+    assert client.stats.snapshot()["retries"] == {"Throttled": throttled}
+    assert total == client.stats.total == 8 + throttled
+
+
+def test_throttled_gives_up_after_max_attempts(sb, oe, make_client) -> None:
+    oe.knobs.qps_limit = 1
+    time.sleep(1.0)  # let the server's rolling window forget earlier tests' calls
+    client = make_client()
+    params = _report_params(sb, _account(sb))
+    client.get(EP_LOCAL_REPORT, params)  # uses the second's only slot
+    with pytest.raises(Throttled) as ei:
+        client.get(EP_LOCAL_REPORT, params)
+    assert ei.value.code == 40100
+    assert _server(oe)[0] == client.stats.total == 1 + 4
+
+
+def test_pacing_at_the_server_limit_avoids_throttling(sb, oe, make_client) -> None:
+    oe.knobs.qps_limit = 20
+    client = make_client(qps=20)
+    params = _report_params(sb, _account(sb))
+    for _ in range(30):
+        client.get(EP_LOCAL_REPORT, params)
+    _, _, codes = _server(oe)
+    assert codes[EP_LOCAL_REPORT] == {"0": 30}
+
+
+def test_expired_token_refreshes_once_and_retries(sb, oe, make_client, provider) -> None:
+    client = make_client()
+    params = _report_params(sb, _account(sb))
+    client.get(EP_LOCAL_REPORT, params)
+    oe.expire_access_tokens()  # mid-run expiry
+    assert client.get(EP_LOCAL_REPORT, params)["promotion_list"]
+    client.get(EP_LOCAL_REPORT, params)  # the new token keeps working
+    total, requests, codes = _server(oe)
+    assert provider.refreshes == 1
+    assert codes[EP_LOCAL_REPORT] == {"0": 3, "40102": 1}
+    assert requests["oauth2/refresh_token"] == 1
+    assert client.stats.snapshot()["token_refreshes"] == 1
+    assert client.stats.by_endpoint() == {EP_LOCAL_REPORT: 4}
+
+
+def test_revoked_token_refreshes_once(sb, oe, make_client, provider) -> None:
+    oe.knobs.fault_schedule = [FaultRule(EP_LOCAL_REPORT, 1, "token_revoked")]
+    client = make_client()
+    assert client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))["promotion_list"]
+    _, _, codes = _server(oe)
+    assert codes[EP_LOCAL_REPORT] == {"40105": 1, "0": 1}
+    assert provider.refreshes == 1
+
+
+class _StuckProvider:
+    """A real provider whose refresh cannot produce a working token (revoked grant)."""
+
+    def __init__(self, token: str) -> None:
+        self.token, self.refreshes = token, 0
+
+    def get(self) -> str:
+        return self.token
+
+    def refresh(self, stale: str) -> str:
+        self.refreshes += 1
+        return self.token
+
+
+def test_token_error_after_refresh_is_not_retried_again(sb, oe, make_client, provider) -> None:
+    stuck = _StuckProvider(provider.get())
+    oe.revoke_access_tokens()
+    client = make_client(tokens=stuck)
+    with pytest.raises(TokenInvalid) as ei:
+        client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
+    assert stuck.refreshes == 1
+    assert _server(oe)[0] == client.stats.total == 2
+    assert stuck.token not in str(ei.value)
+
+
+def test_permission_denied_is_not_retried_and_names_account_and_endpoint(
+    sb, oe, make_client, provider, caplog
+) -> None:
+    client = make_client()
+    acct = _account(sb, forbidden=True)
+    day = yesterday(sb)
+    with caplog.at_level(logging.DEBUG, logger="adsync.oceanengine"):
+        with pytest.raises(PermissionDenied) as ei:
+            fetch_local_promotion_report(client, acct, day, day)
+    msg = str(ei.value)
+    assert EP_LOCAL_REPORT in msg and str(acct) in msg and "40002" in msg
+    assert provider.get() not in msg
+    assert all(provider.get() not in r.getMessage() for r in caplog.records)
+    assert _server(oe)[0] == client.stats.total == 1
+
+
+def test_invalid_params_is_not_retried(sb, oe, make_client) -> None:
+    client = make_client()
+    params = _report_params(sb, _account(sb)) | {"page_size": 7}
+    with pytest.raises(InvalidParams) as ei:
+        client.get(EP_LOCAL_REPORT, params)
+    assert ei.value.code == 40001 and "page_size" in str(ei.value)
+    assert _server(oe)[0] == client.stats.total == 1
+
+
+def test_float_query_values_are_refused_before_sending(sb, oe, make_client) -> None:
+    client = make_client()
+    with pytest.raises(TypeError, match="float"):
+        client.get(EP_LOCAL_REPORT, {"local_account_id": 1.79e18})
+    assert _server(oe)[0] == client.stats.total == 0
