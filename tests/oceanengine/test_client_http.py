@@ -196,9 +196,11 @@ def test_permission_denied_is_not_retried_and_names_account_and_endpoint(
     client = make_client()
     acct = _account(sb, forbidden=True)
     day = yesterday(sb)
-    with caplog.at_level(logging.DEBUG, logger="adsync.oceanengine"):
-        with pytest.raises(PermissionDenied) as ei:
-            fetch_local_promotion_report(client, acct, day, day)
+    with (
+        caplog.at_level(logging.DEBUG, logger="adsync.oceanengine"),
+        pytest.raises(PermissionDenied) as ei,
+    ):
+        fetch_local_promotion_report(client, acct, day, day)
     msg = str(ei.value)
     assert EP_LOCAL_REPORT in msg and str(acct) in msg and "40002" in msg
     assert provider.get() not in msg
