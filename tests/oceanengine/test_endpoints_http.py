@@ -1,0 +1,209 @@
+"""Every endpoint walker against the sandbox: all pages, date splitting, shapes, expected values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from integrations.oceanengine.endpoints import (
+    EP_CC_ACCOUNT_LIST,
+    EP_DOUPLUS_ORDER_LIST,
+    EP_DOUPLUS_REPORT,
+    EP_DPA_DETAIL,
+    EP_LOCAL_PROMOTION_LIST,
+    EP_LOCAL_REPORT,
+    collect,
+    fetch_authorized_accounts,
+    fetch_dpa_availables,
+    fetch_local_promotion_report,
+    iter_customer_center_accounts,
+    iter_douplus_orders,
+    iter_douplus_report,
+    iter_dpa_products,
+    iter_local_promotions,
+)
+from integrations.sandbox.data import MOTION_COMIC_ADVERTISER_IDS
+from integrations.sandbox.server import Sandbox
+from tests.oceanengine.conftest import FAST_RETRY, yesterday
+from tests.oceanengine.expected import local_rows, same_modulo_blanks
+from tests.oceanengine.token_provider import SandboxTokenProvider
+
+
+def _good_account(sb) -> int:
+    return next(a.id for a in sb.data.local_accounts if not a.forbidden)
+
+
+def test_accounts_listing(sb, oe, make_client) -> None:
+    client = make_client()
+    accts = collect(iter_customer_center_accounts(client, sb.data.cc_account_id))
+    assert accts.rejections == []
+    assert [a.account_id for a in accts.rows] == [a.id for a in sb.data.local_accounts]
+    assert accts.rows[0].to_row()["account_type"] == "LOCAL"
+    assert client.stats.by_endpoint() == {EP_CC_ACCOUNT_LIST: 1}
+
+    authorized = fetch_authorized_accounts(client)
+    kinds = {a.kind for a in authorized.rows}
+    assert {"CUSTOMER_ADMIN", "AWEME", "ADVERTISER"} <= kinds
+    aweme = [a for a in authorized.rows if a.kind == "AWEME"]
+    assert {a.account_string_id for a in aweme} == {a.aweme_sec_uid for a in sb.data.aweme_accounts}
+
+
+def test_local_report_walks_all_pages(oe) -> None:
+    """300 promotions, ~230 delivering on one day = 3 pages of 100; every row, no duplicates."""
+    with Sandbox(profile="fast", seed=7, n_local_accounts=2, promotions_per_account=300) as big:
+        provider = SandboxTokenProvider(
+            big.oceanengine_url, big.oe.app_id, big.oe.app_secret, big.oe.issue_auth_code()
+        )
+        from integrations.oceanengine.client import OceanEngineClient
+
+        with OceanEngineClient(
+            provider, base_url=big.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY
+        ) as client:
+            acct, day = _good_account(big), yesterday(big)
+            rows, rejections = fetch_local_promotion_report(client, acct, day, day)
+            expected = local_rows(big.data, acct, day)
+            assert 200 < len(expected) <= 300
+            assert rejections == []
+            assert {r["promotion_id"] for r in rows} == {k[2] for k in expected}
+            assert len(rows) == len(expected)
+            assert client.stats.by_endpoint() == {EP_LOCAL_REPORT: 3}
+        provider.close()
+
+
+def _small_client(box: Sandbox):
+    from integrations.oceanengine.client import OceanEngineClient
+
+    provider = SandboxTokenProvider(
+        box.oceanengine_url, box.oe.app_id, box.oe.app_secret, box.oe.issue_auth_code()
+    )
+    return OceanEngineClient(
+        provider, base_url=box.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY
+    )
+
+
+def test_local_report_splits_ranges_longer_than_365_days(oe) -> None:
+    with (
+        Sandbox(profile="fast", seed=3, n_local_accounts=2, promotions_per_account=2) as box,
+        _small_client(box) as client,
+    ):
+        acct = _good_account(box)
+        end = yesterday(box)
+        start = end - timedelta(days=369)  # 370 days: 365 + 5
+        rows, rejections = fetch_local_promotion_report(client, acct, start, end)
+        assert rejections == []
+        expected = {}
+        for i in range(370):
+            expected.update(local_rows(box.data, acct, start + timedelta(days=i)))
+        got = {(r["stat_date"], r["local_account_id"], r["promotion_id"]): r for r in rows}
+        assert got.keys() == expected.keys() and len(rows) == len(expected) > 100
+        for k in expected:
+            assert same_modulo_blanks(got[k], expected[k]) == []
+        # A span > 365 days would have been a 40001; the server saw only successes.
+        codes = box.oe.counters_snapshot()["codes"][EP_LOCAL_REPORT]
+        assert set(codes) == {"0"}
+
+
+def test_local_report_falls_back_to_promotion_ids_when_the_api_aggregates(
+    sb, oe, make_client
+) -> None:
+    oe.knobs.report_aggregates_without_promotion_ids = True
+    client = make_client()
+    acct, day = _good_account(sb), yesterday(sb)
+    rows, rejections = fetch_local_promotion_report(client, acct, day, day)
+    expected = local_rows(sb.data, acct, day)
+    assert rejections == []
+    assert {(r["stat_date"], r["local_account_id"], r["promotion_id"]) for r in rows} == set(
+        expected
+    )
+    # 1 aggregated answer, 1 promotion list (all statuses), 1 filtered report.
+    assert client.stats.by_endpoint() == {
+        EP_LOCAL_REPORT: 2,
+        EP_LOCAL_PROMOTION_LIST: 1,
+    }
+
+
+def test_local_report_with_explicit_promotion_ids_chunks_by_100(sb, oe, make_client) -> None:
+    client = make_client()
+    acct, day = _good_account(sb), yesterday(sb)
+    ids = [p.promotion_id for p in sb.data.promotions(acct)]
+    padded = ids + list(range(1, 200))  # unknown ids are fine; they force 3 chunks
+    rows, _ = fetch_local_promotion_report(client, acct, day, day, promotion_ids=padded)
+    assert {r["promotion_id"] for r in rows} == {k[2] for k in local_rows(sb.data, acct, day)}
+    assert client.stats.by_endpoint() == {EP_LOCAL_REPORT: 3}
+
+
+def test_promotion_list_includes_deleted_promotions(sb, oe, make_client) -> None:
+    client = make_client()
+    acct = _good_account(sb)
+    got = collect(iter_local_promotions(client, acct))
+    assert [p.promotion_id for p in got.rows] == [p.promotion_id for p in sb.data.promotions(acct)]
+
+
+@pytest.mark.parametrize("total_key", ["total_num", "total_number"])
+def test_douplus_orders_and_daily_report(oe, total_key: str) -> None:
+    with Sandbox(profile="fast", seed=11, n_local_accounts=1, orders_per_aweme=230) as s:
+        s.oe.knobs.douplus_total_key = total_key
+        provider = SandboxTokenProvider(
+            s.oceanengine_url, s.oe.app_id, s.oe.app_secret, s.oe.issue_auth_code()
+        )
+        from integrations.oceanengine.client import OceanEngineClient
+
+        with OceanEngineClient(
+            provider, base_url=s.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY
+        ) as client:
+            aweme = s.data.aweme_accounts[0]
+            orders = collect(iter_douplus_orders(client, aweme.aweme_sec_uid, money_unit="fen"))
+            truth = {o.order_id: o for o in s.data.douplus_orders(aweme.aweme_sec_uid)}
+            assert orders.rejections == []
+            assert len(orders.rows) == len(truth) == 230
+            assert client.stats.by_endpoint()[EP_DOUPLUS_ORDER_LIST] == 3  # 100+100+30
+            for row in orders.rows:
+                o = truth[row["order_id"]]
+                assert row["budget"] == Decimal(o.budget_fen) / 100
+                assert row["task_id"] == o.task_id
+                assert row["item_id"] == (o.item_id or None)
+                assert row["order_create_time"] == o.create_time
+
+            end = yesterday(s)
+            start = end - timedelta(days=2)
+            report = collect(
+                iter_douplus_report(client, aweme.aweme_sec_uid, start, end, money_unit="fen")
+            )
+            assert report.rejections == []
+            expected = {}
+            for o in truth.values():
+                for i in range(3):
+                    d = start + timedelta(days=i)
+                    m = s.data.order_daily(o, d)
+                    if m is not None:
+                        expected[(o.order_id, d)] = m
+            got = {(r["order_id"], r["stat_date"]): r for r in report.rows}
+            assert got.keys() == expected.keys()
+            # No date dimension in the API: one request per day (each a single page here).
+            assert client.stats.by_endpoint()[EP_DOUPLUS_REPORT] == 3
+            for k, m in expected.items():
+                assert got[k]["cost"] == Decimal(m["stat_cost"]) / 100
+                assert got[k]["total_play"] == m["total_play"]
+                assert got[k]["dp_target_convert_cnt"] == m["dp_target_convert_cnt"]
+        provider.close()
+
+
+def test_dpa_availables_and_products(sb, oe, make_client) -> None:
+    client = make_client()
+    adv = MOTION_COMIC_ADVERTISER_IDS[0]
+    libs = fetch_dpa_availables(client, adv)
+    assert libs.rejections == [] and len(libs.rows) == 1
+    platform_id = libs.rows[0].platform_id
+    products = collect(iter_dpa_products(client, adv, platform_id))
+    truth = {p["product_id"]: p for p in sb.data.dpa_products(platform_id)}
+    assert products.rejections == []
+    assert {r["product_id"] for r in products.rows} == truth.keys()
+    assert client.stats.by_endpoint()[EP_DPA_DETAIL] == -(-len(truth) // 100)
+    import json
+
+    for r in products.rows:
+        t = truth[r["product_id"]]
+        assert r["product_platform_id"] == platform_id and r["advertiser_id"] == adv
+        assert json.loads(r["profession_json"]) == {k: str(v) for k, v in t["profession"].items()}
