@@ -46,6 +46,7 @@ from lark_oapi.api.bitable.v1 import (
     CreateAppTableRequestBody,
     CreateAppTableViewRequest,
     FilterInfo,
+    GetAppTableViewRequest,
     ListAppTableFieldRequest,
     ListAppTableRequest,
     ListAppTableViewRequest,
@@ -385,6 +386,16 @@ class BitableApi:
             return (b.page_token(tok) if tok else b).build()
 
         return list(self._paged("views.list", self._bt.app_table_view.list, build))
+
+    def get_view(self, table_id: str, view_id: str) -> AppTableView:
+        req = (
+            GetAppTableViewRequest.builder()
+            .app_token(self.app_token)
+            .table_id(table_id)
+            .view_id(view_id)
+            .build()
+        )
+        return self.call("views.get", self._bt.app_table_view.get, req).data.view
 
     def create_view(self, table_id: str, name: str) -> AppTableView:
         req = (

@@ -1,0 +1,210 @@
+"""Feishu custom-bot notifications: an interactive card per sync run.
+
+- Signed when a secret is set: ``sign = base64(HMAC-SHA256(key=f"{ts}\\n{secret}", msg=b""))``
+  (contract §6; the key/message order is Feishu's, not a typo).
+- At most 5 messages/s per bot (Feishu's limit; 11232 beyond): a small per-webhook limiter.
+- Never raises into the sync: failures are logged as warnings that show neither the webhook
+  token (the URL's last segment) nor the signing secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from integrations.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_PER_SECOND = 5
+MAX_BODY_BYTES = 20_000
+COLOURS = {"SUCCESS": "green", "PARTIAL": "orange", "FAILED": "red"}
+_MAX_LISTED = 30  # accounts listed by name on the card before "… and N more"
+
+
+def sign(timestamp: str, secret: str) -> str:
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", digestmod=hashlib.sha256).digest()).decode()
+
+
+@dataclass
+class CardReport:
+    """What the card shows. ``status`` is SUCCESS / PARTIAL / FAILED."""
+
+    title: str
+    status: str
+    window: str  # e.g. "2026-11-20 → 2026-11-22"
+    accounts_ok: list[str] = field(default_factory=list)
+    accounts_failed: list[tuple[str, str]] = field(default_factory=list)  # (account, reason)
+    rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # sink → counts
+    run_url: str | None = None
+    notes: list[str] = field(default_factory=list)  # warnings (e.g. accounts without a view)
+
+    @classmethod
+    def from_summary(cls, summary: Any, run_url: str | None = None) -> CardReport:
+        """From a ``flows.summary.RunSummary`` (duck-typed: integrations never import flows)."""
+        status = str(getattr(summary.status, "value", summary.status))
+        rows = {
+            name: {
+                k: int(getattr(s, k, 0)) for k in ("inserted", "updated", "unchanged", "deleted")
+            }
+            for name, s in summary.sinks.items()
+        }
+        return cls(
+            title=f"{summary.flow}: {status}",
+            status=status,
+            window=f"{summary.window_start} → {summary.window_end}",
+            accounts_ok=[_acct(a) for a in summary.ok_accounts],
+            accounts_failed=[(_acct(a), a.reason) for a in summary.failed_accounts],
+            rows=rows,
+            run_url=run_url,
+            notes=list(getattr(summary, "warnings", []) or []),
+        )
+
+
+def _acct(a: Any) -> str:
+    return f"{a.account_id} {a.name}".strip()
+
+
+def _listed(items: Iterable[str]) -> str:
+    xs = list(items)
+    head = ", ".join(xs[:_MAX_LISTED])
+    return head + (f" … and {len(xs) - _MAX_LISTED} more" if len(xs) > _MAX_LISTED else "")
+
+
+def build_card(r: CardReport) -> dict[str, Any]:
+    """Interactive card (schema 2.0) for the report."""
+    lines = [
+        f"**Window** {r.window}",
+        f"**Accounts** {len(r.accounts_ok)} ok, {len(r.accounts_failed)} failed",
+    ]
+    if r.accounts_failed:
+        lines.append("**Failed**")
+        lines += [f"- {a}: {reason}" for a, reason in r.accounts_failed[:_MAX_LISTED]]
+        if len(r.accounts_failed) > _MAX_LISTED:
+            lines.append(f"- … and {len(r.accounts_failed) - _MAX_LISTED} more")
+    if r.accounts_ok:
+        lines.append(f"**OK** {_listed(r.accounts_ok)}")
+    if r.rows:
+        lines.append("**Rows per sink**")
+        for sink, counts in r.rows.items():
+            parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+            lines.append(f"- {sink}: {parts}")
+    lines += [f"⚠️ {n}" for n in r.notes]
+    elements: list[dict[str, Any]] = [{"tag": "markdown", "content": "\n".join(lines)}]
+    if r.run_url:
+        elements.append({"tag": "markdown", "content": f"[Open the Prefect run]({r.run_url})"})
+    return {
+        "schema": "2.0",
+        "header": {
+            "title": {"tag": "plain_text", "content": r.title},
+            "template": COLOURS.get(r.status.upper(), "blue"),
+        },
+        "body": {"elements": elements},
+    }
+
+
+class _Limiter:
+    """At most ``n`` sends per rolling second (blocking)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.sent, self.lock = n, deque[float](), threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            while self.sent and now - self.sent[0] >= 1.0:
+                self.sent.popleft()
+            if len(self.sent) >= self.n:
+                time.sleep(max(0.0, 1.0 - (now - self.sent[0])) + 0.01)
+                self.sent.popleft()
+            self.sent.append(time.monotonic())
+
+
+_LIMITERS: dict[str, _Limiter] = {}
+_LIMITERS_GUARD = threading.Lock()
+
+
+class BotNotifier:
+    """Posts cards to one custom-bot webhook."""
+
+    def __init__(
+        self,
+        webhook_url: SecretStr | str,
+        secret: SecretStr | str | None = None,
+        *,
+        timeout_s: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._url = _reveal(webhook_url)
+        self._secret = _reveal(secret) if secret else None
+        self._client = client
+        self._timeout = timeout_s
+        with _LIMITERS_GUARD:  # per bot, process-wide
+            self._limiter = _LIMITERS.setdefault(self._url, _Limiter(MAX_PER_SECOND))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BotNotifier | None:
+        """None when no webhook is configured (notifications are optional)."""
+        if settings.feishu_webhook_url is None:
+            return None
+        return cls(settings.feishu_webhook_url, settings.feishu_webhook_secret)
+
+    def __repr__(self) -> str:
+        return f"BotNotifier({self._redacted()}, signed={self._secret is not None})"
+
+    def _redacted(self) -> str:
+        return self._url.rsplit("/", 1)[0] + "/***"
+
+    def payload(self, card: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"msg_type": "interactive", "card": card}
+        if self._secret:
+            ts = str(int(now if now is not None else time.time()))
+            body = {"timestamp": ts, "sign": sign(ts, self._secret), **body}
+        return body
+
+    def send_card(self, card: dict[str, Any]) -> bool:
+        """Send; True on success. Never raises (a notification must not fail the sync)."""
+        try:
+            self._limiter.wait()
+            body = self.payload(card)
+            if client := self._client:
+                resp = client.post(self._url, json=body, timeout=self._timeout)
+            else:
+                resp = httpx.post(self._url, json=body, timeout=self._timeout)
+            try:
+                data = resp.json()
+            except ValueError:
+                data = {}
+            code = data.get("code", data.get("StatusCode"))
+            if resp.status_code == 200 and code == 0:
+                return True
+            log.warning(
+                "feishu bot %s: HTTP %s code %s %s",
+                self._redacted(),
+                resp.status_code,
+                code,
+                str(data.get("msg", ""))[:200],
+            )
+        except Exception as e:  # noqa: BLE001 - by contract nothing escapes
+            # httpx messages contain the full URL (the token): log the class only.
+            log.warning("feishu bot %s: send failed: %s", self._redacted(), type(e).__name__)
+        return False
+
+    def notify(self, report: CardReport) -> bool:
+        return self.send_card(build_card(report))
+
+
+def _reveal(v: SecretStr | str) -> str:
+    return v.get_secret_value() if isinstance(v, SecretStr) else v
