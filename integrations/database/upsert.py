@@ -26,14 +26,14 @@ UPDATE`` for new and changed rows only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Table
 
 from integrations.database import upsert_mysql, upsert_postgresql, upsert_sqlite
 from integrations.database.upsert_plan import (
-    Row,
     UpsertPlan,
     UpsertResult,
     iter_chunks,
@@ -45,8 +45,6 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "UpsertResult", "upsert"]
 # Rows per statement. Measured (bench/db_upsert.py): PostgreSQL throughput is flat above ~5k
 # rows per unnest() statement; SQLite's existing-key count is bounded by its parameter limit.
 DEFAULT_CHUNK_SIZE = 5000
-
-ChunkWriter = Callable[[Sequence[Row]], UpsertResult]
 
 
 def upsert(
@@ -62,28 +60,30 @@ def upsert(
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
+    chunks = iter(iter_chunks(rows, chunk_size))
+    first = next(chunks, None)
+    if first is None:
+        return UpsertResult()
     dialect = conn.dialect
     now = utc_now(dialect)
-    total = UpsertResult()
-    plan: UpsertPlan | None = None
-    write: ChunkWriter | None = None
-    for chunk in iter_chunks(rows, chunk_size):
-        if plan is None or write is None:
-            plan = UpsertPlan.build(table, chunk[0], dialect)
-            write = _writer(conn, plan)
-        total += write(plan.prepare(chunk, now))
-    return total
+    plan = UpsertPlan.build(table, first[0], dialect)
+    prepared = (plan.prepare(c, now) for c in itertools.chain([first], chunks))
 
-
-def _writer(conn: Connection, plan: UpsertPlan) -> ChunkWriter:
-    name = conn.dialect.name
+    name = dialect.name
     if name == "postgresql":
-        pg = upsert_postgresql.upsert_statement(plan)
-        return lambda rows: upsert_postgresql.write_chunk(conn, plan, pg, rows)
+        pg = upsert_postgresql.upsert_statement(conn, plan)
+        return upsert_postgresql.write_chunks(conn, pg, prepared)
     if name == "sqlite":
         lite = upsert_sqlite.upsert_statement(conn, plan)
-        return lambda rows: upsert_sqlite.write_chunk(conn, plan, lite, rows)
+        return _sum(upsert_sqlite.write_chunk(conn, plan, lite, c) for c in prepared)
     if name in ("mysql", "mariadb"):
         my = upsert_mysql.upsert_statement(conn, plan)
-        return lambda rows: upsert_mysql.write_chunk(conn, plan, my, rows)
+        return _sum(upsert_mysql.write_chunk(conn, plan, my, c) for c in prepared)
     raise NotImplementedError(f"upsert: unsupported database dialect {name!r}")
+
+
+def _sum(results: Iterable[UpsertResult]) -> UpsertResult:
+    total = UpsertResult()
+    for r in results:
+        total += r
+    return total

@@ -1,11 +1,16 @@
-"""PostgreSQL upsert: one statement per chunk, the chunk passed as one array per column.
+"""PostgreSQL upsert: one statement per chunk, the chunk passed as one binary array per column,
+chunks streamed through a psycopg pipeline.
 
-``INSERT INTO t (...) SELECT * FROM unnest($1::type[], $2::type[], ...)
+``INSERT INTO t (...) SELECT * FROM unnest(CAST($1 AS type[]), ...)
 ON CONFLICT (key) DO UPDATE SET ... WHERE t.c IS DISTINCT FROM excluded.c OR ...
 RETURNING (xmax = 0)``
 
 - A handful of array parameters instead of rows x columns placeholders: no 65535-parameter cap,
-  no per-row SQL rendering, one round trip per chunk (measured by bench/db_upsert.py).
+  no per-row SQL rendering. Arrays go in binary format (psycopg's text array dumper is ~5x
+  slower).
+- Pipeline mode: chunk k+1 is prepared and sent while the server still executes chunk k (the
+  two overlap on separate cores); results are collected with a bounded window of statements in
+  flight. Measured by bench/db_upsert.py: ~2x the throughput of send-and-wait.
 - A conflicting row whose compared columns are all equal fails the WHERE: it is not rewritten (no
   new tuple version, no WAL) and not returned.
 - Returned rows carry ``xmax = 0`` when freshly inserted and a non-zero xmax (the updating
@@ -14,23 +19,29 @@ RETURNING (xmax = 0)``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Executable, bindparam, cast, func, literal_column, or_, select
+from sqlalchemy import Connection, bindparam, cast, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult
 
+# Statements sent but not yet read back. Two keeps the server busy while we prepare the next.
+MAX_IN_FLIGHT = 3
+
 
 @dataclass(frozen=True)
 class PgStatement:
-    stmt: Executable
-    params: tuple[str, ...]  # bind name per column, in plan.columns order
+    sql: str  # psycopg SQL with %(aN)b binary placeholders
+    params: tuple[str, ...]  # placeholder name per column, in plan.columns order
 
 
-def upsert_statement(plan: UpsertPlan) -> PgStatement:
+def upsert_statement(conn: Connection, plan: UpsertPlan) -> PgStatement:
     t = plan.table
     names = tuple(f"a{i}" for i in range(len(plan.columns)))
     arrays = [
@@ -47,19 +58,39 @@ def upsert_statement(plan: UpsertPlan) -> PgStatement:
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(plan.key_columns))
-    stmt = stmt.returning(literal_column("(xmax = 0)").label("inserted"))
-    return PgStatement(stmt, names)
+    stmt = stmt.returning(literal_column("(xmax = 0)"))
+    sql = str(stmt.compile(dialect=conn.dialect))
+    # psycopg: %(name)b sends the parameter in binary format.
+    sql = re.sub(r"%\((a\d+)\)s", r"%(\1)b", sql)
+    return PgStatement(sql, names)
 
 
-def write_chunk(
-    conn: Connection, plan: UpsertPlan, stmt: PgStatement, rows: Sequence[Row]
+def write_chunks(
+    conn: Connection, stmt: PgStatement, chunks: Iterable[Sequence[Row]]
 ) -> UpsertResult:
-    if not rows:
-        return UpsertResult()
-    columns = list(zip(*rows, strict=True))  # transpose: one list per column
-    params = {n: list(col) for n, col in zip(stmt.params, columns, strict=True)}
-    flags = conn.execute(stmt.stmt, params).scalars().all()
-    inserted = sum(1 for f in flags if f)
-    return UpsertResult(
-        inserted=inserted, updated=len(flags) - inserted, unchanged=len(rows) - len(flags)
-    )
+    driver = conn.connection.driver_connection  # psycopg.Connection, in SQLAlchemy's transaction
+    assert driver is not None
+    total = UpsertResult()
+    in_flight: deque[tuple[Any, int]] = deque()
+
+    def collect() -> UpsertResult:
+        cur, n = in_flight.popleft()
+        flags = [f for (f,) in cur.fetchall()]
+        cur.close()
+        inserted = sum(flags)
+        return UpsertResult(inserted, len(flags) - inserted, n - len(flags))
+
+    with driver.pipeline():
+        for rows in chunks:
+            if not rows:
+                continue
+            columns = zip(*rows, strict=True)  # transpose: one list per column
+            params = {n: list(col) for n, col in zip(stmt.params, columns, strict=True)}
+            cur = driver.cursor()
+            cur.execute(stmt.sql, params)
+            in_flight.append((cur, len(rows)))
+            if len(in_flight) > MAX_IN_FLIGHT:
+                total += collect()
+        while in_flight:
+            total += collect()
+    return total
