@@ -12,6 +12,7 @@ import json
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,6 @@ from integrations.sandbox.feishu_webhook import (
     verify_signature,
 )
 
-DEFAULT_APP_ID = "cli_sandbox_adsync01"
-DEFAULT_APP_SECRET = "sandbox-feishu-secret-not-real"
 DEFAULT_BASE_NAME = "adsync sandbox"
 TOKEN_REUSE_MIN_S = 30 * 60  # the endpoint reuses a token with more than 30 min left (contract §1)
 COUNTER_NAMES = (*sorted(BITABLE_ENDPOINTS), "token", "webhook", "writes")
@@ -68,14 +67,18 @@ class FeishuSim:
         state_dir: Path | None = None,
         knobs: FeishuKnobs | None = None,
         *,
-        app_id: str = DEFAULT_APP_ID,
-        app_secret: str = DEFAULT_APP_SECRET,
+        app_id: str | None = None,
+        app_secret: str | None = None,
         seed: int = 42,
     ) -> None:
         self.knobs = knobs or FeishuKnobs()
-        self.app_id = app_id
-        self.app_secret = app_secret
         self.store = Store(state_dir, seed)
+        meta = self.store.load_meta()
+        # Credentials: given, else persisted, else fresh. A fresh app_id per instance matters:
+        # lark-oapi caches tenant tokens process-wide by app_id, so two simulators sharing one
+        # would see each other's tokens (99991663).
+        self.app_id: str = app_id or meta.get("app_id") or f"cli_sbx{secrets.token_hex(7)[:13]}"
+        self.app_secret: str = app_secret or meta.get("app_secret") or secrets.token_urlsafe(24)
         self.bitable = Bitable(self.store, self.knobs)
         self.realism = Realism(self.knobs, seed)
         self._lock = threading.Lock()
@@ -85,15 +88,16 @@ class FeishuSim:
         self._webhook_limiter = WebhookLimiter()
         self.webhook_messages: list[dict[str, Any]] = []
 
-        meta = self.store.load_meta()
         if meta.get("app_token") in self.store.bases:
             self.app_token: str = meta["app_token"]
         else:
             self.app_token = self.store.create_base(DEFAULT_BASE_NAME).app_token
-        self.webhook_token: str = meta.get("webhook_token") or self.store.new_id("", 8) + "-sbx"
-        self.webhook_secret: str = meta.get("webhook_secret") or self.store.new_id("", 22)
+        self.webhook_token: str = meta.get("webhook_token") or str(uuid.uuid4())
+        self.webhook_secret: str = meta.get("webhook_secret") or secrets.token_urlsafe(16)
         self.store.save_meta(
             {
+                "app_id": self.app_id,
+                "app_secret": self.app_secret,
                 "app_token": self.app_token,
                 "webhook_token": self.webhook_token,
                 "webhook_secret": self.webhook_secret,
@@ -101,9 +105,14 @@ class FeishuSim:
         )
         self.app = self._build_app()
 
+    page_path = "/_sandbox/"
+    counters_path = "/_sandbox/counters"
+
     @property
     def webhook_path(self) -> str:
         return f"/open-apis/bot/v2/hook/{self.webhook_token}"
+
+    webhook_url_path = webhook_path  # the name the Sandbox class reads
 
     # -- counters ----------------------------------------------------------------------------
     def _count(self, endpoint: str) -> int:
