@@ -41,18 +41,18 @@ class DriverStatement:
 
     def params(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Driver parameters for ``rows``: tuples (positional styles) or dicts (named styles)."""
-        pairs = tuple(zip(self.order, self.processors, strict=True))
-        if self.names is not None:
-            named = tuple(zip(self.names, pairs, strict=True))
-            return [
-                {n: r[i] if p is None or r[i] is None else p(r[i]) for n, (i, p) in named}
-                for r in rows
-            ]
-        if all(p is None for p in self.processors) and self.order == tuple(range(len(pairs))):
-            return list(rows)
-        return [
-            tuple(r[i] if p is None or r[i] is None else p(r[i]) for i, p in pairs) for r in rows
+        if not rows:
+            return []
+        # Column-wise: transpose once, convert each column with map(), zip back (C loops).
+        columns = list(zip(*rows, strict=True))
+        out = [
+            columns[i] if p is None else [None if v is None else p(v) for v in columns[i]]
+            for i, p in zip(self.order, self.processors, strict=True)
         ]
+        if self.names is None:
+            return list(zip(*out, strict=True))
+        names = self.names
+        return [dict(zip(names, values, strict=True)) for values in zip(*out, strict=True)]
 
     def executemany(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
         """Execute for every row; return the driver's summed rowcount."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, func, or_, select, tuple_
+from sqlalchemy import Connection, bindparam, or_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from integrations.database.driver_sql import DriverStatement
@@ -34,13 +34,29 @@ def upsert_statement(conn: Connection, plan: UpsertPlan) -> DriverStatement:
 
 
 def count_existing(conn: Connection, plan: UpsertPlan, rows: Sequence[Row]) -> int:
+    """How many of the keys of ``rows`` are stored (one ``(k1, k2) IN (VALUES ...)`` query)."""
     t = plan.table
-    key = tuple_(*(t.c[c] for c in plan.key_columns))
-    step = max(1, MAX_PARAMS // plan.n_key)
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    nk = plan.n_key
+    procs = [t.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in plan.key_columns]
+    key_sql = ", ".join(quote(c) for c in plan.key_columns)
+    group = "(" + ", ".join("?" * nk) + ")"
+    step = max(1, MAX_PARAMS // nk)
     found = 0
     for i in range(0, len(rows), step):
-        keys = [r[: plan.n_key] for r in rows[i : i + step]]
-        found += conn.scalar(select(func.count()).select_from(t).where(key.in_(keys))) or 0
+        part = rows[i : i + step]
+        keys = list(zip(*(r[:nk] for r in part), strict=True))
+        flat_cols = [
+            col if p is None else [None if v is None else p(v) for v in col]
+            for col, p in zip(keys, procs, strict=True)
+        ]
+        params = tuple(v for values in zip(*flat_cols, strict=True) for v in values)
+        sql = (
+            f"SELECT count(*) FROM {quote(t.name)} WHERE ({key_sql}) IN "
+            f"(VALUES {', '.join([group] * len(part))})"
+        )
+        found += conn.exec_driver_sql(sql, params).scalar_one()
     return found
 
 
