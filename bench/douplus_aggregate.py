@@ -1,0 +1,304 @@
+"""Benchmark the DOU+ video aggregate: polars (lazy, the production function) against pandas.
+
+    .venv/bin/python bench/douplus_aggregate.py [--rows 10000000] [--days 30] [--repeat 1]
+
+Generates ``--rows`` synthetic order daily stats (deterministic seed; ids above 2^53; cost as
+integer fen so it stays exact; ~1% of orders without a known video) and an order → video map,
+then runs in one process:
+
+1. polars: ``flows.transforms.douplus.video_daily`` (lazy plan, streaming engine), exactly what
+   the flow runs;
+2. pandas: the same computation — map de-duplicated and checked, left join (nullable Int64 item
+   ids, so ids above 2^53 stay exact), group by (item_id, stat_date) with distinct order count,
+   sums, the same integer half-up ratios, the duplicate-key check and the unmapped report.
+
+Both results are compared column by column (money as fen, ratios as integer millionths) and must be
+equal. polars runs first: ``ru_maxrss`` is the process peak, so the peak after each phase is
+printed (the pandas figure includes everything before it). Target (issue 9): polars >= 5x faster.
+The last line is machine-readable: ``RESULT rows=... polars_s=... pandas_s=... speedup=...
+peak_rss_mb=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flows.transforms.douplus import UnmappedStats, video_daily  # noqa: E402
+
+SEED = 20261125
+ORDER_ID_BASE = 7_450_000_000_000_000_000  # > 2^53, like real DOU+ order ids
+ITEM_ID_BASE = 7_300_000_000_000_000_000
+FIRST_DAY = np.datetime64("2026-10-01")
+ACCOUNTS = 2_000
+ORDERS_PER_VIDEO = 3
+UNMAPPED_SHARE = 0.01
+SAMPLE = 20
+UNIT = 1_000_000  # ratio scale 6
+
+
+def peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kb / 1024 if sys.platform != "darwin" else kb / 1024 / 1024
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def generate(rows: int, days: int) -> dict[str, np.ndarray]:
+    """Columns of ``rows`` order-day stats, unique on (order_id, stat_date), shuffled."""
+    rng = np.random.default_rng(SEED)
+    orders = -(-rows // days)
+    i = rng.permutation(orders * days)[:rows]
+    order_idx = i // days
+    day_idx = (i % days).astype("timedelta64[D]")
+    play = rng.integers(0, 200_000, rows, dtype=np.int64)
+    return {
+        "order_idx": order_idx,
+        "order_id": ORDER_ID_BASE + order_idx * 7,
+        "stat_date": FIRST_DAY + day_idx,
+        "account_idx": (order_idx % ACCOUNTS).astype(np.int32),
+        "cost": rng.integers(0, 500_000, rows, dtype=np.int64),  # fen (≤ 5,000 yuan)
+        "total_play": play,
+        "custom_like": play // rng.integers(20, 200, rows, dtype=np.int64),
+        "dy_share": play // rng.integers(200, 5_000, rows, dtype=np.int64),
+        "dp_target_convert_cnt": rng.integers(0, 50, rows, dtype=np.int64),
+        "orders": np.array([orders]),
+    }
+
+
+def order_map(orders: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED + 1)
+    idx = np.arange(orders, dtype=np.int64)
+    keep = rng.random(orders) >= UNMAPPED_SHARE  # ~1% of orders have no known video
+    videos = max(1, orders // ORDERS_PER_VIDEO)
+    item = ITEM_ID_BASE + rng.integers(0, videos, orders, dtype=np.int64) * 11
+    return {"order_id": (ORDER_ID_BASE + idx * 7)[keep], "item_id": item[keep]}
+
+
+def sec_uids() -> list[str]:
+    return [f"MS4wLjABAAAA{n:028d}" for n in range(ACCOUNTS)]
+
+
+def polars_frames(cols: dict[str, np.ndarray], m: dict[str, np.ndarray]):
+    uids = pl.Series("aweme_sec_uid", sec_uids(), dtype=pl.String)
+    stats = pl.DataFrame(
+        {
+            "order_id": cols["order_id"],
+            "stat_date": pl.Series(cols["stat_date"]).cast(pl.Date),
+            "aweme_sec_uid": uids.gather(cols["account_idx"]),
+            "cost": cols["cost"],
+            "total_play": cols["total_play"],
+            "custom_like": cols["custom_like"],
+            "dy_share": cols["dy_share"],
+            "dp_target_convert_cnt": cols["dp_target_convert_cnt"],
+        }
+    )
+    return stats, pl.DataFrame(m)
+
+
+def pandas_frames(cols: dict[str, np.ndarray], m: dict[str, np.ndarray]):
+    # An ordered categorical, not str/object: pandas' groupby min on strings falls back to a
+    # Python loop per group (~60 µs a group), which would make the baseline a straw man.
+    uid_codes = pd.CategoricalDtype(sorted(sec_uids()), ordered=True)
+    uids = np.array(sec_uids(), dtype=object)
+    stats = pd.DataFrame(
+        {
+            "order_id": cols["order_id"],
+            "stat_date": cols["stat_date"].astype("datetime64[s]"),
+            "aweme_sec_uid": pd.Categorical(uids[cols["account_idx"]], dtype=uid_codes),
+            "cost": cols["cost"],
+            "total_play": cols["total_play"],
+            "custom_like": cols["custom_like"],
+            "dy_share": cols["dy_share"],
+            "dp_target_convert_cnt": cols["dp_target_convert_cnt"],
+        }
+    )
+    vmap = pd.DataFrame(
+        {"order_id": m["order_id"], "item_id": pd.array(m["item_id"], dtype="Int64")}
+    )
+    return stats, vmap
+
+
+# --- pandas baseline: the same computation -----------------------------------------------------
+
+
+def _ratio(n: pd.Series, d: pd.Series) -> pd.Series:
+    """round_half_up(n / d, 6) as integer millionths, <NA> when d == 0 (n, d >= 0 here; int64
+    is wide enough for this data: 2·n·10^6 < 2^63)."""
+    d = d.astype("Int64").where(d != 0)
+    return (n.astype("Int64") * (2 * UNIT) + d) // (d * 2)
+
+
+def pandas_video_daily(stats: pd.DataFrame, vmap: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    per_order = vmap.dropna().groupby("order_id", sort=False)["item_id"].agg(["first", "nunique"])
+    if (per_order["nunique"] > 1).any():
+        raise ValueError("order mapped to more than one video")
+    per_order = per_order["first"].rename("item_id")
+    joined = stats.merge(per_order, left_on="order_id", right_index=True, how="left")
+    mapped = joined["item_id"].notna()
+
+    g = joined[mapped].groupby(["item_id", "stat_date"], sort=False, observed=True)
+    out = g.agg(
+        aweme_sec_uid=("aweme_sec_uid", "min"),
+        order_count=("order_id", "nunique"),
+        stat_rows=("order_id", "size"),
+        cost_fen=("cost", "sum"),
+        total_play=("total_play", "sum"),
+        likes=("custom_like", "sum"),
+        shares=("dy_share", "sum"),
+        conversions=("dp_target_convert_cnt", "sum"),
+    ).reset_index()
+    if (out["stat_rows"] != out["order_count"]).any():
+        raise ValueError("repeated (order_id, stat_date)")
+    out["play_per_100_cost"] = _ratio(out["total_play"] * 10_000, out["cost_fen"])
+    out["like_rate"] = _ratio(out["likes"], out["total_play"])
+    out["share_rate"] = _ratio(out["shares"], out["total_play"])
+    out["conversion_cost"] = _ratio(out["cost_fen"], out["conversions"] * 100)
+    out = out.drop(columns="stat_rows").sort_values(["stat_date", "item_id"], ignore_index=True)
+
+    un = joined.loc[~mapped, ["order_id", "cost"]]
+    unmapped = {
+        "count": len(un),
+        "orders": int(un["order_id"].nunique()),
+        "cost_fen": int(un["cost"].sum()),
+        "sample": tuple(int(x) for x in np.sort(un["order_id"].unique())[:SAMPLE]),
+    }
+    return out, unmapped
+
+
+# --- comparison ---------------------------------------------------------------------------------
+
+
+def compare(pl_out: pl.DataFrame, pl_un: UnmappedStats, pd_out: pd.DataFrame, pd_un: dict) -> None:
+    """Every aggregate equal: keys, counts, money (fen) and ratios (integer millionths)."""
+    if pl_out.height != len(pd_out):
+        raise AssertionError(f"row counts differ: polars {pl_out.height}, pandas {len(pd_out)}")
+    as_ints = pl_out.select(
+        "item_id",
+        pl.col("stat_date").cast(pl.Int32).alias("day"),
+        "aweme_sec_uid",
+        "order_count",
+        (pl.col("total_cost") * 100).cast(pl.Int64).alias("cost_fen"),
+        "total_play",
+        "likes",
+        "shares",
+        "conversions",
+        *(
+            (pl.col(c) * UNIT).cast(pl.Int64).alias(c)
+            for c in ("play_per_100_cost", "like_rate", "share_rate", "conversion_cost")
+        ),
+    )
+    epoch = np.datetime64("1970-01-01", "D")
+    expected: dict[str, Any] = {
+        "item_id": pd_out["item_id"].to_numpy(dtype=np.int64),
+        "day": (pd_out["stat_date"].to_numpy().astype("datetime64[D]") - epoch).astype(np.int32),
+        "aweme_sec_uid": pd_out["aweme_sec_uid"].astype(object).to_numpy(),
+    }
+    for c in ("order_count", "cost_fen", "total_play", "likes", "shares", "conversions"):
+        expected[c] = pd_out[c].to_numpy(dtype=np.int64)
+    for c in ("play_per_100_cost", "like_rate", "share_rate", "conversion_cost"):
+        expected[c] = pd_out[c].astype("Int64")
+    for name, want in expected.items():
+        got = as_ints[name]
+        if isinstance(want, pd.Series):  # nullable: compare null masks, then values
+            mask = want.isna().to_numpy()
+            if not np.array_equal(got.is_null().to_numpy(), mask):
+                raise AssertionError(f"{name}: null positions differ")
+            want_v = want[~mask].to_numpy(dtype=np.int64)
+            got_v = got.filter(~pl.Series(mask)).to_numpy()
+            ok = np.array_equal(got_v, want_v)
+        else:
+            ok = np.array_equal(got.to_numpy(), want)
+        if not ok:
+            raise AssertionError(f"column {name} differs between polars and pandas")
+    pl_un_dict = {
+        "count": pl_un.count,
+        "orders": pl_un.orders,
+        "cost_fen": int(pl_un.cost * 100),
+        "sample": pl_un.order_ids_sample,
+    }
+    if pl_un_dict != pd_un:
+        raise AssertionError(f"unmapped differ: polars {pl_un_dict}, pandas {pd_un}")
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def best_of(repeat: int, fn):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def run_polars(cols: dict[str, np.ndarray], m: dict[str, np.ndarray], repeat: int, engine: str):
+    stats, vmap = polars_frames(cols, m)
+    return best_of(repeat, lambda: video_daily(stats, vmap, cost_unit="fen", engine=engine))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--days", type=int, default=30, help="distinct stat dates")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per engine; the best is kept")
+    ap.add_argument("--engine", default="streaming", choices=["streaming", "in-memory", "auto"])
+    args = ap.parse_args()
+
+    print(
+        f"polars {pl.__version__} ({pl.thread_pool_size()} threads), pandas {pd.__version__}, "
+        f"numpy {np.__version__}, {os.cpu_count()} CPUs"
+    )
+    t0 = time.perf_counter()
+    cols = generate(args.rows, args.days)
+    m = order_map(int(cols["orders"][0]))
+    print(
+        f"generated {args.rows:,} stat rows, {int(cols['orders'][0]):,} orders, "
+        f"{len(m['order_id']):,} mapped, {args.days} days in {time.perf_counter() - t0:.1f}s; "
+        f"peak RSS {peak_rss_mb():.0f} MB"
+    )
+
+    # polars first: ru_maxrss only grows, so its peak is not inflated by pandas
+    rss_before_polars = peak_rss_mb()
+    polars_s, (pl_out, pl_un) = run_polars(cols, m, args.repeat, args.engine)
+    rss_polars = peak_rss_mb()
+    print(
+        f"polars: {polars_s:.2f}s → {pl_out.height:,} video-days; unmapped {pl_un.count:,} rows "
+        f"of {pl_un.orders:,} orders ({pl_un.cost} yuan); peak RSS {rss_polars:.0f} MB "
+        f"(+{rss_polars - rss_before_polars:.0f} MB over inputs)"
+    )
+    pd_stats, pd_map = pandas_frames(cols, m)
+    del cols, m
+    gc.collect()
+    pandas_s, (pd_out, pd_un) = best_of(args.repeat, lambda: pandas_video_daily(pd_stats, pd_map))
+    rss_all = peak_rss_mb()
+    print(f"pandas: {pandas_s:.2f}s → {len(pd_out):,} video-days; peak RSS {rss_all:.0f} MB")
+
+    compare(pl_out, pl_un, pd_out, pd_un)
+    print("results equal: keys, counts, money (fen), ratios (1e-6), unmapped report")
+    speedup = pandas_s / polars_s
+    verdict = "meets" if speedup >= 5 else "MISSES"
+    print(f"speedup {speedup:.1f}x ({verdict} the >= 5x target)")
+    print(
+        f"RESULT rows={args.rows} polars_s={polars_s:.3f} pandas_s={pandas_s:.3f} "
+        f"speedup={speedup:.2f} peak_rss_mb={rss_all:.0f} polars_peak_rss_mb={rss_polars:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
