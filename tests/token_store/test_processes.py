@@ -52,38 +52,30 @@ def _store(env: dict[str, str]) -> TokenStore:
 def _run_workers(
     tmp: Path, env: dict[str, str], n: int, mode: str, guard: LeakGuard
 ) -> list[tuple[int, dict | None]]:
-    start = tmp / "start"
-    procs = []
-    for i in range(n):
-        args = {
-            "mode": mode,
-            "ready": str(tmp / f"ready{i}"),
-            "start": str(start),
-            "out": str(tmp / f"out{i}.json"),
-        }
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.token_store._worker", json.dumps(args)],
-                cwd=ROOT,
-                env={**os.environ, **env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+    """Start ``n`` worker processes, release them at once, return (exit code, result) each."""
+    args = {"mode": mode, "n": n, "dir": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.token_store._worker", json.dumps(args)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not all((tmp / f"ready{i}").exists() for i in range(n)):
-        dead = [p for p in procs if p.poll() is not None]
-        assert not dead, dead[0].communicate()[1][-2000:]
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "workers did not get ready"
         time.sleep(0.01)
-    start.touch()  # the barrier: all workers call force_refresh now
+    (tmp / "start").touch()  # the barrier: every worker calls force_refresh now
+    out, err = proc.communicate(timeout=120)
+    guard.text(out, err)
+    assert proc.returncode == 0, err[-3000:]
+    codes = json.loads(out.strip().splitlines()[-1])
     results = []
-    for i, p in enumerate(procs):
-        out, err = p.communicate(timeout=120)
-        guard.text(out, err)
+    for i, code in enumerate(codes):
         path = tmp / f"out{i}.json"
-        results.append((p.returncode, json.loads(path.read_text()) if path.exists() else None))
+        results.append((code, json.loads(path.read_text()) if path.exists() else None))
     return results
 
 
