@@ -36,7 +36,9 @@ def serve_in_thread(
     app, port: int = 0, host: str = "127.0.0.1", timeout: float = 15.0
 ) -> ServedApp:
     """Start ``app`` on ``host:port`` (0 = a free port) and return once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets; with proto 0 it does
+    # not, and Nagle + delayed ACK add ~40 ms to every response.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     port = sock.getsockname()[1]
