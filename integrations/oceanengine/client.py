@@ -283,7 +283,7 @@ class OceanEngineClient:
                         "giving up on %s (account %s, code %s) after %d attempts: %s",
                         name,
                         account,
-                        err.code if err.code is not None else err.http_status,
+                        err.code_label,
                         attempt,
                         err.api_message,
                     )
@@ -295,7 +295,7 @@ class OceanEngineClient:
                     name,
                     account,
                     type(err).__name__,
-                    err.code if err.code is not None else err.http_status,
+                    err.code_label,
                     attempt,
                     self.retry.max_attempts,
                     delay,

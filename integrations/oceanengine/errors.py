@@ -65,6 +65,15 @@ class OceanEngineError(Exception):
         self.http_status = http_status
         super().__init__(self._render())
 
+    @property
+    def code_label(self) -> str:
+        """For logs: the API code, else the HTTP status, else the failure kind."""
+        if self.code is not None:
+            return str(self.code)
+        if self.http_status is not None:
+            return f"HTTP {self.http_status}"
+        return self.api_message.split(" ", 1)[0]
+
     def _render(self) -> str:
         parts = [f"{type(self).__name__}: {self.endpoint}"]
         if self.account is not None:

@@ -75,7 +75,7 @@ def test_transient_faults_are_retried_until_success(sb, oe, make_client, caplog)
     assert (
         EP_LOCAL_REPORT in retries[0] and "code 50000" in retries[0] and "attempt 1/4" in retries[0]
     )
-    assert "code 502" in retries[1] and "attempt 2/4" in retries[1]
+    assert "code HTTP 502" in retries[1] and "attempt 2/4" in retries[1]
 
 
 def test_timeout_is_transient_and_retried(sb, oe, make_client) -> None:
