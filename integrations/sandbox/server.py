@@ -54,7 +54,9 @@ class Sandbox:
         self.fs: Any | None = None
         mod = _feishu_module()
         if mod is not None:
-            self.fs = mod.FeishuSim(self.state_dir, knobs=mod.FeishuKnobs.for_profile(profile))
+            self.fs = mod.FeishuSim(
+                self.state_dir, knobs=mod.FeishuKnobs.for_profile(profile), seed=seed
+            )
         # One URL that shows both simulators' counters (served by the OE app).
         self.oe.app.router.routes.insert(
             0, Route(COUNTERS_PATH, self._all_counters, methods=["GET"])
