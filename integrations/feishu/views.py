@@ -122,7 +122,8 @@ def ensure_views(
             by_account[aid] = v
         by_name[v.view_name] = v
     total = len(views)
-    claimed = {id(v) for v in by_account.values()}
+    # Views already serving one of these accounts; others (old/removed accounts) may be reused.
+    claimed = {id(v) for aid, v in by_account.items() if aid in names}
 
     capped = False
     for aid in sorted(names, key=_sort_key):

@@ -1,0 +1,71 @@
+"""Bot cards: signed delivery to the simulator's webhook, colours, failures never raise."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pytest
+from pydantic import SecretStr
+
+from flows.summary import AccountResult, RunSummary
+from integrations.feishu.notifier import BotNotifier, CardReport, build_card
+from tests.feishu.conftest import Feishu
+
+
+def _report(status: str = "PARTIAL") -> CardReport:
+    return CardReport(
+        title=f"laike daily: {status}",
+        status=status,
+        window="2026-11-19 → 2026-11-22",
+        accounts_ok=["1854347260793866 北京店"],
+        accounts_failed=[("1854347260793867 上海店", "40102 token expired")],
+        rows={"bitable:本地推单元日报": {"inserted": 10, "updated": 2, "unchanged": 88}},
+        run_url="http://127.0.0.1:4200/runs/flow-run/abc",
+    )
+
+
+def test_signed_card_reaches_the_webhook(feishu: Feishu) -> None:
+    url = feishu.url + feishu.sim.webhook_path
+    bot = BotNotifier(SecretStr(url), SecretStr(feishu.sim.webhook_secret))
+    assert bot.notify(_report())
+    (msg,) = feishu.sim.webhook_messages
+    assert msg["msg_type"] == "interactive" and "timestamp" in msg
+    card = msg["card"]
+    assert card["header"]["template"] == "orange"
+    text = "\n".join(e["content"] for e in card["body"]["elements"])
+    assert "上海店: 40102 token expired" in text and "inserted 10" in text
+    assert "2026-11-19 → 2026-11-22" in text and "/runs/flow-run/abc" in text
+
+
+def test_failures_never_raise_and_never_log_secrets(
+    feishu: Feishu, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = feishu.url + feishu.sim.webhook_path
+    token = feishu.sim.webhook_token
+    with caplog.at_level(logging.WARNING):
+        assert not BotNotifier(url, "wrong-secret").notify(_report())  # 19021 sign mismatch
+        assert not BotNotifier("http://127.0.0.1:9/open-apis/bot/v2/hook/" + token).notify(
+            _report()
+        )  # connection refused
+    assert "19021" in caplog.text
+    assert token not in caplog.text and "wrong-secret" not in caplog.text
+    assert token not in repr(BotNotifier(url, "s"))
+    assert feishu.sim.webhook_messages == []
+
+
+def test_bursts_respect_five_per_second(feishu: Feishu) -> None:
+    bot = BotNotifier(feishu.url + feishu.sim.webhook_path, feishu.sim.webhook_secret)
+    assert all(bot.notify(_report("SUCCESS")) for _ in range(7))  # the sim enforces 5/s
+    assert len(feishu.sim.webhook_messages) == 7
+
+
+def test_card_from_run_summary() -> None:
+    s = RunSummary(flow="laike", window_start=date(2026, 11, 20), window_end=date(2026, 11, 22))
+    s.accounts = [AccountResult(1, "a"), AccountResult(2, "b", ok=False, reason="boom")]
+    s.sink("bitable:x").add(inserted=3)
+    card = build_card(CardReport.from_summary(s, run_url=None))
+    assert card["header"]["template"] == "orange"
+    assert "2 b: boom" in card["body"]["elements"][0]["content"]
+    s.accounts = [AccountResult(1, "a")]
+    assert build_card(CardReport.from_summary(s))["header"]["template"] == "green"

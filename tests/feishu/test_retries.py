@@ -1,0 +1,64 @@
+"""Retries on throttling/conflict/not-ready/HTML 502, token recovery, ambiguous creates."""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.feishu.errors import FeishuApiError
+from integrations.feishu.sink import BitableSink
+from integrations.feishu.specs import LOCAL_PROMOTION_DAILY as SPEC
+from tests.feishu.conftest import Feishu, keys_in, promotion_rows, table_id
+
+
+def test_scheduled_faults_are_retried_and_counted(feishu: Feishu, sink: BitableSink) -> None:
+    feishu.sim.knobs.fault_schedule = [
+        ("records.batch_create", 1, "code_1254291"),
+        ("records.batch_create", 3, "code_99991400"),
+        ("records.batch_create", 5, "html_502"),  # after the create: ambiguous → reconcile
+        ("records.batch_update", 1, "code_1254607"),
+        ("records.search", 1, "html_502"),
+        ("tables.list", 1, "code_1254290"),
+    ]
+    rows = promotion_rows(1200)
+    res = sink.upsert(SPEC, rows)
+    assert res.retries == {"1254291": 1, "99991400": 1, "1254290": 1, "html": 1}
+    keys = keys_in(feishu, table_id(feishu, SPEC.name))
+    assert len(keys) == len(set(keys)) == 1200
+    for r in rows[:3]:
+        r["show_cnt"] += 1
+    upd = sink.upsert(SPEC, rows)
+    assert upd.updated == 3 and upd.retries == {"1254607": 1}
+
+
+def test_retries_give_up_with_the_code(feishu: Feishu, sink: BitableSink) -> None:
+    sink.ensure_table(SPEC)
+    feishu.sim.knobs.fault_schedule = [
+        ("records.batch_create", n, "code_1254607") for n in range(1, 7)
+    ]
+    with pytest.raises(FeishuApiError) as ei:
+        sink.upsert(SPEC, promotion_rows(3))
+    assert ei.value.code == 1254607 and "records.batch_create" in str(ei.value)
+
+
+def test_revoked_token_is_refetched_once(feishu: Feishu, sink: BitableSink) -> None:
+    sink.upsert(SPEC, promotion_rows(5))
+    tokens = feishu.count("token")
+    feishu.sim.revoke_tenant_tokens()
+    rows = promotion_rows(8)
+    res = sink.upsert(SPEC, rows)
+    assert res.created == 3
+    assert feishu.count("token") == tokens + 1
+    assert sink.api.stats.token_refreshes == 1
+
+
+def test_transport_timeout_after_create_is_settled_by_reconcile(feishu: Feishu, engine) -> None:
+    feishu.sim.knobs.timeout_s = 3.0  # the server commits, then hangs past the client timeout
+    feishu.sim.knobs.fault_schedule = [("records.batch_create", 2, "timeout")]
+    sink = BitableSink(feishu.api(timeout_s=1.0), engine)
+    rows = promotion_rows(1000)
+    res = sink.upsert(SPEC, rows)
+    assert res.created == 1000 and res.reconciled
+    assert feishu.count("records.batch_create") == 2  # never a blind second create
+    keys = keys_in(feishu, table_id(feishu, SPEC.name))
+    assert len(keys) == len(set(keys)) == 1000
+    assert sink.upsert(SPEC, rows).unchanged == 1000
