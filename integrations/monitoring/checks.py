@@ -23,6 +23,7 @@ from integrations.monitoring import freshness as fr
 from integrations.monitoring import prefect_source as ps
 from integrations.monitoring.config import KNOWN_FLOWS, MonitorSettings, expected_latest_date
 from integrations.monitoring.findings import Finding, Severity
+from integrations.monitoring.render import duration
 from integrations.monitoring.runs import RunRecord, join_ledger, ledger_by_run_id, ledger_runs
 from integrations.monitoring.tokens import TokenInfo, token_statuses
 from integrations.settings import ConfigError, Settings
@@ -224,14 +225,13 @@ def check_hung_runs(m: Monitor) -> list[Finding]:
     out = []
     for r in running:
         if r.started_at and m.now - r.started_at > timeout:
-            hours = (m.now - r.started_at).total_seconds() / 3600
             where = f"flow {r.flow}" + (f" run {r.run_name}" if r.run_name else "")
             out.append(
                 Finding(
                     C,
                     "running",
                     where,
-                    f"RUNNING for {hours:.1f} h (timeout {m.mon.run_timeout_h:g} h), "
+                    f"RUNNING for {duration(m.now - r.started_at)} (timeout {duration(timeout)}), "
                     f"started {_fmt_time(m, r.started_at)}",
                     "inspect the run; cancel it if hung, then rerun",
                 )

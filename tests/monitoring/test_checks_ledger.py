@@ -52,7 +52,7 @@ def test_run_running_past_timeout(setup, tmp_path):
     setup.add_run("douplus-daily", status="RUNNING", hours_ago=3)
     p = check(setup, tmp_path)
     assert p.returncode == 2
-    assert "CRITICAL running   flow douplus-daily: RUNNING for 3.0 h (timeout 2 h)" in p.stdout
+    assert "CRITICAL running   flow douplus-daily: RUNNING for 3h00m (timeout 2h00m)" in p.stdout
     # The setting moves the threshold: 4 h timeout → healthy again.
     assert check(setup, tmp_path, ADSYNC_MONITOR_RUN_TIMEOUT_H="4").returncode == 0
 
