@@ -22,7 +22,7 @@ def test_token_set_masks_secrets_and_normalises_to_utc(leak_guard: LeakGuard) ->
     ts = make_token_set(leak_guard)
     leak_guard.text(ts, repr(ts), ts.model_dump(), ts.model_dump_json())
     cn = timezone(timedelta(hours=8))
-    other = ts.model_copy(update={}).model_validate(
+    other = TokenSet.model_validate(
         {
             **ts.model_dump(),
             "access_token": "a" * 10,

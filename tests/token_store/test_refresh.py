@@ -11,6 +11,7 @@ from integrations.settings import ConfigError, load_settings
 from tests.token_store.conftest import LeakGuard, api_accepts, refresh_calls
 from token_store.api import TokenStore, build_token_store
 from token_store.errors import AuthCodeInvalid, ReauthorizeRequired
+from token_store.models import TokenKey
 from token_store.oauth import OceanEngineOAuth, RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=4, wait_initial_s=0.01, wait_max_s=0.05)
@@ -132,7 +133,10 @@ def test_auth_code_is_single_use(sandbox, store, leak_guard) -> None:
     leak_guard.text(e.value)
 
 
-def test_refresh_needs_app_secret_and_matching_app(sandbox, tmp_path, fernet_key, leak_guard):
+def test_refresh_needs_app_secret_and_matching_app(sandbox, store, tmp_path, fernet_key):
+    with pytest.raises(ConfigError, match="belongs to app 999"):
+        store.exchange_auth_code("whatever", TokenKey.oceanengine(999))
+
     url = f"sqlite:///{tmp_path / 'x.db'}"
     upgrade(url)
     s = load_settings(database_url=url, token_encryption_key=fernet_key, oceanengine_app_id="1")
