@@ -60,8 +60,9 @@ def test_token_bucket_burst_lets_an_idle_limiter_start_a_few_at_once() -> None:
     assert time.monotonic() - t0 >= 0.09
 
 
-def _worker(kind: str, path: str, qps: float, n: int, go, out) -> None:
+def _worker(kind: str, path: str, qps: float, n: int, ready, go, out) -> None:
     limiter = FileLockedSchedule(path, qps) if kind == "file" else TokenBucket(qps)
+    ready.put(True)
     go.wait()
     stamps = []
     for _ in range(n):
@@ -72,14 +73,15 @@ def _worker(kind: str, path: str, qps: float, n: int, go, out) -> None:
 
 def _run_processes(kind: str, path: Path, qps: float, procs: int, each: int) -> list[float]:
     ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
+    ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     ps = [
-        ctx.Process(target=_worker, args=(kind, str(path), qps, each, go, out))
+        ctx.Process(target=_worker, args=(kind, str(path), qps, each, ready, go, out))
         for _ in range(procs)
     ]
     for p in ps:
         p.start()
-    time.sleep(1.0)  # let every process import and open the file before the start signal
+    for _ in ps:  # every process has imported and opened the file
+        ready.get(timeout=60)
     go.set()
     stamps = [t for _ in ps for t in out.get(timeout=60)]
     for p in ps:
