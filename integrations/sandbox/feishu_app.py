@@ -242,8 +242,10 @@ class FeishuSim:
             try:
                 with self.store.lock:
                     data = op(query, body)
-                    if is_write:
-                        self.store.save(self.bitable.base(app_token))
+                    snap = self.store.snapshot(self.bitable.base(app_token)) if is_write else None
+                # Persisting is part of the write (still "in flight") but off the event loop.
+                if snap is not None:
+                    await asyncio.to_thread(self.store.write_snapshot, snap)
             except FeishuError as e:
                 if fault == "timeout":  # the gateway times out whatever the backend said
                     await asyncio.sleep(self.knobs.timeout_s)
@@ -270,7 +272,9 @@ class FeishuSim:
         nth = self._count("token")
         fault = self.realism.fault("token", nth)
         await asyncio.sleep(self.realism.latency_s("token"))
-        if fault is not None:
+        if fault == "token_revoked":
+            self.revoke_tenant_tokens()
+        elif fault is not None:
             return self._fault_response(fault)
         raw = await request.body()
         try:

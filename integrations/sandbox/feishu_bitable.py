@@ -353,7 +353,7 @@ class Bitable:
         for field_id, names in pending.items():
             f = table.field_by_id(field_id)
             assert f is not None and f.type in (SELECT, MULTI)
-            opts = (f.property or {}).setdefault("options", [])
+            opts = list((f.property or {}).get("options", []))  # new list: see Store.snapshot
             for n in names:
                 opts.append(
                     {"name": n, "id": self.store.new_id("opt", 7, taken), "color": len(opts) % 55}

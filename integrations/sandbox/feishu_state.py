@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Container
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +93,36 @@ class Base:
 
 
 def _base_to_json(base: Base) -> dict[str, Any]:
-    d = asdict(base)
-    for t in d["tables"]:
-        t["records"] = list(t["records"].values())
-    d["client_tokens"] = list(base.client_tokens.items())
-    return d
+    # Hand-rolled rather than dataclasses.asdict: asdict deep-copies every cell, which dominates
+    # the save time of a large table. Records are stored as plain dicts in insertion order.
+    return {
+        "app_token": base.app_token,
+        "name": base.name,
+        "revision": base.revision,
+        "tables": [
+            {
+                "table_id": t.table_id,
+                "name": t.name,
+                "revision": t.revision,
+                "auto_number": t.auto_number,
+                # Shallow copies: the snapshot is serialized outside the lock, and cell values
+                # and properties are replaced, never mutated in place, by the writers.
+                "fields": [dict(vars(f)) for f in t.fields],
+                "views": [dict(vars(v)) for v in t.views],
+                "records": [
+                    {
+                        "record_id": r.record_id,
+                        "fields": dict(r.fields),
+                        "created_time": r.created_time,
+                        "last_modified_time": r.last_modified_time,
+                    }
+                    for r in t.records.values()
+                ],
+            }
+            for t in base.tables
+        ],
+        "client_tokens": list(base.client_tokens.items()),
+    }
 
 
 def _base_from_json(d: dict[str, Any]) -> Base:
@@ -122,8 +147,9 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -138,6 +164,9 @@ class Store:
         self.lock = threading.RLock()
         self.bases: dict[str, Base] = {}
         self._rng = random.Random(seed)
+        self._seq = 0  # snapshot sequence: a slow older write never overwrites a newer one
+        self._written: dict[str, int] = {}
+        self._file_lock = threading.Lock()
         if self.dir is not None:
             for p in sorted((self.dir / "bases").glob("*.json")):
                 base = _base_from_json(json.loads(p.read_text(encoding="utf-8")))
@@ -169,9 +198,33 @@ class Store:
         if p is not None:
             atomic_write_json(p, meta)
 
+    def snapshot(self, base: Base) -> tuple[int, dict[str, Any]] | None:
+        """Take a consistent copy of ``base`` (call under ``self.lock``); None when in-memory."""
+        if self.dir is None:
+            return None
+        self._seq += 1
+        return self._seq, _base_to_json(base)
+
+    def write_snapshot(self, snap: tuple[int, dict[str, Any]] | None) -> None:
+        """Write a snapshot unless a newer one of the same base is already on disk.
+
+        Runs outside ``self.lock`` (the HTTP handlers call it in a worker thread, so a large
+        base does not stall the event loop).
+        """
+        if snap is None or self.dir is None:
+            return
+        seq, payload = snap
+        token = payload["app_token"]
+        with self._file_lock:
+            if seq <= self._written.get(token, 0):
+                return
+            atomic_write_json(self.dir / "bases" / f"{token}.json", payload)
+            self._written[token] = seq
+
     def save(self, base: Base) -> None:
-        if self.dir is not None:
-            atomic_write_json(self.dir / "bases" / f"{base.app_token}.json", _base_to_json(base))
+        with self.lock:
+            snap = self.snapshot(base)
+        self.write_snapshot(snap)
 
     def create_base(self, name: str) -> Base:
         with self.lock:
