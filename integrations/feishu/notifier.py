@@ -16,9 +16,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -28,6 +28,7 @@ from integrations.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_PER_SECOND = 5
+R = TypeVar("R")
 MAX_BODY_BYTES = 20_000
 COLOURS = {"SUCCESS": "green", "PARTIAL": "orange", "FAILED": "red"}
 _MAX_LISTED = 30  # accounts listed by name on the card before "… and N more"
@@ -116,20 +117,26 @@ def build_card(r: CardReport) -> dict[str, Any]:
 
 
 class _Limiter:
-    """At most ``n`` sends per rolling second (blocking)."""
+    """At most ``n`` sends per rolling second, sends serialised per bot.
+
+    A send is stamped when its response arrives (not when it starts): the bot counts arrivals,
+    and a slow first request must not let a sixth one land inside the same second."""
 
     def __init__(self, n: int) -> None:
         self.n, self.sent, self.lock = n, deque[float](), threading.Lock()
 
-    def wait(self) -> None:
+    def run(self, send: Callable[[], R]) -> R:
         with self.lock:
             now = time.monotonic()
             while self.sent and now - self.sent[0] >= 1.0:
                 self.sent.popleft()
             if len(self.sent) >= self.n:
-                time.sleep(max(0.0, 1.0 - (now - self.sent[0])) + 0.01)
+                time.sleep(max(0.0, 1.0 - (now - self.sent[0])) + 0.05)
                 self.sent.popleft()
-            self.sent.append(time.monotonic())
+            try:
+                return send()
+            finally:
+                self.sent.append(time.monotonic())
 
 
 _LIMITERS: dict[str, _Limiter] = {}
@@ -177,12 +184,13 @@ class BotNotifier:
     def send_card(self, card: dict[str, Any]) -> bool:
         """Send; True on success. Never raises (a notification must not fail the sync)."""
         try:
-            self._limiter.wait()
             body = self.payload(card)
-            if client := self._client:
-                resp = client.post(self._url, json=body, timeout=self._timeout)
-            else:
-                resp = httpx.post(self._url, json=body, timeout=self._timeout)
+            client = self._client
+            resp = self._limiter.run(
+                lambda: (client.post if client else httpx.post)(
+                    self._url, json=body, timeout=self._timeout
+                )
+            )
             try:
                 data = resp.json()
             except ValueError:
