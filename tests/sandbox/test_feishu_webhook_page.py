@@ -113,6 +113,22 @@ def test_html_page_shows_records_after_a_write(fs) -> None:
         .build()
     )
     assert resp.success()
+    # A per-account view with a filter, made over raw HTTP (field_id + JSON-string value).
+    token = httpx.post(
+        served.url + "/open-apis/auth/v3/tenant_access_token/internal",
+        json={"app_id": sim.app_id, "app_secret": sim.app_secret},
+    ).json()["tenant_access_token"]
+    views_url = f"{served.url}/open-apis/bitable/v1/apps/{sim.app_token}/tables/{tid}/views"
+    auth = {"Authorization": f"Bearer {token}"}
+    vid = httpx.post(views_url, json={"view_name": "账户 A"}, headers=auth).json()["data"]["view"]
+    key_fid = sim.fields(sim.app_token, tid)[0]["field_id"]
+    cond = {"field_id": key_fid, "operator": "contains", "value": '["1854347260793866"]'}
+    patched = httpx.patch(
+        f"{views_url}/{vid['view_id']}",
+        json={"property": {"filter_info": {"conjunction": "and", "conditions": [cond]}}},
+        headers=auth,
+    )
+    assert patched.json()["code"] == 0
     for path in ("/_sandbox/", "/"):
         page = httpx.get(served.url + path)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -120,7 +136,9 @@ def test_html_page_shows_records_after_a_write(fs) -> None:
         assert sim.app_token in html and "本地推日报" in html and "消耗(元)" in html
         assert "2026-11-22|1854347260793866|&lt;b&gt;7450&lt;/b&gt;" in html  # escaped
         assert "1234.5" in html and resp.data.records[0].record_id in html
+        assert "账户 A" in html and "contains <code>[&quot;1854347260793866&quot;]</code>" in html
     counters = httpx.get(served.url + "/_sandbox/counters").json()
-    assert counters["records.batch_create"] == 1 and counters["writes"] == 1
+    assert counters["records.batch_create"] == 1 and counters["views.patch"] == 1
+    assert counters["writes"] == 3
     sim.reset_counters()
     assert httpx.get(served.url + "/_sandbox/counters").json()["writes"] == 0
