@@ -13,7 +13,8 @@ to the order → video map (order_id → item_id, from ``douplus_orders``) and, 
   like_rate = likes / total_play, share_rate = shares / total_play,
   conversion_cost = total_cost / conversions (yuan);
 - aweme_sec_uid = the smallest of the day's orders' accounts (normally there is one: the
-  account that bought the orders; the minimum makes the choice deterministic otherwise).
+  account that bought the orders; the minimum makes the choice deterministic otherwise) —
+  lexical for String/Categorical input, category order for an Enum (pass sorted categories).
 
 Money is summed as Int64 fen, exactly. Stats whose order has no video in the map are not
 dropped silently: they are returned as :class:`UnmappedStats` for the run summary.
@@ -162,13 +163,17 @@ def video_daily(
     _require_integer(schema, "order_id", "order stats")
     for col in _METRICS.values():
         _require_integer(schema, col, "order stats")
+    if not isinstance(schema["aweme_sec_uid"], pl.String | pl.Categorical | pl.Enum):
+        raise TypeError(
+            f"order stats column 'aweme_sec_uid' must be text, got {schema['aweme_sec_uid']}"
+        )
     if schema["stat_date"] != pl.Date:
         raise TypeError(f"order stats column 'stat_date' must be Date, got {schema['stat_date']}")
 
     joined = stats.select(
         pl.col("order_id").cast(pl.Int64),
         pl.col("stat_date"),
-        pl.col("aweme_sec_uid").cast(pl.String),
+        pl.col("aweme_sec_uid"),  # String, Categorical or Enum; String in the output
         money_to_fen(schema, "cost", cost_unit).fill_null(0).alias("cost_fen"),
         *(pl.col(src).cast(pl.Int64).fill_null(0).alias(out) for out, src in _METRICS.items()),
     ).join(_order_map(order_video), on="order_id", how="left")

@@ -224,3 +224,15 @@ def test_empty_inputs() -> None:
     assert df.height == 0 and df.schema == pl.Schema(T.VIDEO_DAILY_SCHEMA)
     assert unmapped == T.UnmappedStats() and not unmapped
     assert unmapped.describe() == "every order stat has a video"
+
+
+def test_aweme_sec_uid_as_enum_or_categorical_comes_out_as_string() -> None:
+    s = stats(stat(O1, "1", uid="b-account"), stat(O2, "1", uid="a-account"))
+    for dtype in (pl.Categorical(), pl.Enum(["a-account", "b-account"])):
+        df, _ = T.video_daily(
+            s.with_columns(pl.col("aweme_sec_uid").cast(dtype)), vmap({O1: VIDEO, O2: VIDEO})
+        )
+        assert df.schema == pl.Schema(T.VIDEO_DAILY_SCHEMA)
+        assert df["aweme_sec_uid"].to_list() == ["a-account"]
+    with pytest.raises(TypeError, match="aweme_sec_uid"):
+        T.video_daily(s.with_columns(pl.lit(1).alias("aweme_sec_uid")), vmap({O1: VIDEO}))
