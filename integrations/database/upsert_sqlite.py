@@ -34,7 +34,7 @@ def upsert_statement(conn: Connection, plan: UpsertPlan) -> DriverStatement:
 
 
 def count_existing(conn: Connection, plan: UpsertPlan, rows: Sequence[Row]) -> int:
-    """How many of the keys of ``rows`` are stored (one ``(k1, k2) IN (VALUES ...)`` query)."""
+    """How many of the keys of ``rows`` are stored (a VALUES list joined on the primary key)."""
     t = plan.table
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
@@ -42,6 +42,7 @@ def count_existing(conn: Connection, plan: UpsertPlan, rows: Sequence[Row]) -> i
     procs = [t.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in plan.key_columns]
     key_sql = ", ".join(quote(c) for c in plan.key_columns)
     group = "(" + ", ".join("?" * nk) + ")"
+    on = " AND ".join(f"t.{quote(c)} = v.{quote(c)}" for c in plan.key_columns)
     step = max(1, MAX_PARAMS // nk)
     found = 0
     for i in range(0, len(rows), step):
@@ -52,9 +53,11 @@ def count_existing(conn: Connection, plan: UpsertPlan, rows: Sequence[Row]) -> i
             for col, p in zip(keys, procs, strict=True)
         ]
         params = tuple(v for values in zip(*flat_cols, strict=True) for v in values)
+        # A join, not "(k1, k2) IN (VALUES ...)": SQLite plans the IN form as a scan of the
+        # whole table per chunk (quadratic over a large load); the join probes the PK index.
         sql = (
-            f"SELECT count(*) FROM {quote(t.name)} WHERE ({key_sql}) IN "
-            f"(VALUES {', '.join([group] * len(part))})"
+            f"WITH v({key_sql}) AS (VALUES {', '.join([group] * len(part))}) "
+            f"SELECT count(*) FROM v JOIN {quote(t.name)} AS t ON {on}"
         )
         found += conn.exec_driver_sql(sql, params).scalar_one()
     return found
