@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -46,7 +46,10 @@ from integrations.oceanengine.errors import (
     error_for_http_status,
     redact,
 )
-from integrations.oceanengine.ratelimit import RateLimiter, app_limiter
+from integrations.oceanengine.ratelimit import RateLimiter, app_limiter, default_schedule_path
+
+if TYPE_CHECKING:
+    from integrations.settings import Settings
 
 logger = logging.getLogger("adsync.oceanengine")
 
@@ -205,6 +208,31 @@ class OceanEngineClient:
             ),
             transport=transport,
             headers={"Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        tokens: TokenProvider,
+        settings: Settings | None = None,
+        *,
+        shared_limiter: bool = False,
+        **kwargs: Any,
+    ) -> OceanEngineClient:
+        """A client configured from settings. ``shared_limiter=True``: pace together with every
+        other process of this app on this machine (file-locked schedule in the data dir)."""
+        from integrations.settings import get_settings
+
+        s = settings or get_settings()
+        if shared_limiter and "limiter" not in kwargs:
+            path = default_schedule_path(s.data_dir, s.oceanengine_app_id)
+            kwargs["limiter"] = app_limiter(s.oceanengine_qps, shared_path=path)
+        return cls(
+            tokens,
+            base_url=s.oceanengine_base_url,
+            qps=s.oceanengine_qps,
+            timeout_s=s.oceanengine_timeout_s,
+            **kwargs,
         )
 
     # -- lifecycle ------------------------------------------------------------------------------

@@ -123,3 +123,18 @@ def test_file_schedule_is_thread_safe_in_one_process(tmp_path: Path) -> None:
     s = sorted(slots)
     gaps = [b - a for a, b in zip(s, s[1:], strict=False)]
     assert min(gaps) >= 1 / 200 - 1e-9  # every reservation got its own slot
+
+
+def test_client_from_settings_uses_a_shared_schedule_in_the_data_dir(tmp_path: Path) -> None:
+    from integrations.oceanengine.client import OceanEngineClient
+    from integrations.settings import load_settings
+
+    s = load_settings(
+        data_dir=tmp_path, oceanengine_app_id="42", oceanengine_qps=7.0, oceanengine_timeout_s=3
+    )
+    with OceanEngineClient.from_settings(None, s, shared_limiter=True) as c:  # type: ignore[arg-type]
+        assert isinstance(c.limiter, FileLockedSchedule)
+        assert c.limiter.path == tmp_path / "ratelimit" / "oceanengine-42.slot"
+        assert c.limiter.qps == pytest.approx(7.0 * 0.97)
+    with OceanEngineClient.from_settings(None, s) as c:  # type: ignore[arg-type]
+        assert isinstance(c.limiter, TokenBucket)
