@@ -44,7 +44,7 @@ class DuplicateKeys:
 
 def make_lark_client(settings: Settings) -> Any:
     try:
-        from integrations.feishu.client import make_client  # the sink's factory, when present
+        from integrations.feishu.auth import make_client  # the sink's factory, when present
     except ImportError:
         make_client = None
     if make_client is not None:

@@ -1,6 +1,6 @@
 """Send findings as a Feishu bot card (custom-bot webhook, optional signature).
 
-Uses the sink's notifier when it exists; otherwise posts with httpx and signs as documented
+Uses the sink's BotNotifier when present; otherwise posts with httpx and signs as documented
 (contracts/feishu.md §6: HMAC-SHA256 keyed by ``f"{timestamp}\\n{secret}"`` over an empty message).
 """
 
@@ -59,6 +59,21 @@ def send(settings: Settings, findings: Sequence[Finding], host_label: str) -> No
     if settings.feishu_webhook_url is None:
         raise ConfigError("ADSYNC_FEISHU_WEBHOOK_URL: required for --notify but not set")
     payload = card(findings, host_label, settings.prefect_ui_url)
+    try:
+        from integrations.feishu.notifier import BotNotifier
+    except ImportError:
+        BotNotifier = None  # noqa: N806 - optional class
+    if BotNotifier is not None:
+        # The sink's notifier: same signing, per-bot rate limiter, redacted logging.
+        notifier = BotNotifier.from_settings(settings)
+        if notifier is None or not notifier.send_card(payload["card"]):
+            raise NotifyError("Feishu webhook did not accept the card (see the warning above)")
+        return
+    _post(settings, payload)
+
+
+def _post(settings: Settings, payload: dict[str, Any]) -> None:
+    assert settings.feishu_webhook_url is not None
     if settings.feishu_webhook_secret is not None:
         ts = str(int(time.time()))
         payload = {

@@ -69,7 +69,8 @@ def token_statuses(settings: Settings, engine: Engine) -> list[TokenInfo]:
     except ImportError:
         build_token_store = None
     if build_token_store is not None:
-        return [_from_status(s) for s in build_token_store(settings).status()]
+        # Reuse the monitor's engine: same database, no second pool.
+        return [_from_status(s) for s in build_token_store(settings, engine=engine).status()]
     if settings.token_backend == "database":
         return _from_table(engine)
     raise RuntimeError("token_store package unavailable; cannot read the keyring backend")
