@@ -94,6 +94,7 @@ def _process_worker(
     go,
     out,
 ) -> None:
+    logging.basicConfig(level=logging.ERROR)
     limiter = app_limiter(qps, shared_path=path)
     with OceanEngineClient(
         _FixedToken(token), base_url=url, qps=qps, timeout_s=10, limiter=limiter
