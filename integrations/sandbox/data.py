@@ -213,6 +213,9 @@ class SandboxData:
     promotions_per_account: int
     orders_per_aweme: int
     _local_index: dict[int, int] = field(default_factory=dict, repr=False)
+    # Test hook: accounts oauth2/advertiser/get reports with is_valid=false (management rights
+    # lost). Names are plain fields of the account records: rename with dataclasses.replace.
+    invalid_account_ids: set[int] = field(default_factory=set)
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod

@@ -73,6 +73,8 @@ def all_accounts(ctx: Ctx) -> list[dict[str, Any]]:
         rows.append(row)
     for adv in d.dpa_advertisers:
         rows.append(_row(adv.advertiser_id, adv.name, "ADVERTISER", 1))
+    for row in rows:
+        row["is_valid"] = row["account_id"] not in d.invalid_account_ids
     return rows
 
 
