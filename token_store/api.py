@@ -18,15 +18,15 @@ the window is one local write. The same outcome follows if the response itself i
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from integrations.settings import ConfigError, Settings
 from token_store.backends.base import Backend
 from token_store.errors import ConcurrentInsert, ReauthorizeRequired, TokenNotFound
-from token_store.models import TokenKey, TokenSet, TokenStatus
+from token_store.models import TokenKey, TokenSet, TokenStatus, utcnow
 from token_store.oauth import OceanEngineOAuth
 
 __all__ = [
@@ -185,17 +185,36 @@ class TokenStore:
         return self._oauth
 
 
-@dataclass(frozen=True)
 class TokenProvider:
-    """What the HTTP client holds: ``get()`` before a call, ``refresh(stale)`` on 40102/40105."""
+    """What the HTTP client holds: ``get()`` before a call, ``refresh(stale)`` on 40102/40105.
 
-    store: TokenStore
-    key: TokenKey
+    Caches the access token in memory while it stays valid for the store's margin, so a
+    20-QPS pull does not read and decrypt the token set from the backend on every request.
+    ``refresh`` always goes through the store's locked protocol and replaces the cache.
+    """
+
+    def __init__(self, store: TokenStore, key: TokenKey) -> None:
+        self.store = store
+        self.key = key
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._valid_until: datetime | None = None
 
     def get(self) -> str:
-        return self.store.get_access_token(self.key)
+        with self._lock:
+            if self._token is not None and self._valid_until and utcnow() < self._valid_until:
+                return self._token
+        token = self.store.get_access_token(self.key)
+        ts = self.store.get(self.key)
+        with self._lock:
+            if ts.access_token.get_secret_value() == token:
+                self._token = token
+                self._valid_until = ts.access_expires_at - self.store.refresh_margin
+        return token
 
     def refresh(self, stale: str) -> str:
+        with self._lock:
+            self._token = None
         return self.store.force_refresh(self.key, stale_access_token=stale)
 
     def __repr__(self) -> str:
