@@ -1,0 +1,355 @@
+"""DOU+ (boosted Douyin videos): orders, daily order stats, the video ranking → DB → Bitable.
+
+For each 抖音号 account (``aweme_sec_uid`` = ``account_string_id`` of an AWEME account in
+``oauth2/advertiser/get``), one task per account and window chunk:
+
+1. the order report per day of the chunk (the API has no date dimension: one request per day)
+   → ``douplus_order_daily`` (order_id, stat_date), money converted from
+   ``settings.douplus_money_unit`` (fen by default) to Decimal yuan exactly;
+2. the order list → ``douplus_orders``: incremental by default — orders created in the last
+   7 days (China) plus every order that has stats in the chunk (an order that spent changed:
+   its status and numbers moved), fetched by id when the creation filter missed it; ``full``:
+   created in the last 90 days, plus those. The stats' orders are therefore always known, so
+   the order → video map is complete except for orders that promote no video (LIVE).
+
+Then, for the whole window, read back from the DB: the per-video daily aggregate
+(``flows.transforms.douplus.video_daily``) → ``douplus_video_daily``; stats whose order has no
+known video are counted and named in the run's warnings, never dropped silently.
+
+Bitable (a projection of the DB, through the shared sink and per-account views):
+- ``DOU+订单``: every order with its own numbers (its stats summed over its days, and the date
+  they reach) — order-level, never summed across orders;
+- ``DOU+视频日报``: the video ranking per day for the window — the only place orders are summed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from prefect import flow, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import unmapped
+from sqlalchemy import select
+
+from flows import steps
+from flows.douplus_rows import (
+    ORDER_KEY,
+    ORDER_STATS_KEY,
+    latest_by_key,
+    order_list_rows,
+    order_video_frame,
+    stats_frame,
+)
+from flows.runtime import Runtime, get_runtime
+from flows.summary import AccountResult, RunSummary
+from flows.sync_run import run_sync
+from flows.transforms import douplus as T
+from flows.transforms.exact import to_rows
+from flows.window import Window, china_today, resolve_window, split_window
+from integrations.database import tables
+from integrations.oceanengine import endpoints as E
+
+FLOW_NAME = "douplus-daily"
+FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate
+INCREMENTAL_ORDER_DAYS = 7
+FULL_ORDER_DAYS = 90
+ORDER_IDS_PER_REQUEST = 100  # filter.order_id per order-list request (its max page size)
+AWEME = "AWEME"
+BITABLE_DATASETS = ("douplus_orders", "douplus_video_daily")
+IN_CHUNK = 500  # ids per SQL IN (...) when reading orders back
+
+log = logging.getLogger("adsync.flows")
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+def aweme_accounts(rt: Runtime, only: Sequence[str] | None = None) -> dict[str, str]:
+    """Authorised 抖音号 accounts: aweme_sec_uid → name.
+
+    ``settings.accounts`` names win, keyed by account id or aweme_sec_uid. ``only`` keeps the
+    accounts named there by aweme_sec_uid or account id; an unknown one is a ValueError.
+    """
+    listed = E.fetch_authorized_accounts(rt.oceanengine)
+    for rej in listed.rejections:
+        log.warning("account listing: %s", rej)
+    names: dict[str, str] = {}
+    ids: dict[str, str] = {}  # account id (text) → aweme_sec_uid
+    for a in listed.rows:
+        if a.kind != AWEME:
+            continue
+        if not a.account_string_id:
+            log.warning("抖音号 account %s has no account_string_id (aweme_sec_uid); skipped", a.id)
+            continue
+        uid = a.account_string_id
+        names[uid] = a.account_name or a.advertiser_name or uid
+        ids[str(a.id)] = uid
+    for k, v in rt.settings.accounts.items():
+        uid = ids.get(str(k), str(k))
+        if uid in names:
+            names[uid] = v
+    if only:
+        wanted = {ids.get(str(x), str(x)) for x in only}
+        unknown = sorted(wanted - names.keys())
+        if unknown:
+            raise ValueError(f"抖音号 accounts not authorised for this app: {unknown}")
+        names = {k: v for k, v in names.items() if k in wanted}
+    return names
+
+
+@task(
+    name="list-aweme-accounts",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=steps.retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def list_aweme_accounts(only: list[str] | None) -> dict[str, str]:
+    return aweme_accounts(get_runtime(), only)
+
+
+# --- fetch -----------------------------------------------------------------------------------
+
+
+@task(
+    name="fetch-douplus-stats",
+    task_run_name="stats-{aweme_sec_uid}-{start}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=steps.retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult:
+    """Per-order daily stats of one 抖音号 for ``[start, end]`` (one request per day)."""
+    rt = get_runtime()
+    fetched = E.collect(
+        E.iter_douplus_report(
+            rt.oceanengine,
+            aweme_sec_uid,
+            start,
+            end,
+            money_unit=rt.settings.douplus_money_unit,
+        )
+    )
+    return steps.FetchResult(aweme_sec_uid, fetched.rows, fetched.rejections)
+
+
+def created_filter(since: date, today: date) -> dict[str, dict[str, str]]:
+    """The order list's ``filter`` for orders created from ``since`` to ``today`` (China)."""
+    return {
+        "order_create_time": {
+            "start_time": f"{since.isoformat()} 00:00:00",
+            "end_time": f"{today.isoformat()} 23:59:59",
+        }
+    }
+
+
+@task(
+    name="fetch-douplus-orders",
+    task_run_name="orders-{aweme_sec_uid}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=steps.retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def fetch_orders(
+    aweme_sec_uid: str, created_since: date | None, today: date, order_ids: list[int]
+) -> steps.FetchResult:
+    """Orders created since ``created_since`` (None: none by date), then any of ``order_ids``
+    that listing did not return, by id."""
+    rt = get_runtime()
+    client, unit = rt.oceanengine, rt.settings.douplus_money_unit
+    out = E.collect(())
+    if created_since is not None:
+        out = E.collect(
+            E.iter_douplus_orders(
+                client, aweme_sec_uid, money_unit=unit, filter=created_filter(created_since, today)
+            )
+        )
+    seen = {r["order_id"] for r in out.rows}
+    missing = sorted(set(order_ids) - seen)
+    for i in range(0, len(missing), ORDER_IDS_PER_REQUEST):
+        batch = missing[i : i + ORDER_IDS_PER_REQUEST]
+        for rows, rejections in E.iter_douplus_orders(
+            client, aweme_sec_uid, money_unit=unit, filter={"order_id": batch}
+        ):
+            out.add(rows, rejections)
+    return steps.FetchResult(aweme_sec_uid, out.rows, out.rejections)
+
+
+def fetch_chunk(
+    chunk: Window,
+    results: dict[str, AccountResult],
+    created_since: date | None,
+    today: date,
+) -> tuple[list[dict], list[dict]]:
+    """Stats then orders of every still-healthy account for one chunk: (orders, stats).
+
+    An account whose stats or orders failed is marked failed (and skipped in later chunks); its
+    rows from this chunk are left out, so the DB never gets stats without their orders.
+    """
+    ids = [uid for uid, r in results.items() if r.ok]
+    stat_futures = fetch_stats.map(ids, unmapped(chunk.start), unmapped(chunk.end))
+    stats = steps.collect(stat_futures, ids, results)
+    ok = [uid for uid in ids if results[uid].ok]
+    wanted = {
+        uid: sorted({r["order_id"] for r in stats if r["aweme_sec_uid"] == uid}) for uid in ok
+    }
+    order_results = {uid: AccountResult(account_id=uid) for uid in ok}
+    order_futures = fetch_orders.map(
+        ok, unmapped(created_since), unmapped(today), [wanted[uid] for uid in ok]
+    )
+    orders = steps.collect(order_futures, ok, order_results)
+    for uid, r in order_results.items():
+        results[uid].rejected += r.rejected
+        if not r.ok:
+            results[uid].ok = False
+            results[uid].reason = f"order list: {r.reason}"
+    good = {uid for uid, r in results.items() if r.ok}
+    return (
+        [o for o in orders if o["aweme_sec_uid"] in good],
+        [s for s in stats if s["aweme_sec_uid"] in good],
+    )
+
+
+# --- DB --------------------------------------------------------------------------------------
+
+
+@task(name="write-db", cache_policy=NO_CACHE)
+def write_db(orders: list[dict], stats: list[dict], summary: RunSummary) -> None:
+    rt = get_runtime()
+    # Orders first: a crash in between leaves orders without stats (harmless), never the reverse.
+    steps.upsert_db(rt, tables.douplus_orders, latest_by_key(orders, ORDER_KEY), summary)
+    steps.upsert_db(rt, tables.douplus_order_daily, latest_by_key(stats, ORDER_STATS_KEY), summary)
+
+
+def _read_orders(rt: Runtime, order_ids: Sequence[int] | None = None) -> list[dict]:
+    t = tables.douplus_orders
+    with rt.engine.connect() as conn:
+        if order_ids is None:
+            return [dict(r) for r in conn.execute(select(t)).mappings()]
+        ids = sorted(set(order_ids))
+        out: list[dict] = []
+        for i in range(0, len(ids), IN_CHUNK):
+            q = select(t).where(t.c.order_id.in_(ids[i : i + IN_CHUNK]))
+            out.extend(dict(r) for r in conn.execute(q).mappings())
+        return out
+
+
+def _read_stats(rt: Runtime, window: Window | None) -> list[dict]:
+    t = tables.douplus_order_daily
+    q = select(t)
+    if window is not None:
+        q = q.where(t.c.stat_date.between(window.start, window.end))
+    with rt.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+@task(name="write-video-daily", cache_policy=NO_CACHE)
+def write_video_daily(window: Window, summary: RunSummary) -> None:
+    """The video ranking for the window, from the DB's order stats and order → video map."""
+    rt = get_runtime()
+    stats = stats_frame(_read_stats(rt, window))
+    orders = _read_orders(rt, stats["order_id"].to_list())
+    videos, unmapped_stats = T.video_daily(stats, order_video_frame(orders))
+    steps.upsert_db(rt, tables.douplus_video_daily, to_rows(videos), summary)
+    if unmapped_stats:
+        summary.warnings.append(f"video ranking: {unmapped_stats.describe()}")
+        log.warning("video ranking: %s", unmapped_stats.describe())
+
+
+# --- Bitable ---------------------------------------------------------------------------------
+
+
+@task(name="project-bitable", cache_policy=NO_CACHE)
+def project_bitable(window: Window, names: dict[str, str], summary: RunSummary) -> None:
+    """Orders (with their own numbers) and the window's video ranking, from the DB."""
+    rt = get_runtime()
+    order_rows = order_list_rows(_read_orders(rt), stats_frame(_read_stats(rt, None)), names)
+    steps.project_to_bitable(
+        rt,
+        summary,
+        datasets=BITABLE_DATASETS,
+        window=window,
+        account_names=names,
+        account_field="aweme_sec_uid",
+        rows={"douplus_orders": order_rows},
+    )
+
+
+# --- flow ------------------------------------------------------------------------------------
+
+
+def _sync(
+    rt: Runtime,
+    summary: RunSummary,
+    window: Window,
+    accounts: list[str] | None,
+    full: bool,
+    chunk_days: int,
+) -> None:
+    names = list_aweme_accounts(accounts)
+    results = {uid: AccountResult(account_id=uid, name=name) for uid, name in names.items()}
+    summary.accounts = list(results.values())
+    today = china_today(rt.settings.timezone)
+    since = today - timedelta(days=FULL_ORDER_DAYS if full else INCREMENTAL_ORDER_DAYS)
+    chunks = split_window(window, chunk_days)
+    progress_id = None
+    if len(chunks) > 1 and FlowRunContext.get() is not None:
+        progress_id = create_progress_artifact(
+            progress=0.0, key=f"{FLOW_NAME}-backfill", description=f"backfill {window}"
+        )
+    for i, chunk in enumerate(chunks, 1):
+        # The created-since listing once per run; later chunks fetch their stats' orders by id.
+        orders, stats = fetch_chunk(chunk, results, since if i == 1 else None, today)
+        write_db(orders, stats, summary)
+        if progress_id is not None:
+            update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))
+    write_video_daily(window, summary)
+    if rt.bitable_enabled:
+        project_bitable(window, names, summary)
+    else:
+        summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+
+
+@flow(
+    name=FLOW_NAME,
+    description="DOU+ orders, daily order stats and the per-video ranking → DB → Bitable "
+    "(yesterday + lookback, or a backfill).",
+    task_runner=ThreadPoolTaskRunner(max_workers=FETCH_WORKERS),
+    log_prints=True,
+)
+def douplus_daily(
+    date: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    accounts: list[str] | None = None,
+    full: bool = False,
+    lookback_days: int | None = None,
+    chunk_days: int = 7,
+):
+    """Sync the window. No parameters: yesterday (China time) plus the lookback days, and the
+    orders created in the last 7 days (``full``: 90 days) plus every order with stats.
+
+    Backfill: ``start``/``end`` (YYYY-MM-DD, inclusive) or a single ``date``; ``accounts``
+    limits the run to some 抖音号 (aweme_sec_uid or account id).
+    """
+    rt = get_runtime()
+    window = resolve_window(
+        date=date,
+        start=start,
+        end=end,
+        lookback_days=rt.settings.lookback_days if lookback_days is None else lookback_days,
+        tz=rt.settings.timezone,
+    )
+    return run_sync(
+        FLOW_NAME,
+        window,
+        lambda rt_, summary: _sync(rt_, summary, window, accounts, full, chunk_days),
+        artifact_key=FLOW_NAME,
+    )
