@@ -63,13 +63,42 @@ def run_laike(
     )
 
 
+@run_app.command("douplus")
+def run_douplus(
+    date: str | None = _DATE,
+    start: str | None = _START,
+    end: str | None = _END,
+    accounts: list[str] | None = typer.Option(
+        None, "--accounts", help="Only these 抖音号 (aweme_sec_uid or account id; repeatable)."
+    ),
+    full: bool = typer.Option(
+        False, "--full", help="Orders created in the last 90 days (default: the last 7)."
+    ),
+    lookback_days: int | None = typer.Option(None, "--lookback-days"),
+) -> None:
+    """DOU+ orders, daily order stats and the video ranking (default: yesterday + lookback)."""
+    from flows.douplus import douplus_daily
+
+    raise typer.Exit(
+        run_flow(
+            douplus_daily,
+            date=date,
+            start=start,
+            end=end,
+            accounts=accounts or None,
+            full=full,
+            lookback_days=lookback_days,
+        )
+    )
+
+
 def demo(
     state_dir: Path = typer.Option(Path("data/sandbox"), help="Sandbox state directory."),
     keep_serving: bool = typer.Option(
         False, "--keep-serving", help="Keep the sandbox up afterwards to browse its page."
     ),
 ) -> None:
-    """Zero-credential demo: sandbox + SQLite + the 来客 flow for yesterday."""
+    """Zero-credential demo: sandbox + SQLite + the 来客 and DOU+ flows for yesterday."""
     from flows.demo import run_demo
 
     raise typer.Exit(run_demo(state_dir=state_dir, keep_serving=keep_serving))
