@@ -213,3 +213,59 @@ def test_results_add_up() -> None:
     a = UpsertResult(1, 2, 3) + UpsertResult(10, 20, 30)
     assert a == UpsertResult(11, 22, 33)
     assert (a.total, a.written, a.as_dict()["updated"]) == (66, 33, 22)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "NULL",
+        "a,b",
+        "{x}",
+        'quote " and \\ backslash',
+        "it's",
+        "  spaced  ",
+        "\\x41",
+        "换行\n🙂",
+    ],
+)
+def test_awkward_text_round_trips(db_engine: Engine, text: str) -> None:
+    acct = unique_id()
+    row = {"stat_date": date(2026, 3, 1), "local_account_id": acct, "promotion_id": 1}
+    rows = [{**row, "promotion_name": text}, {**row, "promotion_id": 2, "promotion_name": None}]
+    assert run(db_engine, rows) == UpsertResult(inserted=2)
+    got = {k[2]: v["promotion_name"] for k, v in stored(db_engine, acct).items()}
+    assert got == {1: text, 2: None}
+    assert run(db_engine, rows) == UpsertResult(unchanged=2)
+
+
+def test_boolean_and_timestamp_columns(db_engine: Engine) -> None:
+    t = tables.douplus_orders
+    oid = unique_id()
+    row = {
+        "order_id": oid,
+        "aweme_sec_uid": "MS4wLjABAAAA-x_Y",
+        "budget": Decimal("100.00"),
+        "order_create_time": datetime(2026, 11, 22, 9, 30, 15),
+    }
+    with db_engine.begin() as c:
+        assert upsert(c, t, [row]) == UpsertResult(inserted=1)
+        assert upsert(c, t, [row]) == UpsertResult(unchanged=1)
+        got = c.execute(sa.select(t).where(t.c.order_id == oid)).mappings().one()
+    assert got["order_create_time"] == row["order_create_time"]
+    assert got["budget"] == Decimal("100.00")
+    acc = tables.ad_accounts
+    with db_engine.begin() as c:
+        rows = [
+            {
+                "account_type": "AWEME",
+                "account_id": oid,
+                "is_valid": False,
+                "is_enabled": None,
+                "removed": True,
+            },
+        ]
+        assert upsert(c, acc, rows) == UpsertResult(inserted=1)
+        assert upsert(c, acc, rows) == UpsertResult(unchanged=1)
+        got = c.execute(sa.select(acc).where(acc.c.account_id == oid)).mappings().one()
+    assert (got["is_valid"], got["is_enabled"], got["removed"]) == (False, None, True)
