@@ -114,9 +114,10 @@ def _run_failure(m: Monitor, where: str, run: RunRecord) -> Finding | None:
     """A finished run that did not complete cleanly → finding (None for Completed)."""
     st = run.state_type or ""
     detail = run.error or ""
-    if run.failed_accounts:
+    if run.failed_accounts and not detail:
+        # The flows' error already names failed accounts; otherwise list them from the ledger.
         names = ", ".join(str(a.get("account_id")) for a in run.failed_accounts[:5])
-        detail = f"failed accounts: {names}" + (f"; {detail}" if detail else "")
+        detail = f"failed accounts: {names}"
     when = _fmt_time(m, run.started_at or run.expected_start)
     what = f"last run ({when}) {run.state}"
     if detail:

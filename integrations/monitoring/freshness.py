@@ -65,6 +65,13 @@ class AccountFreshness:
 def account_names(engine: Engine, configured: dict[str, str] | None = None) -> dict[str, str]:
     """Display names by account id / aweme_sec_uid: ad_accounts, overridden by settings."""
     names: dict[str, str] = {}
+    # The local daily aggregate carries names even where the account list was not synced.
+    agg = metadata.tables["local_account_daily"]
+    with engine.connect() as conn:
+        q0 = select(agg.c.local_account_id, agg.c.account_name).distinct()
+        for acc_id, name in conn.execute(q0):
+            if name:
+                names[str(acc_id)] = name
     q = select(
         ad_accounts.c.account_id, ad_accounts.c.account_string_id, ad_accounts.c.account_name
     )

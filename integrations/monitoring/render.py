@@ -141,21 +141,21 @@ def findings_lines(findings: Sequence[Finding], source: str) -> list[str]:
 
 
 def tokens_table(tokens: Sequence[TokenInfo], now: datetime, tz: ZoneInfo, warn_days: float):
+    # KEY(36) EXPIRES(11) LEFT(6) ACCESS(7) ACCOUNTS(rest) — full id lists are in --json.
     lines = [
-        f"[bold]{cell('KEY', 30)} {cell('REFRESH EXPIRES', 16)} {cell('LEFT', 7, True)} "
+        f"[bold]{cell('KEY', 36)} {cell('REFRESH EXP', 11)} {cell('LEFT', 6, True)} "
         f"{cell('ACCESS', 7)} ACCOUNTS[/]"
     ]
     for t in tokens:
-        left = t.refresh_left(now)
-        days = left.total_seconds() / 86400
+        days = t.refresh_left(now).total_seconds() / 86400
         style = "bold red" if days <= 0 else "yellow" if days <= warn_days else None
         access = "valid" if t.access_expires_at > now else "expired"
-        ids = ",".join(t.account_ids[:3]) + (
-            f" +{len(t.account_ids) - 3}" if len(t.account_ids) > 3 else ""
-        )
+        n = len(t.account_ids)
+        ids = t.account_ids[0] if n == 1 else f"{n} accounts" if n else "-"
         lines.append(
-            f"{escape(cell(t.key, 30))} {_when(t.refresh_expires_at, tz):<16} "
-            f"{styled(cell(f'{days:.1f}d', 7, True), style)} {cell(access, 7)} {escape(ids)}"
+            f"{escape(cell(t.key, 36))} {_when(t.refresh_expires_at, tz)} "
+            f"{styled(cell(f'{days:.1f}d', 6, True), style)} {cell(access, 7)} "
+            f"{escape(cell(ids or '-', WIDTH - 36 - 11 - 6 - 7 - 4))}".rstrip()
         )
     if not tokens:
         lines.append("(no tokens stored)")

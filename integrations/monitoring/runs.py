@@ -63,7 +63,7 @@ class RunRecord:
             abbrev = _SINK_ABBREV.get(kind, kind[:2])
             n = sum(int(c.get(k) or 0) for k in ("inserted", "updated", "unchanged"))
             out[abbrev] = out.get(abbrev, 0) + n
-        return out
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] != "db", kv[0])))  # db first
 
     def sink_errors(self) -> list[str]:
         return [f"{sink}: {c['error']}" for sink, c in self.counts.items() if c.get("error")]

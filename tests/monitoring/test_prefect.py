@@ -134,7 +134,7 @@ def test_check_failed_missing_and_hung_deployments(prefect_server, setup, tmp_pa
     assert p.returncode == 2, p.stdout + p.stderr
     out = p.stdout
     assert f"CRITICAL run       deployment {failed}/{failed}: last run (" in out
-    assert f"Failed: failed accounts: {ACC_B}; 2 account(s) failed" in out
+    assert ") Failed: 2 account(s) failed: 1854… → see the run's logs" in out
     assert (
         f"CRITICAL run       deployment {missing}/{missing}: missing: no run for the scheduled"
         in out
