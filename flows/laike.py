@@ -23,8 +23,10 @@ from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
 from flows.sync_run import run_sync
 from flows.transforms import laike as T
+from flows.transforms.exact import to_rows
 from flows.window import Window, resolve_window, split_window
 from integrations.database import tables
+from integrations.oceanengine import endpoints as E
 
 FLOW_NAME = "laike-daily"
 FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate
@@ -52,8 +54,8 @@ def list_local_accounts(only: list[int] | None) -> dict[int, str]:
     cache_policy=NO_CACHE,
 )
 def fetch_local_report(account_id: int, start: date, end: date) -> steps.FetchResult:
-    rows, rejections = get_runtime().oceanengine.local_promotion_report(account_id, start, end)
-    return steps.FetchResult(account_id=account_id, rows=rows, rejections=rejections)
+    fetched = E.fetch_local_promotion_report(get_runtime().oceanengine, account_id, start, end)
+    return steps.FetchResult(account_id, fetched.rows, fetched.rejections)
 
 
 @task(name="write-db", cache_policy=NO_CACHE)
@@ -61,8 +63,8 @@ def write_db(rows: list[dict], names: dict[int, str], summary: RunSummary) -> No
     rt = get_runtime()
     promos = T.promotion_frame(rows)
     daily = T.account_daily(promos, names)
-    steps.upsert_db(rt, tables.local_promotion_daily, T.to_rows(promos), summary)
-    steps.upsert_db(rt, tables.local_account_daily, daily, summary)
+    steps.upsert_db(rt, tables.local_promotion_daily, to_rows(promos), summary)
+    steps.upsert_db(rt, tables.local_account_daily, to_rows(daily), summary)
 
 
 @task(name="project-bitable", cache_policy=NO_CACHE)

@@ -49,12 +49,15 @@ class Runtime:
     @cached_property
     def oceanengine(self) -> OceanEngineClient:
         from integrations.oceanengine.client import OceanEngineClient
-        from token_store.api import TokenKey
 
         s = self.settings
-        require(s, "oceanengine_app_id")
-        key = TokenKey.for_oceanengine(s.oceanengine_app_id, s.oceanengine_principal)
-        return OceanEngineClient.from_settings(s, tokens=self.tokens.provider(key))
+        require(s, "oceanengine_app_id", "oceanengine_app_secret")
+        return OceanEngineClient(
+            self.tokens.provider(),
+            base_url=s.oceanengine_base_url,
+            qps=s.oceanengine_qps,
+            timeout_s=s.oceanengine_timeout_s,
+        )
 
     @property
     def bitable_enabled(self) -> bool:
@@ -71,7 +74,7 @@ class Runtime:
     def api_calls(self) -> int:
         if "oceanengine" not in self.__dict__:
             return 0
-        return self.oceanengine.stats.total_calls
+        return self.oceanengine.stats.total
 
     def notify(self, summary: RunSummary) -> None:
         """Send the run card when a webhook is configured. Never raises."""

@@ -7,7 +7,7 @@ it did in the run's :class:`RunSummary`, so the ledger, artifacts and card all a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,10 @@ from flows.summary import AccountResult, RunSummary
 from flows.window import Window
 from integrations.database import tables
 from integrations.database.upsert import upsert
+from integrations.feishu.specs import table_spec
+from integrations.oceanengine import endpoints as E
 from integrations.oceanengine.errors import OceanEngineError
+from integrations.settings import ConfigError
 
 log = logging.getLogger("adsync.flows")
 
@@ -79,10 +82,32 @@ def collect(
     return rows
 
 
+CC_ACCOUNT_TYPES = frozenset({"CUSTOMER_ADMIN", "CUSTOMER_OPERATOR"})
+
+
+def workbench_ids(rt: Runtime) -> list[int]:
+    """工作台 (customer-center) ids: the configured one, else those the token's consent covers."""
+    if rt.settings.oceanengine_cc_account_id is not None:
+        return [rt.settings.oceanengine_cc_account_id]
+    authorised = E.fetch_authorized_accounts(rt.oceanengine).rows
+    ids = [a.id for a in authorised if (a.account_type or "") in CC_ACCOUNT_TYPES]
+    if not ids:
+        raise ConfigError(
+            "ADSYNC_OCEANENGINE_CC_ACCOUNT_ID: not set, and the authorised accounts include no "
+            "工作台 (CUSTOMER_ADMIN/CUSTOMER_OPERATOR) account to list LOCAL accounts under"
+        )
+    return ids
+
+
 def local_accounts(rt: Runtime) -> dict[int, str]:
     """Authorised LOCAL accounts (id → name); names in settings.accounts win (user's labels)."""
-    listed = rt.oceanengine.local_accounts(rt.settings.oceanengine_cc_account_id)
-    names = {a.account_id: a.account_name for a in listed}
+    names: dict[int, str] = {}
+    for cc in workbench_ids(rt):
+        for page, rejections in E.iter_customer_center_accounts(rt.oceanengine, cc, "LOCAL"):
+            for a in page:
+                names[a.account_id] = a.account_name or str(a.account_id)
+            for rej in rejections:
+                log.warning("account listing: %s", rej)
     for k, v in rt.settings.accounts.items():
         if int(k) in names:
             names[int(k)] = v
@@ -118,19 +143,27 @@ def project_to_bitable(
     window: Window | None,
     account_names: dict[Any, str],
     account_field: str = "local_account_id",
+    rows: Mapping[str, Sequence[dict[str, Any]]] | None = None,
 ) -> None:
     """Write the window's DB rows of each dataset to Bitable and ensure per-account views.
 
-    One table's failure (e.g. a renamed field) is recorded on that sink and the others go on.
+    ``rows`` gives a dataset's rows ready-made (still read from the DB, e.g. joined) instead of
+    the dataset table's window rows. One table's failure (e.g. a renamed field) is recorded on
+    that sink and the others go on.
     """
     sink = rt.bitable
     for dataset in datasets:
         name = f"bitable:{dataset}"
         try:
-            rows = window_rows(rt, dataset, window)
-            for r in rows:
+            spec = table_spec(dataset, rt.settings)
+            rows_ = (
+                list(rows[dataset])
+                if rows is not None and dataset in rows
+                else window_rows(rt, dataset, window)
+            )
+            for r in rows_:
                 r.setdefault("account_name", account_names.get(r.get(account_field), ""))
-            res = sink.upsert(dataset, rows)
+            res = sink.upsert(spec, rows_)
             summary.sink(name).add(
                 inserted=res.created,
                 updated=res.updated,
@@ -138,7 +171,7 @@ def project_to_bitable(
                 deleted=res.deleted_duplicates,
                 calls=res.calls,
             )
-            views = sink.ensure_views(dataset, account_names)
+            views = sink.ensure_views(spec, account_names)
             if views.without_view:
                 summary.warnings.append(
                     f"{dataset}: {len(views.without_view)} account(s) without a view "
