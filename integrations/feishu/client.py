@@ -92,14 +92,22 @@ R = TypeVar("R")
 # record). For the two hot batch calls the typed request is built as usual (paths, query), then
 # its body is replaced by the identical plain dict, which json.dumps encodes directly.
 
-# One lock per base (app_token), process-wide: all sinks/clients writing a base share it.
-_BASE_LOCKS: dict[str, threading.RLock] = {}
-_BASE_LOCKS_GUARD = threading.Lock()
+
+@dataclass
+class _BaseGate:
+    """Per base (app_token), process-wide: the writer lock and the time of the last call."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    last_call: float = 0.0
 
 
-def base_lock(app_token: str) -> threading.RLock:
-    with _BASE_LOCKS_GUARD:
-        return _BASE_LOCKS.setdefault(app_token, threading.RLock())
+_GATES: dict[str, _BaseGate] = {}
+_GATES_GUARD = threading.Lock()
+
+
+def base_gate(app_token: str) -> _BaseGate:
+    with _GATES_GUARD:
+        return _GATES.setdefault(app_token, _BaseGate())
 
 
 class AmbiguousWrite(FeishuTransportError):
@@ -150,8 +158,7 @@ class BitableApi:
         self.pacing = pacing or Pacing()
         self.stats = CallStats()
         self._sleep = sleep
-        self._lock = base_lock(app_token)
-        self._last_call = 0.0
+        self._gate = base_gate(app_token)
 
     @property
     def _bt(self) -> Any:
@@ -162,7 +169,7 @@ class BitableApi:
         qps = self.pacing.write_qps if write else self.pacing.read_qps
         if qps <= 0:
             return
-        wait = self._last_call + 1.0 / qps - time.monotonic()
+        wait = self._gate.last_call + 1.0 / qps - time.monotonic()
         if wait > 0:
             self._sleep(wait)
 
@@ -171,7 +178,7 @@ class BitableApi:
         write = op in WRITE_OPS
         token_refreshed = False
         attempt = 0
-        with self._lock:
+        with self._gate.lock:
             while True:
                 attempt += 1
                 self._pace(write)
@@ -181,7 +188,7 @@ class BitableApi:
                 except ObtainAccessTokenException as e:
                     raise FeishuApiError("auth", int(e.code or 0), str(e.msg)) from None
                 except _TRANSPORT_ERRORS as e:
-                    self._last_call = time.monotonic()
+                    self._gate.last_call = time.monotonic()
                     if not idempotent:
                         raise AmbiguousWrite(op, e) from None
                     if attempt >= self.policy.max_attempts:
@@ -191,7 +198,7 @@ class BitableApi:
                     log.warning("feishu %s: %s, retrying", op, type(e).__name__)
                     self._sleep(self.policy.delay(attempt))
                     continue
-                self._last_call = time.monotonic()
+                self._gate.last_call = time.monotonic()
                 if resp.success():
                     return resp
                 code = int(resp.code or 0)

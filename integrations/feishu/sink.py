@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -27,6 +28,7 @@ from integrations.feishu.retry import RetryPolicy
 from integrations.feishu.schema import TableHandle, ensure_table
 from integrations.feishu.specs import TableSpec
 from integrations.feishu.values import _as_date, business_key, row_fields, row_hash
+from integrations.feishu.views import ViewsResult, ensure_views
 from integrations.settings import Settings, require
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,13 @@ class SinkResult:
     write_calls: int = 0
     retries: dict[str, int] = field(default_factory=dict)  # reason/code → count
     reconciled: bool = False
+
+
+@dataclass
+class _Create:
+    chunk: list[_Row]
+    token: str
+    records: list[dict[str, Any]]
 
 
 @dataclass
@@ -88,6 +97,12 @@ class BitableSink:
     def ensure_table(self, spec: TableSpec) -> TableHandle:
         return ensure_table(self.api, spec, add_missing_fields=self.add_missing_fields)
 
+    def ensure_views(
+        self, spec: TableSpec, accounts: Mapping[int | str, str], *, max_views: int = 200
+    ) -> ViewsResult:
+        """One grid view per account (id → name) on the spec's table; see views.py."""
+        return ensure_views(self.api, self.ensure_table(spec), accounts, max_views=max_views)
+
     def reconcile(self, spec: TableSpec, dates: Collection[date] | None = None) -> ReconcileResult:
         """On request: scan the table (or ``dates``), delete duplicates, rebuild the map."""
         return reconcile(self.api, self.engine, self.ensure_table(spec), dates=dates)
@@ -121,7 +136,7 @@ class BitableSink:
         elif pending:
             # A crash left creates unsettled: look at the dates they belong to (all if unknown).
             need, scope = True, self._dates_of(spec, items, pending)
-        elif not mp and self.api.has_records(handle.table_id):
+        elif not mp and not handle.created and self.api.has_records(handle.table_id):
             need = True  # first run on a table with records: never blind-create
         if need:
             rr = reconcile(self.api, self.engine, handle, dates=scope, scope_keys=items.keys())
@@ -141,8 +156,9 @@ class BitableSink:
             else:
                 res.unchanged += 1
 
-        for i in range(0, len(creates), BATCH_SIZE):
-            self._create_chunk(handle, creates[i : i + BATCH_SIZE], res)
+        self._create_all(
+            handle, [creates[i : i + BATCH_SIZE] for i in range(0, len(creates), BATCH_SIZE)], res
+        )
         for i in range(0, len(updates), BATCH_SIZE):
             self._update_chunk(handle, updates[i : i + BATCH_SIZE], res)
 
@@ -183,27 +199,62 @@ class BitableSink:
         return None if None in out else {d for d in out if d is not None}
 
     def _create_chunk(self, handle: TableHandle, chunk: list[_Row], res: SinkResult) -> None:
-        spec, app, tid = handle.spec, self.api.app_token, handle.table_id
+        self._create_all(handle, [chunk], res)
+
+    def _create_all(
+        self,
+        handle: TableHandle,
+        chunks: list[list[_Row]],
+        res: SinkResult,
+    ) -> None:
+        """Create chunk after chunk: still one call in flight at a time, in order; while call
+        *i* is on the wire this thread commits chunk *i−1* and prepares chunk *i+1* (cells, and
+        its *pending* map entries, committed before the call is sent)."""
+        if not chunks:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bitable-writer") as pool:
+            cur = self._begin_create(handle, chunks[0])
+            fut: Future[list[str]] = pool.submit(
+                self.api.batch_create, handle.table_id, cur.records, cur.token
+            )
+            for i in range(len(chunks)):
+                nxt = self._begin_create(handle, chunks[i + 1]) if i + 1 < len(chunks) else None
+                try:
+                    ids: list[str] | None = fut.result()
+                except AmbiguousWrite:
+                    ids = self._settle_ambiguous(handle, cur.chunk, cur.records, cur.token, res)
+                if ids is not None and self.after_create is not None:
+                    self.after_create(handle.spec, ids)  # before the next call is sent
+                if nxt is not None:
+                    fut = pool.submit(
+                        self.api.batch_create, handle.table_id, nxt.records, nxt.token
+                    )
+                if ids is not None:
+                    self._commit_create(handle, cur.chunk, ids, res)
+                if nxt is not None:
+                    cur = nxt
+
+    def _begin_create(self, handle: TableHandle, chunk: list[_Row]) -> _Create:
         token = str(uuid.uuid4())  # reused by every retry of this create (idempotency guard)
         with self.engine.begin() as conn:
             record_map.put(
                 conn,
-                app,
-                tid,
+                self.api.app_token,
+                handle.table_id,
                 [(it.key, record_map.PENDING_PREFIX + token, it.hash) for it in chunk],
             )
-        records = [row_fields(spec, it.row, handle.actual_types) for it in chunk]
-        try:
-            ids = self.api.batch_create(tid, records, token)
-        except AmbiguousWrite:
-            ids = self._settle_ambiguous(handle, chunk, records, token, res)
-            if ids is None:
-                return
-        if self.after_create is not None:
-            self.after_create(spec, ids)
+        records = [row_fields(handle.spec, it.row, handle.actual_types) for it in chunk]
+        return _Create(chunk, token, records)
+
+    def _commit_create(
+        self, handle: TableHandle, chunk: list[_Row], ids: list[str], res: SinkResult
+    ) -> None:
         with self.engine.begin() as conn:  # the record_ids and the "synced" mark, together
             record_map.put(
-                conn, app, tid, [(it.key, rid, it.hash) for it, rid in zip(chunk, ids, strict=True)]
+                conn,
+                self.api.app_token,
+                handle.table_id,
+                [(it.key, rid, it.hash) for it, rid in zip(chunk, ids, strict=True)],
             )
         res.created += len(chunk)
 

@@ -15,9 +15,8 @@ reconciled record whose content already equals the DB row hashes equal and costs
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -60,25 +59,45 @@ def _as_date(v: Any) -> date | None:
     return None
 
 
+def _canon_text(v: Any) -> str:
+    return v if isinstance(v, str) else str(v)
+
+
+def _canon_id(v: Any) -> str:
+    return v.strip() if isinstance(v, str) else str(int(v))
+
+
+def _canon_number(v: Any) -> str:
+    if type(v) is int:  # the common case for counts: skip Decimal
+        return str(v)
+    return _decimal_str(v)
+
+
+def _canon_date(v: Any) -> str:
+    d = _as_date(v)
+    return d.isoformat() if d else str(v)
+
+
+def _canon_datetime(v: Any) -> str:
+    if isinstance(v, datetime):
+        return v.replace(tzinfo=None, second=0, microsecond=0).isoformat(" ")
+    return str(v)
+
+
+_CANON: dict[ValueKind, Callable[[Any], str]] = {
+    ValueKind.TEXT: _canon_text,
+    ValueKind.ID: _canon_id,
+    ValueKind.INT: _canon_number,
+    ValueKind.MONEY: _canon_number,
+    ValueKind.RATIO: _canon_number,
+    ValueKind.DATE: _canon_date,
+    ValueKind.DATETIME: _canon_datetime,
+}
+
+
 def canonical(f: FieldSpec, v: Any) -> str:
     """Canonical string of a DB value for ``f`` ("" for None)."""
-    if v is None:
-        return ""
-    match f.kind:
-        case ValueKind.TEXT:
-            return str(v)
-        case ValueKind.ID:
-            return str(int(v)) if not isinstance(v, str) else v.strip()
-        case ValueKind.INT | ValueKind.MONEY | ValueKind.RATIO:
-            return _decimal_str(v)
-        case ValueKind.DATE:
-            d = _as_date(v)
-            return d.isoformat() if d else str(v)
-        case ValueKind.DATETIME:
-            if isinstance(v, datetime):
-                return v.replace(tzinfo=None, second=0, microsecond=0).isoformat(" ")
-            return str(v)
-    raise AssertionError(f.kind)
+    return "" if v is None else _CANON[f.kind](v)
 
 
 def _text_of(cell: Any) -> str:
@@ -187,14 +206,30 @@ def record_key(spec: TableSpec, fields: Mapping[str, Any]) -> str:
 
 
 def _hash(pairs: Sequence[tuple[str, str]]) -> str:
-    blob = json.dumps(pairs, ensure_ascii=False, separators=(",", ":"))
+    # Length-prefixed, so no value can forge a separator; names included (see row_hash).
+    blob = "".join(f"{n}\x1f{len(v)}:{v}\x1e" for n, v in pairs)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+_Compiled = tuple[tuple[str, str, Callable[[Any], str]], ...]
+_COMPILED: dict[int, tuple[TableSpec, _Compiled]] = {}
+
+
+def _compiled(spec: TableSpec) -> _Compiled:
+    """(name, column, canonicaliser) per data field, cached per spec object (hot path)."""
+    hit = _COMPILED.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    comp = tuple((f.name, f.column, _CANON[f.kind]) for f in spec.data_fields if f.column)
+    _COMPILED[id(spec)] = (spec, comp)
+    return comp
 
 
 def row_hash(spec: TableSpec, row: Mapping[str, Any]) -> str:
     """Hash of the DB row as this table shows it (field names included: a renamed mapping
     rewrites the rows into the new columns)."""
-    return _hash([(f.name, canonical(f, row.get(f.column))) for f in spec.data_fields if f.column])
+    get = row.get
+    return _hash([(n, "" if (v := get(c)) is None else fn(v)) for n, c, fn in _compiled(spec)])
 
 
 def record_hash(spec: TableSpec, fields: Mapping[str, Any]) -> str:
