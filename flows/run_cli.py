@@ -24,20 +24,30 @@ def _prepare_prefect() -> None:
     # (the same database `prefect server start` uses, so the run shows up in the UI later).
     # Its default 20 s startup timeout is too tight for a cold start on a small machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # No machine here reaches Prefect's telemetry host; don't log an error about it every run.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def run_flow(flow_fn, **params) -> int:
-    """Run a flow, print its summary, return the exit code (0 = every account succeeded)."""
-    from flows.summary import RunStatus, RunSummary
+def execute(flow_fn, **params):
+    """Run a flow in this process; return its RunSummary (None if the flow crashed before one)."""
+    from flows.summary import RunSummary
 
     _prepare_prefect()
     state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, RunSummary):
         typer.echo(summary.text())
-        return 0 if summary.status is RunStatus.SUCCESS else 1
+        return summary
     typer.echo(f"{flow_fn.name}: {state.name}: {state.message or summary}", err=True)
-    return 1
+    return None
+
+
+def run_flow(flow_fn, **params) -> int:
+    """Run a flow, print its summary, return the exit code (0 = every account succeeded)."""
+    from flows.summary import RunStatus
+
+    summary = execute(flow_fn, **params)
+    return 0 if summary is not None and summary.status is RunStatus.SUCCESS else 1
 
 
 @run_app.command("laike")

@@ -76,14 +76,24 @@ class Runtime:
             return 0
         return self.oceanengine.stats.total
 
+    def run_url(self, summary: RunSummary) -> str | None:
+        ui = self.settings.prefect_ui_url
+        if not ui or not summary.run_id:
+            return None
+        return f"{ui.rstrip('/')}/runs/flow-run/{summary.run_id}"
+
     def notify(self, summary: RunSummary) -> None:
         """Send the run card when a webhook is configured. Never raises."""
         if self.settings.feishu_webhook_url is None:
             return
         try:
-            from integrations.feishu.notifier import notify_run
+            from integrations.feishu.notifier import BotNotifier, CardReport, build_card
 
-            notify_run(self.settings, summary)
+            notifier = BotNotifier.from_settings(self.settings)
+            if notifier is not None:
+                notifier.send_card(
+                    build_card(CardReport.from_summary(summary, self.run_url(summary)))
+                )
         except Exception as e:  # noqa: BLE001 - a failed notification never fails the sync
             log.warning("Feishu notification failed: %s", type(e).__name__)
 

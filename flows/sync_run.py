@@ -73,7 +73,7 @@ def run_sync(
         )
     _publish(summary, artifact_key, logger)
     rt.notify(summary)
-    logger.info("%s", summary.text())
+    logger.info("%s", summary.text().splitlines()[0])
     if summary.status is RunStatus.SUCCESS:
         return Completed(message=f"{len(summary.ok_accounts)} accounts ok", data=summary)
     name = "Partial" if summary.status is RunStatus.PARTIAL else "Failed"
