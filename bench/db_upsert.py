@@ -75,10 +75,14 @@ def gen_rows(n: int, *, changed_every: int = 0, day0: date = date(2026, 1, 1)) -
 
 
 def timed_upsert(engine: sa.Engine, rows: Iterator[dict], chunk: int) -> tuple[UpsertResult, float]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with engine.begin() as conn:
         result = upsert(conn, T, rows, chunk_size=chunk)
-    return result, time.perf_counter() - t0
+    secs = time.perf_counter() - t0
+    # Client CPU (row generation included): shows how much is ours vs the server's or the
+    # machine's load, since wall-clock figures move with whatever else runs on the host.
+    print(f"    client CPU {time.process_time() - c0:6.2f}s, load average {os.getloadavg()[0]:.1f}")
+    return result, secs
 
 
 def naive_rows_per_s(engine: sa.Engine, sample: int) -> float:
@@ -173,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         "pg_naive_rows_per_s": round(naive),
         "pg_speedup_vs_naive": round(speedup, 1),
         "peak_rss_mb": round(rss),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
     }
     print("RESULT " + " ".join(f"{k}={v}" for k, v in figures.items()))
 
