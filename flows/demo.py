@@ -46,7 +46,7 @@ def seed_tokens(sb, settings: Settings) -> None:
 
 def _demo_exit_code(sb, summaries) -> int:
     """0 when every run did what the sandbox scripts: only its no-permission accounts fail."""
-    forbidden = {str(a.account_id) for a in sb.data.local_accounts if a.forbidden}
+    forbidden = {str(a.id) for a in sb.data.local_accounts if a.forbidden}
     code = 0
     for summary in summaries:
         if summary is None or summary.error or any(s.error for s in summary.sinks.values()):
