@@ -1,0 +1,209 @@
+"""Authorised ad accounts → ``ad_accounts``, with a Prefect event per change (hourly).
+
+list the token's accounts (``oauth2/advertiser/get``) and, under each 工作台, the customer-center
+lists per account type (LOCAL by default) → diff against the DB (flows/transforms/accounts.py)
+→ emit one event per change (``adsync.account.added|removed|renamed|disabled|enabled``, the
+account as the resource ``adsync.account.<type>.<id>``, old/new in the payload) → upsert.
+
+Events are emitted before the DB commit: if the commit fails, the next run sees the same change
+and emits it again (at least once, never lost). An automation reacts to them, e.g. trigger
+``expect: adsync.account.renamed`` / ``match: {"prefect.resource.id": "adsync.account.*"}``.
+
+A listing that failed or was truncated never marks accounts removed: only complete listings
+of a type count. Renamed accounts' Bitable views follow on the next sink run (views are found
+by their filter's account id, see integrations/feishu/views.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from sqlalchemy import select, update
+
+from flows import steps
+from flows.runtime import Runtime, get_runtime
+from flows.summary import AccountResult, RunSummary
+from flows.sync_run import run_sync
+from flows.transforms import accounts as T
+from flows.window import Window, china_today
+from integrations.database import tables
+from integrations.oceanengine import endpoints as E
+
+FLOW_NAME = "accounts-hourly"
+DEFAULT_CC_ACCOUNT_TYPES = ("LOCAL",)
+SEEN_CHUNK = 500
+
+log = logging.getLogger("adsync.flows")
+
+
+@dataclass
+class Listing:
+    """One listing source's accounts; ``complete`` = nothing rejected, nothing truncated."""
+
+    source: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+@task(
+    name="list-authorised-accounts",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=steps.retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def list_authorised() -> Listing:
+    fetched = E.fetch_authorized_accounts(get_runtime().oceanengine)
+    out = Listing(E.EP_ADVERTISER_GET, [a.to_row() for a in fetched.rows])
+    if fetched.rejections:
+        out.complete = False
+        out.notes = [str(r) for r in fetched.rejections]
+    return out
+
+
+@task(
+    name="list-workbench-accounts",
+    task_run_name="list-{cc_account_id}-{account_type}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=steps.retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def list_workbench(cc_account_id: int, account_type: str) -> Listing:
+    out = Listing(f"{cc_account_id}:{account_type}")
+    for page, rejections in E.iter_customer_center_accounts(
+        get_runtime().oceanengine, cc_account_id, account_type
+    ):
+        out.rows.extend(a.to_row() for a in page)
+        if rejections:  # unparsable rows, or the API's 10,000-row cap
+            out.complete = False
+            out.notes.extend(str(r) for r in rejections)
+    return out
+
+
+def workbench_ids(rt: Runtime, authorised: Sequence[dict[str, Any]]) -> list[int]:
+    """The configured 工作台, else the CUSTOMER_ADMIN/OPERATOR accounts of the consent."""
+    if rt.settings.oceanengine_cc_account_id is not None:
+        return [rt.settings.oceanengine_cc_account_id]
+    return sorted(
+        {int(r["account_id"]) for r in authorised if r["account_type"] in steps.CC_ACCOUNT_TYPES}
+    )
+
+
+def _stored(rt: Runtime) -> dict[T.Key, dict[str, Any]]:
+    with rt.engine.connect() as conn:
+        rows = conn.execute(select(tables.ad_accounts)).mappings()
+        return {T.key_of(r): dict(r) for r in rows}
+
+
+def _touch_seen(rt: Runtime, seen: Sequence[T.Key], now: datetime) -> None:
+    """last_seen_at for every listed account (the upsert leaves unchanged rows alone)."""
+    t = tables.ad_accounts
+    by_type: dict[str, list[int]] = {}
+    for atype, aid in seen:
+        by_type.setdefault(atype, []).append(aid)
+    with rt.engine.begin() as conn:
+        for atype, ids in by_type.items():
+            for i in range(0, len(ids), SEEN_CHUNK):
+                conn.execute(
+                    update(t)
+                    .where(t.c.account_type == atype, t.c.account_id.in_(ids[i : i + SEEN_CHUNK]))
+                    .values(last_seen_at=now)
+                )
+
+
+def emit(change: T.AccountChange) -> None:
+    emit_event(event=change.kind.event, resource=change.resource(), payload=change.payload())
+
+
+@task(name="write-accounts", cache_policy=NO_CACHE)
+def write_accounts(
+    listings: list[Listing], covered_types: set[str], cc_types: set[str], summary: RunSummary
+) -> list[T.AccountChange]:
+    rt = get_runtime()
+    now = datetime.now(UTC).replace(tzinfo=None)
+
+    def covers(account_type: str) -> bool:
+        # Types listed per 工作台 are covered by those listings; every other type by
+        # oauth2/advertiser/get. Only complete, successful listings count.
+        return account_type in covered_types or (
+            account_type not in cc_types and E.EP_ADVERTISER_GET in covered_types
+        )
+
+    p = T.plan(_stored(rt), [r for li in listings for r in li.rows], covers=covers, now=now)
+    for c in p.changes:
+        log.info("account %s %s (%s): %s → %s", c.resource_id, c.kind.value, c.name, c.old, c.new)
+        emit(c)
+    steps.upsert_db(rt, tables.ad_accounts, p.rows, summary)
+    _touch_seen(rt, p.seen, now)
+    summary.sink("prefect:events").add(inserted=len(p.changes))
+    return p.changes
+
+
+def _sync(rt: Runtime, summary: RunSummary, cc_account_types: Sequence[str]) -> None:
+    cc_types = {t.upper() for t in cc_account_types}
+    sources: dict[str, AccountResult] = {}
+    listings: list[Listing] = []
+    covered: set[str] = set()
+
+    def record(key: str, name: str, fut: Any) -> Listing | None:
+        res = sources.setdefault(key, AccountResult(account_id=key, name=name))
+        try:
+            listing: Listing = fut.result()
+        except Exception as e:  # noqa: BLE001 - a failed listing removes nothing; run is PARTIAL
+            res.ok, res.reason = False, steps.short_reason(e)
+            log.warning("listing %s failed: %s", key, res.reason)
+            return None
+        res.rows += len(listing.rows)
+        res.rejected += 0 if listing.complete else max(1, len(listing.notes))
+        for n in listing.notes[:20]:
+            log.warning("listing %s: %s", key, n)
+        listings.append(listing)
+        return listing
+
+    authorised = record(E.EP_ADVERTISER_GET, "authorised accounts", list_authorised.submit())
+    if authorised is not None and authorised.complete:
+        covered.add(E.EP_ADVERTISER_GET)
+    cc_ids = workbench_ids(rt, authorised.rows if authorised else [])
+    if not cc_ids and cc_types and authorised is not None:
+        summary.warnings.append(
+            f"no 工作台 (CUSTOMER_ADMIN/OPERATOR) account: {', '.join(sorted(cc_types))} "
+            "accounts not listed (and never marked removed)"
+        )
+    jobs = [(cc, t) for cc in cc_ids for t in sorted(cc_types)]
+    futures = [list_workbench.submit(cc, t) for cc, t in jobs]
+    ok_by_type: dict[str, bool] = {t: bool(cc_ids) for t in cc_types}
+    for (cc, t), fut in zip(jobs, futures, strict=True):
+        listing = record(f"{cc}:{t}", f"工作台 {t} accounts", fut)
+        ok_by_type[t] = ok_by_type[t] and listing is not None and listing.complete
+    covered |= {t for t, ok in ok_by_type.items() if ok}
+    summary.accounts = list(sources.values())
+    write_accounts(listings, covered, cc_types, summary)
+
+
+@flow(
+    name=FLOW_NAME,
+    description="Authorised ad accounts → ad_accounts; a Prefect event per added/removed/"
+    "renamed/disabled account.",
+    log_prints=True,
+)
+def accounts_hourly(cc_account_types: list[str] | None = None):
+    """List the accounts and record changes. ``cc_account_types``: customer-center account
+    types listed under each 工作台 (default ``["LOCAL"]``; also ``AD``, ``QIANCHUAN``)."""
+    rt = get_runtime()
+    today = china_today(rt.settings.timezone)
+    types = list(DEFAULT_CC_ACCOUNT_TYPES) if cc_account_types is None else cc_account_types
+    return run_sync(
+        FLOW_NAME,
+        Window.single(today),
+        lambda rt_, summary: _sync(rt_, summary, types),
+        artifact_key=FLOW_NAME,
+    )
