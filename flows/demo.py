@@ -64,7 +64,9 @@ def _demo_exit_code(sb, summaries) -> int:
 
 
 def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
+    from flows.accounts import accounts_hourly
     from flows.douplus import douplus_daily
+    from flows.dpa import dpa_daily
     from flows.laike import laike_daily
     from flows.run_cli import execute
     from integrations.sandbox.server import Sandbox
@@ -78,7 +80,13 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
         settings = get_settings()
         seed_tokens(sb, settings)
         typer.echo(f"sandbox up: Ocean Engine {sb.oceanengine_url}, Feishu {sb.feishu_url}")
-        summaries = [execute(laike_daily), execute(douplus_daily)]  # DOU+ after 来客, as scheduled
+        # DOU+ after 来客, as scheduled; then the account list and the DPA product libraries.
+        summaries = [
+            execute(laike_daily),
+            execute(douplus_daily),
+            execute(accounts_hourly),
+            execute(dpa_daily),
+        ]
         code = _demo_exit_code(sb, summaries)
         typer.echo("")
         typer.echo(f"done in {time.monotonic() - t0:.1f}s. Where to look:")

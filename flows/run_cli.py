@@ -102,13 +102,39 @@ def run_douplus(
     )
 
 
+@run_app.command("accounts")
+def run_accounts(
+    cc_account_types: list[str] | None = typer.Option(
+        None,
+        "--cc-account-type",
+        help="Customer-center account types listed under each 工作台 (repeatable; default LOCAL).",
+    ),
+) -> None:
+    """Authorised accounts → ad_accounts; a Prefect event per added/removed/renamed/disabled."""
+    from flows.accounts import accounts_hourly
+
+    raise typer.Exit(run_flow(accounts_hourly, cc_account_types=cc_account_types or None))
+
+
+@run_app.command("dpa")
+def run_dpa(
+    advertisers: list[int] | None = typer.Option(
+        None, "--advertisers", help="Only these advertiser ids (repeatable)."
+    ),
+) -> None:
+    """头条 DPA product libraries (motion-comic album/playlet ids) → DB → Bitable."""
+    from flows.dpa import dpa_daily
+
+    raise typer.Exit(run_flow(dpa_daily, advertisers=advertisers or None))
+
+
 def demo(
     state_dir: Path = typer.Option(Path("data/sandbox"), help="Sandbox state directory."),
     keep_serving: bool = typer.Option(
         False, "--keep-serving", help="Keep the sandbox up afterwards to browse its page."
     ),
 ) -> None:
-    """Zero-credential demo: sandbox + SQLite + the 来客 and DOU+ flows for yesterday."""
+    """Zero-credential demo: sandbox + SQLite + the 来客, DOU+, accounts and DPA flows."""
     from flows.demo import run_demo
 
     raise typer.Exit(run_demo(state_dir=state_dir, keep_serving=keep_serving))
