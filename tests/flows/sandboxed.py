@@ -1,0 +1,65 @@
+"""Helpers for end-to-end flow tests: a sandbox, settings pointing at it, and state snapshots."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from flows.demo import sandbox_env, seed_tokens
+from flows.runtime import reset_runtime
+from integrations.database import tables
+from integrations.database.engine import make_engine
+from integrations.sandbox.server import Sandbox
+from integrations.settings import get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def point_at(sb: Sandbox, data_dir: Path, monkeypatch, db_url: str | None = None) -> dict[str, str]:
+    """Set ADSYNC_* for ``sb`` (plus DB URL) in this process; seed the token store; return env."""
+    env = sandbox_env(sb, data_dir)
+    env["ADSYNC_DATA_DIR"] = str(data_dir)
+    if db_url:
+        env["ADSYNC_DATABASE_URL"] = db_url
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    reset_runtime()
+    seed_tokens(sb, get_settings())
+    return env
+
+
+def subprocess_env(env: dict[str, str], prefect_env: dict[str, str]) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ADSYNC_", "PREFECT_"))}
+    return base | prefect_env | env
+
+
+def db_snapshot(db_url: str, table: sa.Table) -> set[tuple[Any, ...]]:
+    """All rows of a dataset table minus bookkeeping columns, as comparable tuples."""
+    cols = [c for c in table.c if c.name not in tables.BOOKKEEPING_COLUMNS]
+    eng = make_engine(db_url)
+    try:
+        with eng.connect() as conn:
+            return {tuple(r) for r in conn.execute(sa.select(*cols))}
+    finally:
+        eng.dispose()
+
+
+def bitable_snapshot(sb: Sandbox, table_name: str) -> tuple[Counter, list[dict[str, Any]]]:
+    """(count of records per primary-field value, records) of one sandbox Bitable table."""
+    fs = sb.fs
+    table = next(t for t in fs.tables(fs.app_token) if t["name"] == table_name)
+    records = fs.records(fs.app_token, table["table_id"])
+    primary = next(f for f in fs.fields(fs.app_token, table["table_id"]) if f.get("is_primary"))
+    keys = Counter(_text(r["fields"].get(primary["field_name"])) for r in records)
+    return keys, records
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, list):
+        return "".join(seg.get("text", "") for seg in v if isinstance(seg, dict))
+    return "" if v is None else str(v)
