@@ -193,8 +193,15 @@ def test_clean_run_matches_truth_and_rerun_writes_nothing(clean: Clean, monkeypa
         for r in db_snapshot(db, tables.douplus_order_daily)
     }
     assert stats == truth
+    # Incremental order list: created in the last 7 days, plus every order with stats.
     orders = {r[0] for r in db_snapshot(db, tables.douplus_orders)}
-    assert {oid for oid, _ in truth} <= orders
+    recent = {
+        o.order_id
+        for a in sb.data.aweme_accounts
+        for o in sb.data.douplus_orders(a.aweme_sec_uid)
+        if o.create_time.date() >= sb.data.today - timedelta(days=7)
+    }
+    assert orders == recent | {oid for oid, _ in truth}
     live = {
         o.order_id
         for a in sb.data.aweme_accounts
@@ -229,7 +236,7 @@ def test_clean_run_matches_truth_and_rerun_writes_nothing(clean: Clean, monkeypa
     assert states(sb, db) == clean.state
 
 
-def _two_orders_of_one_video(sb: Sandbox) -> tuple[date, int, list[int]]:
+def _two_orders_of_one_video(sb: Sandbox) -> tuple[date, str, int, list[int]]:
     """A day (before today) on which one video has two orders that both spent."""
     today = sb.data.today
     for back in range(1, 45):
@@ -242,7 +249,7 @@ def _two_orders_of_one_video(sb: Sandbox) -> tuple[date, int, list[int]]:
                     by_video.setdefault(o.item_id, []).append(o.order_id)
             for item, oids in sorted(by_video.items()):
                 if len(oids) >= 2:
-                    return day, item, sorted(oids)
+                    return day, acc.aweme_sec_uid, item, sorted(oids)
     raise AssertionError("the simulator must have a video with two orders on one day")
 
 
@@ -252,9 +259,14 @@ def test_order_list_shows_order_numbers_only_the_video_ranking_sums(
     with Sandbox(profile="fast", state_dir=tmp_path / "sb", **DATA) as sb:
         db = f"sqlite:///{tmp_path / 'app.db'}"
         point_at(sb, tmp_path / "data", monkeypatch, db)
-        day, item, oids = _two_orders_of_one_video(sb)
-        summary = run(date=day.isoformat(), full=True)
+        day, uid, item, oids = _two_orders_of_one_video(sb)
+        summary = run(date=day.isoformat(), full=True, accounts=[uid])
         assert summary.status is RunStatus.SUCCESS, summary.text()
+        # One 抖音号 asked for; full: every order it created in the last 90 days.
+        assert [a.account_id for a in summary.accounts] == [uid]
+        assert {r[0] for r in db_snapshot(db, tables.douplus_orders)} == {
+            o.order_id for o in sb.data.douplus_orders(uid)
+        }
 
         truth = truth_stats(sb, day, day)
         own = {oid: truth[(oid, day)] for oid in oids}
