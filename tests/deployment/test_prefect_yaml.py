@@ -113,7 +113,7 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
         assert ledger["status"] == "SUCCESS"
         assert ledger["window_start"] == start and ledger["window_end"] == end
         assert ledger["accounts_ok"] == len(permitted)
-        keys, _ = bitable_snapshot(sb, "本地推推广日报")
+        keys, _ = bitable_snapshot(sb, "本地推单元日报")
         assert keys and max(keys.values()) == 1  # no duplicates
         assert all(str(start) <= k.split("|")[0] <= str(end) for k in keys)
 
