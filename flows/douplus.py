@@ -17,8 +17,9 @@ Then, for the whole window, read back from the DB: the per-video daily aggregate
 known video are counted and named in the run's warnings, never dropped silently.
 
 Bitable (a projection of the DB, through the shared sink and per-account views):
-- ``DOU+订单``: every order with its own numbers (its stats summed over its days, and the date
-  they reach) — order-level, never summed across orders;
+- ``DOU+订单``: the orders the run touched (created since the listing horizon, or with stats in
+  the window), each with its own numbers (its stats summed over its days, and the date they
+  reach) — order-level, never summed across orders;
 - ``DOU+视频日报``: the video ranking per day for the window — the only place orders are summed.
 """
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from prefect import flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -34,7 +35,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Connection, Select, select
 
 from flows import steps
 from flows.douplus_rows import (
@@ -53,6 +54,7 @@ from flows.transforms.exact import to_rows
 from flows.window import Window, china_today, resolve_window, split_window
 from integrations.database import tables
 from integrations.oceanengine import endpoints as E
+from integrations.oceanengine.pagination import Fetched
 
 FLOW_NAME = "douplus-daily"
 FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate
@@ -164,7 +166,7 @@ def fetch_orders(
     that listing did not return, by id."""
     rt = get_runtime()
     client, unit = rt.oceanengine, rt.settings.douplus_money_unit
-    out = E.collect(())
+    out: Fetched[dict] = Fetched()
     if created_since is not None:
         out = E.collect(
             E.iter_douplus_orders(
@@ -228,26 +230,50 @@ def write_db(orders: list[dict], stats: list[dict], summary: RunSummary) -> None
     steps.upsert_db(rt, tables.douplus_order_daily, latest_by_key(stats, ORDER_STATS_KEY), summary)
 
 
-def _read_orders(rt: Runtime, order_ids: Sequence[int] | None = None) -> list[dict]:
+def _in_chunks(
+    conn: Connection, q: Select, column: ColumnElement, ids: Sequence[int]
+) -> list[dict]:
+    ids = sorted(set(ids))
+    out: list[dict] = []
+    for i in range(0, len(ids), IN_CHUNK):
+        out.extend(
+            dict(r) for r in conn.execute(q.where(column.in_(ids[i : i + IN_CHUNK]))).mappings()
+        )
+    return out
+
+
+def _read_orders(rt: Runtime, order_ids: Sequence[int]) -> list[dict]:
     t = tables.douplus_orders
     with rt.engine.connect() as conn:
-        if order_ids is None:
-            return [dict(r) for r in conn.execute(select(t)).mappings()]
-        ids = sorted(set(order_ids))
-        out: list[dict] = []
-        for i in range(0, len(ids), IN_CHUNK):
-            q = select(t).where(t.c.order_id.in_(ids[i : i + IN_CHUNK]))
-            out.extend(dict(r) for r in conn.execute(q).mappings())
-        return out
+        return _in_chunks(conn, select(t), t.c.order_id, order_ids)
 
 
-def _read_stats(rt: Runtime, window: Window | None) -> list[dict]:
+def _read_stats(rt: Runtime, window: Window) -> list[dict]:
     t = tables.douplus_order_daily
-    q = select(t)
-    if window is not None:
-        q = q.where(t.c.stat_date.between(window.start, window.end))
+    q = select(t).where(t.c.stat_date.between(window.start, window.end))
     with rt.engine.connect() as conn:
         return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _touched_orders(
+    rt: Runtime, window: Window, created_since: date
+) -> tuple[list[dict], list[dict]]:
+    """The orders this run may have changed — created since ``created_since`` or with stats in
+    the window — and all their stats (every day, for their totals)."""
+    o, d = tables.douplus_orders, tables.douplus_order_daily
+    since = datetime.combine(created_since, time.min)
+    with rt.engine.connect() as conn:
+        ids = set(
+            conn.execute(select(o.c.order_id).where(o.c.order_create_time >= since)).scalars()
+        )
+        ids |= set(
+            conn.execute(
+                select(d.c.order_id).where(d.c.stat_date.between(window.start, window.end))
+            ).scalars()
+        )
+        orders = _in_chunks(conn, select(o), o.c.order_id, sorted(ids))
+        stats = _in_chunks(conn, select(d), d.c.order_id, sorted(ids))
+    return orders, stats
 
 
 @task(name="write-video-daily", cache_policy=NO_CACHE)
@@ -267,10 +293,14 @@ def write_video_daily(window: Window, summary: RunSummary) -> None:
 
 
 @task(name="project-bitable", cache_policy=NO_CACHE)
-def project_bitable(window: Window, names: dict[str, str], summary: RunSummary) -> None:
-    """Orders (with their own numbers) and the window's video ranking, from the DB."""
+def project_bitable(
+    window: Window, created_since: date, names: dict[str, str], summary: RunSummary
+) -> None:
+    """The orders this run touched (with their own numbers) and the window's video ranking,
+    from the DB. A full run re-projects the last 90 days' orders."""
     rt = get_runtime()
-    order_rows = order_list_rows(_read_orders(rt), stats_frame(_read_stats(rt, None)), names)
+    orders, stats = _touched_orders(rt, window, created_since)
+    order_rows = order_list_rows(orders, stats_frame(stats), names)
     steps.project_to_bitable(
         rt,
         summary,
@@ -312,7 +342,7 @@ def _sync(
             update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))
     write_video_daily(window, summary)
     if rt.bitable_enabled:
-        project_bitable(window, names, summary)
+        project_bitable(window, since, names, summary)
     else:
         summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
 
