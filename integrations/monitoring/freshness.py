@@ -29,7 +29,9 @@ class DatasetSpec:
 DATASETS: tuple[DatasetSpec, ...] = (
     DatasetSpec("local_promotion_daily", "stat_date", "local_account_id", True),
     DatasetSpec("local_account_daily", "stat_date", "local_account_id", False),
-    DatasetSpec("douplus_order_daily", "stat_date", "aweme_sec_uid", True),
+    # DOU+ stats exist only while an account has orders delivering: a 抖音号 without rows
+    # yesterday is normal, so no per-account disappearance/volume findings for it.
+    DatasetSpec("douplus_order_daily", "stat_date", "aweme_sec_uid", False),
     DatasetSpec("douplus_video_daily", "stat_date", "aweme_sec_uid", False),
 )
 
