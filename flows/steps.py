@@ -108,8 +108,8 @@ def local_accounts(rt: Runtime) -> dict[int, str]:
                 names[a.account_id] = a.account_name or str(a.account_id)
             for rej in rejections:
                 log.warning("account listing: %s", rej)
-    for k, v in rt.settings.accounts.items():
-        if int(k) in names:
+    for k, v in rt.settings.accounts.items():  # keys may also name 抖音号 (DOU+) accounts
+        if k.isdigit() and int(k) in names:
             names[int(k)] = v
     return names
 

@@ -77,6 +77,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
 
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield PrefectServer(api_url=api_url, home=home, env=env, log_path=log_path)
+            # Send queued run logs/events while the server is up; otherwise interpreter exit
+            # waits on retries against a server that is gone.
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=10)
+            EventsWorker.drain_all(timeout=10)
     finally:
         proc.terminate()
         try:

@@ -157,18 +157,6 @@ def clean(prefect_server, tmp_path_factory) -> Iterator[Clean]:
         yield Clean(sb, db, tmp / "data", window, summary, states(sb, db))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _drain_prefect_logs(prefect_server) -> Iterator[None]:
-    """Send the runs' queued logs while the session's Prefect server is still up (otherwise the
-    interpreter's exit waits on retries against a server that is gone)."""
-    yield
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=10)
-    EventsWorker.drain_all(timeout=10)
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test (sandbox ids repeat across sandboxes)."""
