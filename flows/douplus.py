@@ -48,10 +48,10 @@ from flows.douplus_rows import (
 )
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_sync
+from flows.sync_run import run_windowed
 from flows.transforms import douplus as T
 from flows.transforms.exact import to_rows
-from flows.window import Window, china_today, resolve_window, split_window
+from flows.window import Window, china_today, split_window
 from integrations.database import tables
 from integrations.oceanengine import endpoints as E
 from integrations.oceanengine.pagination import Fetched
@@ -91,17 +91,7 @@ def aweme_accounts(rt: Runtime, only: Sequence[str] | None = None) -> dict[str, 
         uid = a.account_string_id
         names[uid] = a.account_name or a.advertiser_name or uid
         ids[str(a.id)] = uid
-    for k, v in rt.settings.accounts.items():
-        uid = ids.get(str(k), str(k))
-        if uid in names:
-            names[uid] = v
-    if only:
-        wanted = {ids.get(str(x), str(x)) for x in only}
-        unknown = sorted(wanted - names.keys())
-        if unknown:
-            raise ValueError(f"抖音号 accounts not authorised for this app: {unknown}")
-        names = {k: v for k, v in names.items() if k in wanted}
-    return names
+    return steps.select_accounts(rt, names, only, "抖音号 accounts", aliases=ids)
 
 
 @task(
@@ -369,17 +359,11 @@ def douplus_daily(
     Backfill: ``start``/``end`` (YYYY-MM-DD, inclusive) or a single ``date``; ``accounts``
     limits the run to some 抖音号 (aweme_sec_uid or account id).
     """
-    rt = get_runtime()
-    window = resolve_window(
+    return run_windowed(
+        FLOW_NAME,
+        lambda rt, summary, window: _sync(rt, summary, window, accounts, full, chunk_days),
         date=date,
         start=start,
         end=end,
-        lookback_days=rt.settings.lookback_days if lookback_days is None else lookback_days,
-        tz=rt.settings.timezone,
-    )
-    return run_sync(
-        FLOW_NAME,
-        window,
-        lambda rt_, summary: _sync(rt_, summary, window, accounts, full, chunk_days),
-        artifact_key=FLOW_NAME,
+        lookback_days=lookback_days,
     )

@@ -50,7 +50,7 @@ class Library:
     cache_policy=NO_CACHE,
 )
 def list_advertisers(only: list[int] | None) -> dict[int, str]:
-    """Authorised, valid ADVERTISER accounts (id → name; settings.accounts names win)."""
+    """Authorised, valid ADVERTISER accounts (id → name; the user's labels win)."""
     rt = get_runtime()
     fetched = E.fetch_authorized_accounts(rt.oceanengine)
     for rej in fetched.rejections:
@@ -60,16 +60,7 @@ def list_advertisers(only: list[int] | None) -> dict[int, str]:
         for a in fetched.rows
         if a.kind == "ADVERTISER" and a.is_valid is not False
     }
-    if only:
-        wanted = {int(a) for a in only}
-        unknown = wanted - names.keys()
-        if unknown:
-            raise ValueError(f"advertisers not authorised for this app: {sorted(unknown)}")
-        names = {k: v for k, v in names.items() if k in wanted}
-    for k, v in rt.settings.accounts.items():
-        if int(k) in names:
-            names[int(k)] = v
-    return names
+    return steps.select_accounts(rt, names, only, "advertisers")
 
 
 @task(

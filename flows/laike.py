@@ -21,10 +21,10 @@ from prefect.utilities.annotations import unmapped
 from flows import steps
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_sync
+from flows.sync_run import run_windowed
 from flows.transforms import laike as T
 from flows.transforms.exact import to_rows
-from flows.window import Window, resolve_window, split_window
+from flows.window import Window, split_window
 from integrations.database import tables
 from integrations.oceanengine import endpoints as E
 
@@ -35,14 +35,7 @@ FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request ra
 @task(name="list-local-accounts", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
 def list_local_accounts(only: list[int] | None) -> dict[int, str]:
     rt = get_runtime()
-    accounts = steps.local_accounts(rt)
-    if only:
-        wanted = {int(a) for a in only}
-        unknown = wanted - accounts.keys()
-        if unknown:
-            raise ValueError(f"accounts not authorised for this app: {sorted(unknown)}")
-        accounts = {k: v for k, v in accounts.items() if k in wanted}
-    return accounts
+    return steps.select_accounts(rt, steps.local_accounts(rt), only, "local accounts")
 
 
 @task(
@@ -124,17 +117,11 @@ def laike_daily(
     Backfill: ``start``/``end`` (YYYY-MM-DD, inclusive) or a single ``date``; ``accounts``
     limits the run to some local account ids.
     """
-    rt = get_runtime()
-    window = resolve_window(
+    return run_windowed(
+        FLOW_NAME,
+        lambda rt, summary, window: _sync(rt, summary, window, accounts, chunk_days),
         date=date,
         start=start,
         end=end,
-        lookback_days=rt.settings.lookback_days if lookback_days is None else lookback_days,
-        tz=rt.settings.timezone,
-    )
-    return run_sync(
-        FLOW_NAME,
-        window,
-        lambda rt_, summary: _sync(rt_, summary, window, accounts, chunk_days),
-        artifact_key=FLOW_NAME,
+        lookback_days=lookback_days,
     )

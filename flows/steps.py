@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect.futures import PrefectFuture
 from sqlalchemy import Table, select
@@ -26,6 +26,7 @@ from integrations.oceanengine.errors import OceanEngineError
 from integrations.settings import ConfigError
 
 log = logging.getLogger("adsync.flows")
+K = TypeVar("K", int, str)
 
 # Bitable projection: which DB table feeds a dataset, and its China-date column.
 DATE_COLUMNS = {
@@ -100,7 +101,7 @@ def workbench_ids(rt: Runtime) -> list[int]:
 
 
 def local_accounts(rt: Runtime) -> dict[int, str]:
-    """Authorised LOCAL accounts (id → name); names in settings.accounts win (user's labels)."""
+    """Authorised LOCAL accounts (id → name)."""
     names: dict[int, str] = {}
     for cc in workbench_ids(rt):
         for page, rejections in E.iter_customer_center_accounts(rt.oceanengine, cc, "LOCAL"):
@@ -108,10 +109,32 @@ def local_accounts(rt: Runtime) -> dict[int, str]:
                 names[a.account_id] = a.account_name or str(a.account_id)
             for rej in rejections:
                 log.warning("account listing: %s", rej)
-    for k, v in rt.settings.accounts.items():  # keys may also name 抖音号 (DOU+) accounts
-        if k.isdigit() and int(k) in names:
-            names[int(k)] = v
     return names
+
+
+def select_accounts(
+    rt: Runtime,
+    names: Mapping[K, str],
+    only: Iterable[Any] | None,
+    what: str,
+    aliases: Mapping[str, K] | None = None,
+) -> dict[K, str]:
+    """The run's accounts: ``names`` with the user's labels (``settings.accounts``) applied,
+    limited to ``only`` when given. An id in ``only`` that is not authorised is a ValueError
+    naming it. ``aliases`` maps other spellings of an id (text) to the key used in ``names``.
+    """
+    by_text = {str(k): k for k in names} | dict(aliases or {})
+    out = dict(names)
+    for k, label in rt.settings.accounts.items():  # keys may name accounts of other flows
+        if (key := by_text.get(str(k))) is not None:
+            out[key] = label
+    if only:
+        wanted = [by_text.get(str(x)) for x in only]
+        unknown = sorted(str(x) for x, key in zip(only, wanted, strict=True) if key is None)
+        if unknown:
+            raise ValueError(f"{what} not authorised for this app: {unknown}")
+        out = {k: v for k, v in out.items() if k in set(wanted)}
+    return out
 
 
 def upsert_db(

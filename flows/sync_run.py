@@ -18,7 +18,7 @@ from prefect.states import Completed, Failed, State
 
 from flows.runtime import Runtime, get_runtime
 from flows.summary import RunStatus, RunSummary
-from flows.window import Window
+from flows.window import Window, resolve_window
 from integrations.database import ledger
 
 log = logging.getLogger("adsync.flows")
@@ -78,6 +78,29 @@ def run_sync(
         return Completed(message=f"{len(summary.ok_accounts)} accounts ok", data=summary)
     name = "Partial" if summary.status is RunStatus.PARTIAL else "Failed"
     return Failed(name=name, message=summary.failure_message(), data=summary)
+
+
+def run_windowed(
+    flow_name: str,
+    body: Callable[[Runtime, RunSummary, Window], None],
+    *,
+    date: str | None,
+    start: str | None,
+    end: str | None,
+    lookback_days: int | None,
+) -> State:
+    """:func:`run_sync` over the window of a dated flow's parameters (see resolve_window)."""
+    s = get_runtime().settings
+    window = resolve_window(
+        date=date,
+        start=start,
+        end=end,
+        lookback_days=s.lookback_days if lookback_days is None else lookback_days,
+        tz=s.timezone,
+    )
+    return run_sync(
+        flow_name, window, lambda rt, summary: body(rt, summary, window), artifact_key=flow_name
+    )
 
 
 def _publish(summary: RunSummary, key: str, logger) -> None:
