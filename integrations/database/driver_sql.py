@@ -2,8 +2,9 @@
 
 SQLAlchemy's own executemany builds and processes a parameter dict per row; for the bulk upsert
 that per-row overhead dominates. Here the statement is compiled once for the connection's
-dialect, each column's bind processor (e.g. DATE -> ISO text on SQLite, Decimal -> number) is
-looked up once, and rows go to the driver as tuples.
+dialect, each column's bind processor (e.g. on SQLite: DATE -> ISO text, money/ratio Decimal ->
+canonical decimal text via tables.ExactDecimal) is looked up once, and rows go to the driver as
+tuples.
 """
 
 from __future__ import annotations

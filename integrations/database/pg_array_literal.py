@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Date, DateTime, Integer, LargeBinary, Numeric
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 ArrayEncoder = Callable[[Sequence[Any]], str]
 
@@ -57,6 +57,8 @@ def _bytea(values: Sequence[Any]) -> str:
 
 def encoder_for(col_type: TypeEngine[Any]) -> ArrayEncoder:
     """The array-literal encoder for a column of ``col_type``."""
+    if isinstance(col_type, TypeDecorator):  # e.g. tables.ExactDecimal: NUMERIC on PostgreSQL
+        col_type = col_type.impl_instance
     if isinstance(col_type, Boolean):
         return _bool
     if isinstance(col_type, Integer | Numeric):

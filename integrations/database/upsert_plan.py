@@ -17,6 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, Table
+from sqlalchemy.types import TypeDecorator
 
 from integrations.database.tables import BOOKKEEPING_COLUMNS
 
@@ -184,6 +185,8 @@ def utc_now(dialect: Dialect) -> datetime:
 
 def _normalizer(table: Table, name: str, dialect: Dialect) -> Normalizer | None:
     col_type = table.c[name].type
+    if isinstance(col_type, TypeDecorator):  # tables.ExactDecimal: normalise as its Numeric
+        col_type = col_type.impl_instance
     if isinstance(col_type, Numeric) and col_type.asdecimal and col_type.scale is not None:
         return _decimal_normalizer(col_type.scale)
     if isinstance(col_type, DateTime) and dialect.name in ("mysql", "mariadb"):

@@ -16,6 +16,11 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# Money/ratio columns: DECIMAL on PostgreSQL and MariaDB, canonical decimal TEXT on SQLite (exact
+# everywhere; see integrations/database/tables.py). The type class is referenced, not the
+# Money()/Ratio() helpers, so precision and scale stay frozen here.
+from integrations.database.tables import ExactDecimal
+
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -63,7 +68,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("stat_date", sa.Date(), nullable=False),
         sa.Column("aweme_sec_uid", sa.String(length=128), nullable=False),
-        sa.Column("cost", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("cost", ExactDecimal(precision=18, scale=2), nullable=True),
         sa.Column("total_play", sa.BigInteger(), nullable=True),
         sa.Column("custom_like", sa.BigInteger(), nullable=True),
         sa.Column("dy_comment", sa.BigInteger(), nullable=True),
@@ -84,7 +89,7 @@ def upgrade() -> None:
         sa.Column("author_name", sa.String(length=255), nullable=True),
         sa.Column("scene_type", sa.String(length=32), nullable=True),
         sa.Column("task_status", sa.String(length=32), nullable=True),
-        sa.Column("budget", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("budget", ExactDecimal(precision=18, scale=2), nullable=True),
         sa.Column("order_create_time", sa.DateTime(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("order_id", name=op.f("pk_douplus_orders")),
@@ -96,15 +101,15 @@ def upgrade() -> None:
         sa.Column("stat_date", sa.Date(), nullable=False),
         sa.Column("aweme_sec_uid", sa.String(length=128), nullable=False),
         sa.Column("order_count", sa.Integer(), nullable=False),
-        sa.Column("total_cost", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("total_cost", ExactDecimal(precision=18, scale=2), nullable=False),
         sa.Column("total_play", sa.BigInteger(), nullable=False),
         sa.Column("likes", sa.BigInteger(), nullable=False),
         sa.Column("shares", sa.BigInteger(), nullable=False),
         sa.Column("conversions", sa.BigInteger(), nullable=False),
-        sa.Column("play_per_100_cost", sa.Numeric(precision=20, scale=6), nullable=True),
-        sa.Column("like_rate", sa.Numeric(precision=20, scale=6), nullable=True),
-        sa.Column("share_rate", sa.Numeric(precision=20, scale=6), nullable=True),
-        sa.Column("conversion_cost", sa.Numeric(precision=20, scale=6), nullable=True),
+        sa.Column("play_per_100_cost", ExactDecimal(precision=20, scale=6), nullable=True),
+        sa.Column("like_rate", ExactDecimal(precision=20, scale=6), nullable=True),
+        sa.Column("share_rate", ExactDecimal(precision=20, scale=6), nullable=True),
+        sa.Column("conversion_cost", ExactDecimal(precision=20, scale=6), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("item_id", "stat_date", name=op.f("pk_douplus_video_daily")),
         **MYSQL_TABLE_OPTIONS,
@@ -120,7 +125,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("audit_status", sa.Integer(), nullable=True),
         sa.Column("image_url", sa.Text(), nullable=True),
-        sa.Column("price", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("price", ExactDecimal(precision=18, scale=2), nullable=True),
         sa.Column("album_id", sa.BigInteger(), nullable=True),
         sa.Column("playlet_id", sa.String(length=128), nullable=True),
         sa.Column("profession_json", sa.Text(), nullable=True),
@@ -136,15 +141,15 @@ def upgrade() -> None:
         sa.Column("local_account_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("account_name", sa.String(length=255), nullable=True),
         sa.Column("promotion_count", sa.Integer(), nullable=False),
-        sa.Column("cost", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("cost", ExactDecimal(precision=18, scale=2), nullable=False),
         sa.Column("show_cnt", sa.BigInteger(), nullable=False),
         sa.Column("click_cnt", sa.BigInteger(), nullable=False),
         sa.Column("convert_cnt", sa.BigInteger(), nullable=False),
         sa.Column("clue_pay_order_cnt", sa.BigInteger(), nullable=False),
-        sa.Column("ctr", sa.Numeric(precision=20, scale=6), nullable=True),
-        sa.Column("cpc", sa.Numeric(precision=20, scale=6), nullable=True),
-        sa.Column("cpm", sa.Numeric(precision=20, scale=6), nullable=True),
-        sa.Column("conversion_cost", sa.Numeric(precision=20, scale=6), nullable=True),
+        sa.Column("ctr", ExactDecimal(precision=20, scale=6), nullable=True),
+        sa.Column("cpc", ExactDecimal(precision=20, scale=6), nullable=True),
+        sa.Column("cpm", ExactDecimal(precision=20, scale=6), nullable=True),
+        sa.Column("conversion_cost", ExactDecimal(precision=20, scale=6), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
             "stat_date", "local_account_id", name=op.f("pk_local_account_daily")
@@ -159,11 +164,11 @@ def upgrade() -> None:
         sa.Column("promotion_name", sa.String(length=255), nullable=True),
         sa.Column("project_id", sa.BigInteger(), nullable=True),
         sa.Column("project_name", sa.String(length=255), nullable=True),
-        sa.Column("cost", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("cost", ExactDecimal(precision=18, scale=2), nullable=True),
         sa.Column("show_cnt", sa.BigInteger(), nullable=True),
         sa.Column("click_cnt", sa.BigInteger(), nullable=True),
         sa.Column("convert_cnt", sa.BigInteger(), nullable=True),
-        sa.Column("conversion_cost", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("conversion_cost", ExactDecimal(precision=18, scale=2), nullable=True),
         sa.Column("clue_pay_order_cnt", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
