@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from integrations.database.engine import make_engine
-from integrations.database.tables import metadata
+from integrations.database.migrate import upgrade
 from integrations.feishu.auth import build_client
 from integrations.feishu.client import BitableApi, Pacing
 from integrations.feishu.retry import RetryPolicy
@@ -65,9 +65,9 @@ def feishu() -> Iterator[Feishu]:
 
 
 def _engine(url: str) -> sa.Engine:
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    return engine
+    # The migrations, not create_all: session server DBs are shared with tests that migrate.
+    upgrade(url)
+    return make_engine(url)
 
 
 @pytest.fixture
