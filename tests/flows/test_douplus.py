@@ -390,6 +390,9 @@ def test_sigkill_at_first_bitable_create_then_rerun_converges(
                 pytest.fail(f"adsync exited ({proc.returncode}) before the kill point:\n{out}")
             assert time.monotonic() < deadline, "no Bitable create within 60 s"
             time.sleep(0.005)
+        # The counter ticks when the request arrives; give the server a moment to read the body
+        # (well inside the 600 ms it then holds the answer), so the kill lands mid-create.
+        time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert proc.returncode == -signal.SIGKILL
