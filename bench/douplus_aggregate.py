@@ -8,14 +8,18 @@ then runs in one process:
 
 1. polars: ``flows.transforms.douplus.video_daily`` (lazy plan, streaming engine), exactly what
    the flow runs;
-2. pandas: the same computation — map de-duplicated and checked, left join (nullable Int64 item
-   ids, so ids above 2^53 stay exact), group by (item_id, stat_date) with distinct order count,
-   sums, the same integer half-up ratios, the duplicate-key check and the unmapped report.
+2. pandas: the same computation and algorithm, written as idiomatic pandas — map de-duplicated and
+   checked, the (order_id, stat_date) key checked unique over all rows (``duplicated``), item ids
+   looked up with ``Series.map`` (nullable Int64, so ids above 2^53 stay exact), one groupby on
+   (item_id, stat_date) with the uid min, ``size`` as the distinct order count (the key is unique)
+   and the sums, the same integer half-up ratios, the unmapped report.
 
 Both results are compared column by column (money as fen, ratios as integer millionths) and must be
 equal. polars runs first: ``ru_maxrss`` is the process peak, so the peak after each phase is
 printed (the pandas figure includes everything before it). Target (issue 9): polars >= 5x faster.
-The last line is machine-readable: ``RESULT rows=... polars_s=... pandas_s=... speedup=...
+``--to-rows`` also times turning each result into the DB row dicts (Decimal, date objects),
+reported apart from the compute: it is Python object creation, the same work for both. The last
+line is machine-readable: ``RESULT rows=... polars_s=... pandas_s=... speedup=...
 peak_rss_mb=...``.
 """
 
@@ -27,6 +31,7 @@ import os
 import resource
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +41,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.transforms.douplus import UnmappedStats, video_daily  # noqa: E402
+from flows.transforms.douplus import UnmappedStats, to_rows, video_daily  # noqa: E402
 
 SEED = 20261125
 ORDER_ID_BASE = 7_450_000_000_000_000_000  # > 2^53, like real DOU+ order ids
@@ -47,6 +52,7 @@ ORDERS_PER_VIDEO = 3
 UNMAPPED_SHARE = 0.01
 SAMPLE = 20
 UNIT = 1_000_000  # ratio scale 6
+RATIOS = ("play_per_100_cost", "like_rate", "share_rate", "conversion_cost")
 
 
 def peak_rss_mb() -> float:
@@ -145,40 +151,75 @@ def _ratio(n: pd.Series, d: pd.Series) -> pd.Series:
 
 
 def pandas_video_daily(stats: pd.DataFrame, vmap: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    per_order = vmap.dropna().groupby("order_id", sort=False)["item_id"].agg(["first", "nunique"])
-    if (per_order["nunique"] > 1).any():
+    """The same algorithm as ``video_daily``: the (order_id, stat_date) key is checked unique over
+    all stat rows once, so a video-day's distinct orders are its rows (``size``); one groupby on
+    (item_id, stat_date) for the uid min and the sums; integer ratios; the unmapped report."""
+    per_order = vmap.dropna().drop_duplicates()
+    if per_order["order_id"].duplicated().any():
         raise ValueError("order mapped to more than one video")
-    per_order = per_order["first"].rename("item_id")
-    joined = stats.merge(per_order, left_on="order_id", right_index=True, how="left")
-    mapped = joined["item_id"].notna()
-
-    g = joined[mapped].groupby(["item_id", "stat_date"], sort=False, observed=True)
-    out = g.agg(
-        aweme_sec_uid=("aweme_sec_uid", "min"),
-        order_count=("order_id", "nunique"),
-        stat_rows=("order_id", "size"),
-        cost_fen=("cost", "sum"),
-        total_play=("total_play", "sum"),
-        likes=("custom_like", "sum"),
-        shares=("dy_share", "sum"),
-        conversions=("dp_target_convert_cnt", "sum"),
-    ).reset_index()
-    if (out["stat_rows"] != out["order_count"]).any():
+    if stats.duplicated(["order_id", "stat_date"]).any():
         raise ValueError("repeated (order_id, stat_date)")
+    item_id = stats["order_id"].map(per_order.set_index("order_id")["item_id"])
+    mapped = item_id.notna().to_numpy()
+    joined = stats[mapped].assign(item_id=item_id[mapped])
+
+    out = (
+        joined.groupby(["item_id", "stat_date"], sort=False, observed=True)
+        .agg(
+            aweme_sec_uid=("aweme_sec_uid", "min"),
+            order_count=("order_id", "size"),  # = distinct orders: the key is unique
+            cost_fen=("cost", "sum"),
+            total_play=("total_play", "sum"),
+            likes=("custom_like", "sum"),
+            shares=("dy_share", "sum"),
+            conversions=("dp_target_convert_cnt", "sum"),
+        )
+        .reset_index()
+    )
+    if out["aweme_sec_uid"].isna().any():
+        raise ValueError("order stats have rows without aweme_sec_uid")
     out["play_per_100_cost"] = _ratio(out["total_play"] * 10_000, out["cost_fen"])
     out["like_rate"] = _ratio(out["likes"], out["total_play"])
     out["share_rate"] = _ratio(out["shares"], out["total_play"])
     out["conversion_cost"] = _ratio(out["cost_fen"], out["conversions"] * 100)
-    out = out.drop(columns="stat_rows").sort_values(["stat_date", "item_id"], ignore_index=True)
+    out = out.sort_values(["stat_date", "item_id"], ignore_index=True)
 
-    un = joined.loc[~mapped, ["order_id", "cost"]]
+    un = stats.loc[~mapped, ["order_id", "cost"]]
+    orders = un["order_id"].unique()
     unmapped = {
         "count": len(un),
-        "orders": int(un["order_id"].nunique()),
+        "orders": len(orders),
         "cost_fen": int(un["cost"].sum()),
-        "sample": tuple(int(x) for x in np.sort(un["order_id"].unique())[:SAMPLE]),
+        "sample": tuple(int(x) for x in np.sort(orders)[:SAMPLE]),
     }
     return out, unmapped
+
+
+def pandas_to_rows(out: pd.DataFrame) -> list[dict[str, Any]]:
+    """pandas result → the same row dicts ``to_rows`` gives the DB upsert (Decimal money at
+    scale 2, Decimal ratios at scale 6 or None, ``datetime.date``, int, str)."""
+
+    def decimals(col: pd.Series, places: int) -> list[Decimal | None]:
+        q = Decimal(1).scaleb(-places)
+        return [
+            None if v is None else Decimal(v).scaleb(-places).quantize(q)
+            for v in col.astype(object).where(col.notna(), None).tolist()
+        ]
+
+    columns = {
+        "item_id": out["item_id"].astype("int64").tolist(),
+        "stat_date": out["stat_date"].dt.date.tolist(),
+        "aweme_sec_uid": out["aweme_sec_uid"].astype(str).tolist(),
+        "order_count": out["order_count"].tolist(),
+        "total_cost": decimals(out["cost_fen"], 2),
+        "total_play": out["total_play"].tolist(),
+        "likes": out["likes"].tolist(),
+        "shares": out["shares"].tolist(),
+        "conversions": out["conversions"].tolist(),
+        **{c: decimals(out[c], 6) for c in RATIOS},
+    }
+    names = list(columns)
+    return [dict(zip(names, r, strict=True)) for r in zip(*columns.values(), strict=True)]
 
 
 # --- comparison ---------------------------------------------------------------------------------
@@ -263,17 +304,28 @@ def run_polars(cols: dict[str, np.ndarray], m: dict[str, np.ndarray], repeat: in
     )
 
 
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f}/{five:.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--days", type=int, default=30, help="distinct stat dates")
     ap.add_argument("--repeat", type=int, default=1, help="runs per engine; the best is kept")
     ap.add_argument("--engine", default="streaming", choices=["streaming", "in-memory", "auto"])
+    ap.add_argument(
+        "--to-rows",
+        action="store_true",
+        help="also time the conversion of each result to DB row dicts (Decimal, date), apart",
+    )
     args = ap.parse_args()
 
     print(
-        f"polars {pl.__version__} ({pl.thread_pool_size()} threads), pandas {pd.__version__}, "
-        f"numpy {np.__version__}, {os.cpu_count()} CPUs"
+        f"polars {pl.__version__} ({pl.thread_pool_size()} threads, engine {args.engine}), "
+        f"pandas {pd.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs; "
+        f"load avg (1/5 min) {load()}"
     )
     t0 = time.perf_counter()
     cols = generate(args.rows, args.days)
@@ -289,8 +341,9 @@ def main() -> None:
     polars_s, (pl_out, pl_un) = run_polars(cols, m, args.repeat, args.engine)
     rss_polars = peak_rss_mb()
     print(
-        f"polars: {polars_s:.2f}s wall, {CPU_S['polars']:.2f}s CPU → {pl_out.height:,} video-days; unmapped {pl_un.count:,} rows "
-        f"of {pl_un.orders:,} orders ({pl_un.cost} yuan); peak RSS {rss_polars:.0f} MB "
+        f"polars: {polars_s:.2f}s wall, {CPU_S['polars']:.2f}s CPU (load {load()}) → "
+        f"{pl_out.height:,} video-days; unmapped {pl_un.count:,} rows of {pl_un.orders:,} orders "
+        f"({pl_un.cost} yuan); peak RSS {rss_polars:.0f} MB "
         f"(+{rss_polars - rss_before_polars:.0f} MB over inputs)"
     )
     pd_stats, pd_map = pandas_frames(cols, m)
@@ -301,7 +354,8 @@ def main() -> None:
     )
     rss_all = peak_rss_mb()
     print(
-        f"pandas: {pandas_s:.2f}s wall, {CPU_S['pandas']:.2f}s CPU → {len(pd_out):,} video-days; peak RSS {rss_all:.0f} MB"
+        f"pandas: {pandas_s:.2f}s wall, {CPU_S['pandas']:.2f}s CPU (load {load()}) → "
+        f"{len(pd_out):,} video-days; peak RSS {rss_all:.0f} MB"
     )
 
     compare(pl_out, pl_un, pd_out, pd_un)
@@ -309,12 +363,33 @@ def main() -> None:
     speedup = pandas_s / polars_s
     cpu_ratio = CPU_S["pandas"] / CPU_S["polars"]
     verdict = "meets" if speedup >= 5 else "MISSES"
-    print(f"speedup {speedup:.1f}x wall ({verdict} the >= 5x target), {cpu_ratio:.1f}x CPU time")
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"compute speedup {speedup:.1f}x wall ({verdict} the >= 5x target), {cpu_ratio:.1f}x CPU")
+
+    if args.to_rows:  # Python objects per value: the same work whichever library computed them
+        del pd_stats, pd_map
+        gc.collect()
+        pl_rows_s, pl_rows = best_of(1, lambda: to_rows(pl_out), "polars_rows")
+        pd_rows_s, pd_rows = best_of(1, lambda: pandas_to_rows(pd_out), "pandas_rows")
+        if pl_rows != pd_rows:
+            raise AssertionError("row dicts differ between polars and pandas")
+        del pl_rows, pd_rows
+        print(
+            f"to rows ({pl_out.height:,} dicts, equal): polars to_rows {pl_rows_s:.2f}s wall, "
+            f"{CPU_S['polars_rows']:.2f}s CPU; pandas {pd_rows_s:.2f}s wall, "
+            f"{CPU_S['pandas_rows']:.2f}s CPU (load {load()})"
+        )
+        total_pl, total_pd = polars_s + pl_rows_s, pandas_s + pd_rows_s
+        print(
+            f"compute + rows: polars {total_pl:.2f}s, pandas {total_pd:.2f}s, "
+            f"{total_pd / total_pl:.1f}x"
+        )
+
+    print(f"load average (1/5 min) at the end: {load()} on {os.cpu_count()} CPUs")
     print(
         f"RESULT rows={args.rows} polars_s={polars_s:.3f} pandas_s={pandas_s:.3f} "
         f"speedup={speedup:.2f} peak_rss_mb={rss_all:.0f} polars_peak_rss_mb={rss_polars:.0f} "
-        f"polars_cpu_s={CPU_S['polars']:.3f} pandas_cpu_s={CPU_S['pandas']:.3f}"
+        f"polars_cpu_s={CPU_S['polars']:.3f} pandas_cpu_s={CPU_S['pandas']:.3f} "
+        f"load1={os.getloadavg()[0]:.2f}"
     )
 
 
