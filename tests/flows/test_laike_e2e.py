@@ -150,14 +150,16 @@ def _assert_artifact_names(run_id: str | None, account_id: str) -> None:
 
 
 def _kill_when(
-    cmd: list[str], env: dict[str, str], reached: Callable[[], bool], log: Path
+    cmd: list[str], env: dict[str, str], reached: Callable[[], bool], log: Path, delay: float = 0
 ) -> int | None:
-    """Run ``cmd``; SIGKILL it as soon as ``reached()``; return its exit code (None if killed)."""
+    """Run ``cmd``; SIGKILL it ``delay`` s after ``reached()``; return its exit code (None if
+    killed)."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while proc.poll() is None and time.monotonic() < deadline:
             if reached():
+                time.sleep(delay)
                 proc.kill()
                 proc.wait(10)
                 return None
@@ -174,8 +176,8 @@ def test_sigkill_at_several_points_then_rerun_converges(
     with Sandbox(state_dir=tmp_path / "sandbox", profile="fast") as sb:
         # Give writes a little latency so a kill lands while a create is in flight.
         sb.fs.knobs.endpoint_latency_ms = {
-            "records.batch_create": (80.0, 0.0),
-            "records.batch_update": (80.0, 0.0),
+            "records.batch_create": (600.0, 0.0),
+            "records.batch_update": (600.0, 0.0),
         }
         db_url = f"sqlite:///{tmp_path / 'app.db'}"
         env = subprocess_env(
@@ -191,15 +193,17 @@ def test_sigkill_at_several_points_then_rerun_converges(
             return sb.fs.counters_snapshot().get(endpoint, 0)
 
         # Counters restart with each run; each point is reached in that run, in this order.
-        points: list[tuple[str, Callable[[], bool]]] = [
-            ("mid-fetch, before any DB write", lambda: oe(REPORT) >= 3),
-            ("promotion table's create in flight", lambda: fs("records.batch_create") >= 1),
-            ("creating per-account views", lambda: fs("views.create") >= 1),
-            ("account table's create in flight", lambda: fs("records.batch_create") >= 1),
+        # A create's counter ticks on arrival; 0.2 s later the server has its body and holds the
+        # answer (600 ms): the kill lands after Feishu committed, before our map did.
+        points: list[tuple[str, Callable[[], bool], float]] = [
+            ("mid-fetch, before any DB write", lambda: oe(REPORT) >= 3, 0),
+            ("promotion table's create in flight", lambda: fs("records.batch_create") >= 1, 0.2),
+            ("creating per-account views", lambda: fs("views.create") >= 1, 0),
+            ("account table's create in flight", lambda: fs("records.batch_create") >= 1, 0.2),
         ]
-        for name, reached in points:
+        for name, reached, delay in points:
             sb.reset_counters()
-            code = _kill_when(cmd, env, reached, log)
+            code = _kill_when(cmd, env, reached, log, delay)
             assert code is None, f"not killed at {name}: exit {code}\n{log.read_text()[-3000:]}"
 
         code = _kill_when(cmd, env, lambda: False, log)
