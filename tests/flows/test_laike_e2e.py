@@ -212,3 +212,19 @@ def test_sigkill_at_several_points_then_rerun_converges(
         for t in DATASET_TABLES:
             assert db_snapshot(db_url, t) == clean_run["db"][t.name], t.name
         assert _bitable_state(sb) == clean_run["bitable"]
+
+        # Five runs' worth of terminal output (logs, summaries, errors) holds no secret.
+        out = log.read_text()
+        secrets = {
+            k: env[k]
+            for k in (
+                "ADSYNC_OCEANENGINE_APP_SECRET",
+                "ADSYNC_FEISHU_APP_SECRET",
+                "ADSYNC_TOKEN_ENCRYPTION_KEY",
+                "ADSYNC_FEISHU_WEBHOOK_SECRET",
+            )
+            if env.get(k)
+        }
+        secrets["webhook token"] = env["ADSYNC_FEISHU_WEBHOOK_URL"].rsplit("/", 1)[-1]
+        assert len(out) > 1000
+        assert [k for k, v in secrets.items() if v in out] == []
