@@ -16,7 +16,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import unmapped
+from prefect.utilities.annotations import quote, unmapped
 
 from flows import steps
 from flows.runtime import Runtime, get_runtime
@@ -89,11 +89,13 @@ def _sync(
         ids = [aid for aid, r in results.items() if r.ok]
         futures = fetch_local_report.map(ids, unmapped(chunk.start), unmapped(chunk.end))
         rows = steps.collect(futures, ids, results)
-        write_db(rows, names, summary)
+        # quote(): Prefect would otherwise walk every row looking for futures (~3 s / 15k rows).
+        write_db(quote(rows), quote(names), quote(summary))
+        del futures, rows  # free this chunk's rows before the next chunk / the Bitable phase
         if progress_id is not None:
             update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))
     if rt.bitable_enabled:
-        project_bitable(window, names, summary)
+        project_bitable(window, quote(names), quote(summary))
     else:
         summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
 

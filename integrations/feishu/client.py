@@ -95,7 +95,7 @@ R = TypeVar("R")
 
 @dataclass
 class _BaseGate:
-    """Per base (app_token), process-wide: the writer lock and the time of the last call."""
+    """Per base (app_token), process-wide: the writer lock and when the last call started."""
 
     lock: threading.RLock = field(default_factory=threading.RLock)
     last_call: float = 0.0
@@ -133,7 +133,11 @@ class CallStats:
 
 @dataclass(frozen=True)
 class Pacing:
-    """Minimum spacing between calls on one base (writes and reads separately)."""
+    """Minimum spacing between the starts of calls on one base (writes and reads separately).
+
+    Measured start to start: calls are already serial per base, so a call slower than 1/qps
+    waits for nothing more (a gap after each call's end would add up to 100 ms per write).
+    """
 
     write_qps: float = 10.0
     read_qps: float = 20.0
@@ -182,13 +186,13 @@ class BitableApi:
             while True:
                 attempt += 1
                 self._pace(write)
+                self._gate.last_call = time.monotonic()
                 self.stats.calls[op] += 1
                 try:
                     resp = fn(req)
                 except ObtainAccessTokenException as e:
                     raise FeishuApiError("auth", int(e.code or 0), str(e.msg)) from None
                 except _TRANSPORT_ERRORS as e:
-                    self._gate.last_call = time.monotonic()
                     if not idempotent:
                         raise AmbiguousWrite(op, e) from None
                     if attempt >= self.policy.max_attempts:
@@ -198,7 +202,6 @@ class BitableApi:
                     log.warning("feishu %s: %s, retrying", op, type(e).__name__)
                     self._sleep(self.policy.delay(attempt))
                     continue
-                self._gate.last_call = time.monotonic()
                 if resp.success():
                     return resp
                 code = int(resp.code or 0)
