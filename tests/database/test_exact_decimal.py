@@ -6,6 +6,7 @@ the canonical decimal text. Real databases, no mocks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from integrations.database import tables
+from integrations.database.engine import make_engine
+from integrations.database.migrate import upgrade
 from integrations.database.upsert import UpsertResult, upsert
 from tests.database.conftest import unique_id
 
@@ -140,10 +143,13 @@ def test_migrated_column_types(db_engine: Engine) -> None:
 
 
 @pytest.fixture
-def sqlite_engine(db_engine: Engine) -> Engine:
-    if db_engine.dialect.name != "sqlite":
-        pytest.skip("SQLite storage format")
-    return db_engine
+def sqlite_engine(tmp_path) -> Iterator[Engine]:
+    """A migrated SQLite database only: these tests are about SQLite's storage format."""
+    url = f"sqlite:///{tmp_path / 'exact.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
 
 
 def test_sqlite_stores_canonical_decimal_text(sqlite_engine: Engine) -> None:
