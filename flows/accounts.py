@@ -55,10 +55,7 @@ class Listing:
 
 @task(
     name="list-authorised-accounts",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def list_authorised() -> Listing:
     fetched = E.fetch_authorized_accounts(get_runtime().oceanengine)
@@ -72,10 +69,7 @@ def list_authorised() -> Listing:
 @task(
     name="list-workbench-accounts",
     task_run_name="list-{cc_account_id}-{account_type}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def list_workbench(cc_account_id: int, account_type: str) -> Listing:
     out = Listing(f"{cc_account_id}:{account_type}")

@@ -96,10 +96,7 @@ def aweme_accounts(rt: Runtime, only: Sequence[str] | None = None) -> dict[str, 
 
 @task(
     name="list-aweme-accounts",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def list_aweme_accounts(only: list[str] | None) -> dict[str, str]:
     return aweme_accounts(get_runtime(), only)
@@ -111,10 +108,7 @@ def list_aweme_accounts(only: list[str] | None) -> dict[str, str]:
 @task(
     name="fetch-douplus-stats",
     task_run_name="stats-{aweme_sec_uid}-{start}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult:
     """Per-order daily stats of one 抖音号 for ``[start, end]`` (one request per day)."""
@@ -144,10 +138,7 @@ def created_filter(since: date, today: date) -> dict[str, dict[str, str]]:
 @task(
     name="fetch-douplus-orders",
     task_run_name="orders-{aweme_sec_uid}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def fetch_orders(
     aweme_sec_uid: str, created_since: date | None, today: date, order_ids: list[int]

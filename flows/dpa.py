@@ -44,10 +44,7 @@ class Library:
 
 @task(
     name="list-dpa-advertisers",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def list_advertisers(only: list[int] | None) -> dict[int, str]:
     """Authorised, valid ADVERTISER accounts (id → name; the user's labels win)."""
@@ -66,10 +63,7 @@ def list_advertisers(only: list[int] | None) -> dict[int, str]:
 @task(
     name="list-dpa-libraries",
     task_run_name="libraries-{advertiser_id}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def list_libraries(advertiser_id: int) -> list[Library]:
     fetched = E.fetch_dpa_availables(get_runtime().oceanengine, advertiser_id)
@@ -81,10 +75,7 @@ def list_libraries(advertiser_id: int) -> list[Library]:
 @task(
     name="fetch-dpa-products",
     task_run_name="products-{library.advertiser_id}-{library.platform_id}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def fetch_products(library: Library) -> steps.FetchResult:
     pages = E.iter_dpa_products(

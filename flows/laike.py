@@ -32,7 +32,7 @@ FLOW_NAME = "laike-daily"
 FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate
 
 
-@task(name="list-local-accounts", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+@task(name="list-local-accounts", **steps.API_TASK)
 def list_local_accounts(only: list[int] | None) -> dict[int, str]:
     rt = get_runtime()
     return steps.select_accounts(rt, steps.local_accounts(rt), only, "local accounts")
@@ -41,10 +41,7 @@ def list_local_accounts(only: list[int] | None) -> dict[int, str]:
 @task(
     name="fetch-local-report",
     task_run_name="fetch-{account_id}-{start}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=steps.retry_if_transient,
-    cache_policy=NO_CACHE,
+    **steps.API_TASK,
 )
 def fetch_local_report(account_id: int, start: date, end: date) -> steps.FetchResult:
     fetched = E.fetch_local_promotion_report(get_runtime().oceanengine, account_id, start, end)

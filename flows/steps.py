@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from sqlalchemy import Table, select
 
@@ -50,9 +51,25 @@ def retry_if_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect
         state.result()
     except OceanEngineError as e:
         return e.retryable
+    except (
+        ValueError,
+        ConfigError,
+    ):  # our own validation (bad parameters, settings): deterministic
+        return False
     except Exception:  # noqa: BLE001 - unknown failures (network stack, bugs): one more try is cheap
         return True
     return False
+
+
+# Task options for steps that call Ocean Engine: the client already retried within the call;
+# a task retry covers what is left of an outage, never permission/parameter errors. No result
+# caching: every run must read the API again.
+API_TASK: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": retry_if_transient,
+    "cache_policy": NO_CACHE,
+}
 
 
 def short_reason(e: BaseException) -> str:
