@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -70,6 +72,15 @@ class Runtime:
 
         require(self.settings, "feishu_app_id", "feishu_app_secret", "feishu_app_token")
         return BitableSink.from_settings(self.settings, engine=self.engine)
+
+    @contextmanager
+    def run_scope(self) -> Iterator[None]:
+        """One run's caches (Bitable table handles): each run looks at Feishu afresh."""
+        if not self.bitable_enabled:
+            yield
+            return
+        with self.bitable.tables_cached():
+            yield
 
     def api_calls(self) -> int:
         if "oceanengine" not in self.__dict__:

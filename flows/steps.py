@@ -7,7 +7,7 @@ it did in the run's :class:`RunSummary`, so the ledger, artifacts and card all a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -77,26 +77,32 @@ def short_reason(e: BaseException) -> str:
     return text[:300]
 
 
+def record_fetch(res: AccountResult, outcome: FetchResult | BaseException) -> list[dict[str, Any]]:
+    """Record one account's fetch outcome on its result; its rows (none when it failed)."""
+    if isinstance(outcome, BaseException):
+        res.ok = False
+        res.reason = short_reason(outcome)
+        log.warning("account %s failed: %s", res.account_id, res.reason)
+        return []
+    res.rows += len(outcome.rows)
+    res.cost += sum((r.get("cost") or Decimal(0) for r in outcome.rows), Decimal(0))
+    res.rejected += len(outcome.rejections)
+    for rej in outcome.rejections[:20]:
+        log.warning("account %s: rejected row %s", res.account_id, rej)
+    return outcome.rows
+
+
 def collect(
     futures: Sequence[PrefectFuture], ids: Sequence[int | str], results: dict[Any, AccountResult]
 ) -> list[dict[str, Any]]:
     """Wait for per-account fetches; good accounts' rows are returned, bad ones marked failed."""
     rows: list[dict[str, Any]] = []
     for aid, fut in zip(ids, futures, strict=True):
-        res = results[aid]
         try:
-            fetched: FetchResult = fut.result()
+            outcome: FetchResult | BaseException = fut.result()
         except Exception as e:  # noqa: BLE001 - one account's failure never hides another's data
-            res.ok = False
-            res.reason = short_reason(e)
-            log.warning("account %s failed: %s", aid, res.reason)
-            continue
-        rows.extend(fetched.rows)
-        res.rows += len(fetched.rows)
-        res.cost += sum((r.get("cost") or Decimal(0) for r in fetched.rows), Decimal(0))
-        res.rejected += len(fetched.rejections)
-        for rej in fetched.rejections[:20]:
-            log.warning("account %s: rejected row %s", aid, rej)
+            outcome = e
+        rows.extend(record_fetch(results[aid], outcome))
     return rows
 
 
@@ -164,15 +170,79 @@ def upsert_db(
     )
 
 
-def window_rows(rt: Runtime, dataset: str, window: Window | None) -> list[dict[str, Any]]:
-    """DB rows of a dataset (for the window when the dataset is dated): Bitable's source."""
+def window_rows(
+    rt: Runtime,
+    dataset: str,
+    window: Window | None,
+    *,
+    account_field: str = "local_account_id",
+    accounts: Collection[Any] | None = None,
+    exclude_accounts: Collection[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """DB rows of a dataset (for the window when the dataset is dated): Bitable's source.
+    ``accounts`` / ``exclude_accounts`` narrow it to / away from some accounts."""
     table = tables.DATASET_TABLES[dataset]
     q = select(table)
     col = DATE_COLUMNS.get(dataset)
     if col is not None and window is not None:
         q = q.where(table.c[col].between(window.start, window.end))
+    if accounts is not None:
+        q = q.where(table.c[account_field].in_(list(accounts)))
+    if exclude_accounts:
+        q = q.where(table.c[account_field].not_in(list(exclude_accounts)))
     with rt.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def project_rows(
+    rt: Runtime,
+    summary: RunSummary,
+    dataset: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    account_names: Mapping[Any, str],
+    account_field: str = "local_account_id",
+) -> None:
+    """Upsert DB rows of one dataset into its Bitable table; the outcome goes on the dataset's
+    sink. After a failure (e.g. a renamed field) the dataset is skipped for the rest of the run."""
+    out = summary.sink(f"bitable:{dataset}")
+    if out.error:
+        return
+    try:
+        for r in rows:
+            r.setdefault("account_name", account_names.get(r.get(account_field), ""))
+        res = rt.bitable.upsert(table_spec(dataset, rt.settings), rows)
+        out.add(
+            inserted=res.created,
+            updated=res.updated,
+            unchanged=res.unchanged,
+            deleted=res.deleted_duplicates,
+            calls=res.calls,
+        )
+    except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
+        log.exception("Bitable %s failed", dataset)
+        out.error = short_reason(e)
+
+
+def ensure_account_views(
+    rt: Runtime, summary: RunSummary, datasets: Iterable[str], account_names: Mapping[Any, str]
+) -> None:
+    """One view per account on each dataset's table (see integrations/feishu/views.py)."""
+    for dataset in datasets:
+        out = summary.sink(f"bitable:{dataset}")
+        if out.error:
+            continue
+        try:
+            views = rt.bitable.ensure_views(table_spec(dataset, rt.settings), account_names)
+        except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
+            log.exception("Bitable views of %s failed", dataset)
+            out.error = short_reason(e)
+            continue
+        if views.without_view:
+            summary.warnings.append(
+                f"{dataset}: {len(views.without_view)} account(s) without a view "
+                f"(Feishu caps a table at 200 views)"
+            )
 
 
 def project_to_bitable(
@@ -191,32 +261,19 @@ def project_to_bitable(
     the dataset table's window rows. One table's failure (e.g. a renamed field) is recorded on
     that sink and the others go on.
     """
-    sink = rt.bitable
+    datasets = list(datasets)
     for dataset in datasets:
-        name = f"bitable:{dataset}"
         try:
-            spec = table_spec(dataset, rt.settings)
             rows_ = (
                 list(rows[dataset])
                 if rows is not None and dataset in rows
                 else window_rows(rt, dataset, window)
             )
-            for r in rows_:
-                r.setdefault("account_name", account_names.get(r.get(account_field), ""))
-            res = sink.upsert(spec, rows_)
-            summary.sink(name).add(
-                inserted=res.created,
-                updated=res.updated,
-                unchanged=res.unchanged,
-                deleted=res.deleted_duplicates,
-                calls=res.calls,
-            )
-            views = sink.ensure_views(spec, account_names)
-            if views.without_view:
-                summary.warnings.append(
-                    f"{dataset}: {len(views.without_view)} account(s) without a view "
-                    f"(Feishu caps a table at 200 views)"
-                )
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
-            log.exception("Bitable %s failed", dataset)
-            summary.sink(name).error = short_reason(e)
+            log.exception("reading %s for Bitable failed", dataset)
+            summary.sink(f"bitable:{dataset}").error = short_reason(e)
+            continue
+        project_rows(
+            rt, summary, dataset, rows_, account_names=account_names, account_field=account_field
+        )
+        ensure_account_views(rt, summary, [dataset], account_names)

@@ -53,7 +53,8 @@ def run_sync(
     calls_before = rt.api_calls()
     t0 = time.monotonic()
     try:
-        body(rt, summary)
+        with rt.run_scope():
+            body(rt, summary)
     except Exception as e:  # noqa: BLE001 - recorded in ledger/state; never lost
         logger.exception("%s failed", flow_name)
         summary.error = f"{type(e).__name__}: {e}"

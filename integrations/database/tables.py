@@ -37,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -151,6 +152,12 @@ def Money() -> ExactDecimal:  # noqa: N802 - reads like a type
 def Ratio() -> ExactDecimal:  # noqa: N802
     """DECIMAL(20, 6)."""
     return ExactDecimal(20, 6)
+
+
+def PreciseDateTime() -> TypeEngine[Any]:  # noqa: N802
+    """DateTime with microseconds on every backend (MariaDB/MySQL DATETIME(6); plain DATETIME
+    there keeps whole seconds). SQLite and PostgreSQL keep microseconds anyway."""
+    return DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 # Columns never compared by the upsert ("unchanged" means: all other columns equal).
@@ -303,6 +310,21 @@ bitable_record_map = Table(
     Column("record_id", String(64), nullable=False),
     Column("row_hash", String(64), nullable=False),
     Column("synced_at", DateTime, nullable=False),
+)
+
+# Per-account view cache for integrations/feishu/views.py: what each view filtered on when its
+# filter was last read with views.get. An optimisation only; rows are re-verified in rotation.
+bitable_view_map = Table(
+    "bitable_view_map",
+    metadata,
+    Column("app_token", String(64), primary_key=True),
+    Column("table_id", String(64), primary_key=True),
+    Column("view_id", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False),  # "" = the filter is not one of ours
+    Column("view_name", String(255), nullable=False),
+    # Microseconds on MariaDB/MySQL too (plain DATETIME is whole seconds there): the rotation
+    # orders views by this column, and runs within the same second must not tie.
+    Column("verified_at", PreciseDateTime(), nullable=False),
 )
 
 sync_runs = Table(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -81,6 +82,9 @@ class BitableSink:
         self.engine = engine
         self.add_missing_fields = add_missing_fields
         self.after_create = after_create
+        # Table handles (ids, field types) by table name while ``tables_cached()`` is open: a
+        # run writes a table in several batches and need not list tables and fields each time.
+        self._handles: dict[str, TableHandle] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine, **kw: Any) -> BitableSink:
@@ -95,13 +99,30 @@ class BitableSink:
 
     # -- public --------------------------------------------------------------------------------
     def ensure_table(self, spec: TableSpec) -> TableHandle:
-        return ensure_table(self.api, spec, add_missing_fields=self.add_missing_fields)
+        cache = self._handles
+        handle = cache.get(spec.name) if cache is not None else None
+        if handle is None or handle.spec != spec:
+            handle = ensure_table(self.api, spec, add_missing_fields=self.add_missing_fields)
+            if cache is not None:
+                cache[spec.name] = handle
+        return handle
+
+    @contextmanager
+    def tables_cached(self) -> Iterator[None]:
+        """One run: each table is looked at (listed, fields checked) once, not per batch."""
+        self._handles = {}
+        try:
+            yield
+        finally:
+            self._handles = None
 
     def ensure_views(
         self, spec: TableSpec, accounts: Mapping[int | str, str], *, max_views: int = 200
     ) -> ViewsResult:
         """One grid view per account (id → name) on the spec's table; see views.py."""
-        return ensure_views(self.api, self.ensure_table(spec), accounts, max_views=max_views)
+        return ensure_views(
+            self.api, self.ensure_table(spec), accounts, max_views=max_views, engine=self.engine
+        )
 
     def reconcile(self, spec: TableSpec, dates: Collection[date] | None = None) -> ReconcileResult:
         """On request: scan the table (or ``dates``), delete duplicates, rebuild the map."""
@@ -120,6 +141,21 @@ class BitableSink:
         ``force_reconcile`` rebuilds the map first (scoped to ``dates`` when given, else the
         whole table). Raises SchemaMismatch (nothing written) or a Feishu error.
         """
+        try:
+            return self._upsert(spec, rows, force_reconcile=force_reconcile, dates=dates)
+        except FeishuApiError:
+            if self._handles is not None:
+                self._handles.pop(spec.name, None)  # the table may have changed under us
+            raise
+
+    def _upsert(
+        self,
+        spec: TableSpec,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        force_reconcile: bool,
+        dates: Collection[date] | None,
+    ) -> SinkResult:
         stats = self.api.stats
         calls0, writes0, retries0 = stats.total, stats.writes, stats.retries.copy()
         res = SinkResult()

@@ -529,3 +529,10 @@ class FeishuSim:
             base = self.bitable.base(app_token)
             base.tables = [t for t in base.tables if t.table_id != table_id]
             self.store.save(base)
+
+    def drop_view(self, app_token: str, table_id: str, view_id: str) -> None:
+        """Delete a view as a person would in the UI (then it is no longer listed)."""
+        with self.store.lock:
+            table = self.bitable.table(app_token, table_id)
+            table.views = [v for v in table.views if v.view_id != view_id]
+            self.store.save(self.bitable.base(app_token))

@@ -46,7 +46,7 @@ def test_db_upgrade_cli_twice_creates_schema_matching_tables(
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2 and all(line.startswith("database at revision head: ") for line in out)
 
-    assert current_revision(fresh_db_url) == head_revision() == "0001"
+    assert current_revision(fresh_db_url) == head_revision() == "0002"
     engine = make_engine(fresh_db_url)
     try:
         with engine.connect() as conn:
@@ -58,6 +58,49 @@ def test_db_upgrade_cli_twice_creates_schema_matching_tables(
             assert compare_metadata(ctx, metadata) == []
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0001_adds_view_map(fresh_db_url: str) -> None:
+    """A database created by an older adsync (at 0001) gains bitable_view_map, data kept."""
+    upgrade(fresh_db_url, "0001")
+    engine = make_engine(fresh_db_url)
+    try:
+        with engine.begin() as conn:
+            assert "bitable_view_map" not in sa.inspect(conn).get_table_names()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO bitable_record_map VALUES ('app', 'tbl', 'k', 'rec', 'h', "
+                    "'2026-11-25 00:00:00')"
+                )
+            )
+        upgrade(fresh_db_url)
+        upgrade(fresh_db_url)
+        assert current_revision(fresh_db_url) == "0002"
+        with engine.connect() as conn:
+            assert "bitable_view_map" in sa.inspect(conn).get_table_names()
+            assert conn.execute(sa.text("SELECT count(*) FROM bitable_record_map")).scalar() == 1
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_mariadb_view_map_keeps_microseconds(mysql_url: str) -> None:
+    # The view cache rotates by verified_at: whole seconds would tie runs made a second apart.
+    upgrade(mysql_url)
+    engine = make_engine(mysql_url)
+    try:
+        with engine.connect() as conn:
+            prec = conn.execute(
+                sa.text(
+                    "SELECT datetime_precision FROM information_schema.columns WHERE "
+                    "table_schema = DATABASE() AND table_name = 'bitable_view_map' "
+                    "AND column_name = 'verified_at'"
+                )
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert prec == 6
 
 
 def test_mariadb_tables_are_utf8mb4(mysql_url: str) -> None:
@@ -90,7 +133,7 @@ def test_upgrade_from_another_cwd_via_installed_script(tmp_path: Path) -> None:
         [str(ADSYNC), "db", "upgrade"], cwd="/", env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert current_revision(f"sqlite:///{db}") == "0001"
+    assert current_revision(f"sqlite:///{db}") == "0002"
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,24 @@
-"""Per-account views: create, rename, patch a wrong filter, and the 200-view cap."""
+"""Per-account views: create, rename, patch a wrong filter, the 200-view cap, the view cache."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from integrations.database.engine import make_engine
+from integrations.database.migrate import upgrade
+from integrations.feishu import view_map
+from integrations.feishu.client import CallStats
+from integrations.feishu.schema import TableHandle
 from integrations.feishu.sink import BitableSink
 from integrations.feishu.specs import LOCAL_PROMOTION_DAILY as SPEC
-from integrations.feishu.views import ensure_views, sanitize_view_name, view_names
+from integrations.feishu.views import ViewsResult, ensure_views, sanitize_view_name, view_names
 from tests.feishu.conftest import Feishu, promotion_rows, table_id
 
 BASE_ID = 1854347260793866
@@ -83,3 +92,204 @@ def test_view_names_are_sanitised_and_unique() -> None:
     assert all(len(n) <= 100 for n in long.values()) and len(set(long.values())) == 2
     clash = view_names({"1000001": "a", "2000001": "a"})  # same last 6 digits
     assert len(set(clash.values())) == 2
+
+
+# --- the view cache (bitable_view_map) ---------------------------------------------------------
+
+N = 30  # accounts; the table also has its default view
+
+
+@pytest.fixture
+def view_engine(any_db_url: str) -> Iterator[sa.Engine]:
+    """A migrated database on each backend for the view cache (server DBs shared per session;
+    each test's simulator has its own app_token, so their rows never mix)."""
+    upgrade(any_db_url)
+    e = make_engine(any_db_url)
+    yield e
+    e.dispose()
+
+
+def _accounts(n: int = N) -> dict[int, str]:
+    return {BASE_ID + i: f"门店{i:02d}" for i in range(n)}
+
+
+def _run(
+    feishu: Feishu, h: TableHandle, accounts: Mapping[int, str], engine: sa.Engine | None
+) -> tuple[ViewsResult, CallStats]:
+    """One "flow run": a fresh client (fresh call stats) through ensure_views."""
+    api = feishu.api()
+    res = ensure_views(api, h, accounts, engine=engine)
+    return res, api.stats
+
+
+def _by_account(feishu: Feishu, tid: str) -> dict[str, list[str]]:
+    """account id → names of the views filtering on it (more than one = a duplicate)."""
+    out: dict[str, list[str]] = {}
+    for name, aid in _filters(feishu, tid).items():
+        out.setdefault(aid, []).append(name)
+    return out
+
+
+def _expected(accounts: Mapping[int, str]) -> dict[str, list[str]]:
+    return {str(a): [n] for a, n in accounts.items()}
+
+
+def _cache(engine: sa.Engine, feishu: Feishu, tid: str) -> dict[str, view_map.ViewEntry]:
+    with engine.connect() as conn:
+        return view_map.load(conn, feishu.sim.app_token, tid)
+
+
+def test_cached_warm_run_reads_a_slice_and_writes_nothing(
+    feishu: Feishu, sink: BitableSink, view_engine: sa.Engine
+) -> None:
+    h = sink.ensure_table(SPEC)
+    accounts = _accounts()
+    first, s1 = _run(feishu, h, accounts, view_engine)
+    assert first.created == N
+    n_views = N + 1
+    # Only the default view existed: one read; views we create are cached without a read.
+    assert s1.calls["views.list"] == 1 and s1.calls["views.get"] == 1
+    assert len(_cache(view_engine, feishu, h.table_id)) == n_views
+
+    at_start = {vid: e.verified_at for vid, e in _cache(view_engine, feishu, h.table_id).items()}
+    second, s2 = _run(feishu, h, accounts, view_engine)
+    assert second.unchanged == N and second.created == second.renamed == second.patched == 0
+    assert s2.calls["views.list"] == 1
+    assert s2.calls["views.get"] <= math.ceil(N / 7) == math.ceil(n_views / 7) == 5
+    assert s2.writes == 0
+
+    # Every view is re-read within 7 warm runs (the rotation), each run reading a slice only.
+    for _ in range(6):
+        _, s = _run(feishu, h, accounts, view_engine)
+        assert s.calls["views.get"] <= 5 and s.writes == 0
+    after = _cache(view_engine, feishu, h.table_id)
+    assert all(after[vid].verified_at > at for vid, at in at_start.items())
+    assert set(after) == set(at_start)
+    assert _by_account(feishu, h.table_id) == _expected(accounts)
+
+    # Without an engine nothing changes: every view is read on every call.
+    _, s = _run(feishu, h, accounts, None)
+    assert s.calls["views.get"] == n_views and s.writes == 0
+
+
+@pytest.mark.parametrize("edited, target", [(0, 5), (5, 0)])
+def test_filter_edited_out_of_band_is_repaired_within_7_runs_without_duplicates(
+    feishu: Feishu, sink: BitableSink, view_engine: sa.Engine, edited: int, target: int
+) -> None:
+    h = sink.ensure_table(SPEC)
+    accounts = _accounts()
+    _run(feishu, h, accounts, view_engine)
+    # A user points account `edited`'s view at account `target` (two views now filter on it).
+    api = feishu.api()
+    v = next(v for v in api.list_views(h.table_id) if v.view_name == accounts[BASE_ID + edited])
+    fid = h.fields["local_account_id"].field_id
+    api.patch_view(
+        h.table_id, v.view_id, filter_conditions=[(fid, "is", f'["{BASE_ID + target}"]')]
+    )
+    n_views = len(feishu.sim.views(feishu.sim.app_token, h.table_id))
+
+    patched = runs = 0
+    while runs < 7:
+        runs += 1
+        res, s = _run(feishu, h, accounts, view_engine)
+        assert res.created == res.renamed == 0 and not res.warnings
+        assert len(feishu.sim.views(feishu.sim.app_token, h.table_id)) == n_views
+        patched += res.patched
+        if _by_account(feishu, h.table_id) == _expected(accounts):
+            break
+    assert _by_account(feishu, h.table_id) == _expected(accounts), f"not repaired in {runs} runs"
+    assert patched == 1
+    # Repaired for good: the next run trusts the cache again and writes nothing.
+    res, s = _run(feishu, h, accounts, view_engine)
+    assert s.writes == 0 and s.calls["views.get"] <= 5
+    assert _cache(view_engine, feishu, h.table_id)[v.view_id].account_id == str(BASE_ID + edited)
+
+
+def test_view_deleted_or_renamed_out_of_band_is_fixed_next_run(
+    feishu: Feishu, sink: BitableSink, view_engine: sa.Engine
+) -> None:
+    h = sink.ensure_table(SPEC)
+    accounts = _accounts()
+    _run(feishu, h, accounts, view_engine)
+    tid, token = h.table_id, feishu.sim.app_token
+    views = {v["view_name"]: v["view_id"] for v in feishu.sim.views(token, tid)}
+
+    # Deleted in the UI: recreated on the next run (and its cache row dropped).
+    gone = views[accounts[BASE_ID + 3]]
+    feishu.sim.drop_view(token, tid, gone)
+    res, s = _run(feishu, h, accounts, view_engine)
+    assert (res.created, res.renamed, res.patched) == (1, 0, 0)
+    assert s.calls["views.create"] == 1 and s.writes == 2  # create + set its filter
+    assert _by_account(feishu, tid) == _expected(accounts)
+    cache = _cache(view_engine, feishu, tid)
+    assert gone not in cache and len(cache) == N + 1
+
+    # Renamed in Feishu: the name no longer matches the cache, so it is read and renamed back.
+    api = feishu.api()
+    renamed = views[accounts[BASE_ID + 7]]
+    api.patch_view(tid, renamed, name="随便起的名字")
+    res, s = _run(feishu, h, accounts, view_engine)
+    assert (res.created, res.renamed, res.patched) == (0, 1, 0)
+    assert s.writes == 1 and s.calls["views.get"] <= 1 + 5
+    assert _by_account(feishu, tid) == _expected(accounts)
+    assert _cache(view_engine, feishu, tid)[renamed].view_name == accounts[BASE_ID + 7]
+
+
+def test_a_wrong_cache_never_drives_a_write(
+    feishu: Feishu, sink: BitableSink, view_engine: sa.Engine
+) -> None:
+    h = sink.ensure_table(SPEC)
+    accounts = _accounts()
+    _run(feishu, h, accounts, view_engine)
+    tid, token = h.table_id, feishu.sim.app_token
+    # Corrupt every cached account id: shifted by one account, or "" (not ours), fresh stamps.
+    cache = _cache(view_engine, feishu, tid)
+    ids = [str(a) for a in accounts]
+    wrong = [
+        (vid, "" if i % 4 == 0 else ids[(ids.index(e.account_id) + 1) % N], e.view_name)
+        for i, (vid, e) in enumerate(cache.items())
+        if e.account_id
+    ]
+    with view_engine.begin() as conn:
+        view_map.put(conn, token, tid, wrong, view_map.now())
+
+    res, s = _run(feishu, h, accounts, view_engine)
+    # An account seemingly without a view means reading every view before any write: no writes.
+    assert s.writes == 0 and res.unchanged == N
+    assert _by_account(feishu, tid) == _expected(accounts)
+    fixed = _cache(view_engine, feishu, tid)
+    assert {fixed[vid].account_id for vid, _, _ in wrong} == set(ids)
+
+
+def test_rename_reads_the_view_first_and_a_crash_leaves_it_uncached(
+    feishu: Feishu, sink: BitableSink, view_engine: sa.Engine
+) -> None:
+    h = sink.ensure_table(SPEC)
+    accounts = _accounts()
+    _run(feishu, h, accounts, view_engine)
+    tid = h.table_id
+    vid = next(
+        v["view_id"]
+        for v in feishu.sim.views(feishu.sim.app_token, tid)
+        if v["view_name"] == accounts[BASE_ID + 2]
+    )
+    accounts[BASE_ID + 2] = "门店02 改名"  # renamed upstream
+
+    # The process dies right after Feishu applied the rename, before the cache is written.
+    api = feishu.api()
+    real_patch = api.patch_view
+
+    def patch_then_die(*a: Any, **kw: Any) -> Any:
+        real_patch(*a, **kw)
+        raise RuntimeError("killed")
+
+    api.patch_view = patch_then_die  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        ensure_views(api, h, accounts, engine=view_engine)
+    assert api.stats.calls["views.get"] >= 1  # the renamed view was read before the write
+    assert vid not in _cache(view_engine, feishu, tid)  # forgotten before the write
+
+    res, s = _run(feishu, h, accounts, view_engine)
+    assert s.writes == 0 and res.unchanged == N
+    assert _by_account(feishu, tid) == _expected(accounts)
+    assert _cache(view_engine, feishu, tid)[vid].view_name == "门店02 改名"

@@ -198,8 +198,8 @@ def test_sigkill_at_several_points_then_rerun_converges(
         points: list[tuple[str, Callable[[], bool], float]] = [
             ("mid-fetch, before any DB write", lambda: oe(REPORT) >= 3, 0),
             ("promotion table's create in flight", lambda: fs("records.batch_create") >= 1, 0.2),
-            ("creating per-account views", lambda: fs("views.create") >= 1, 0),
             ("account table's create in flight", lambda: fs("records.batch_create") >= 1, 0.2),
+            ("creating per-account views", lambda: fs("views.create") >= 1, 0),
         ]
         for name, reached, delay in points:
             sb.reset_counters()
