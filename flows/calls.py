@@ -2,18 +2,26 @@
 
 The flow body is written once against :class:`Calls`. ``PrefectCalls`` is what deployments and
 ``adsync run`` use; ``DirectCalls`` runs the very same body with the task functions called
-directly on a thread pool, which is how ``bench/laike_daily.py`` measures Prefect's overhead.
+directly on threads, which is how ``bench/laike_daily.py`` measures Prefect's overhead.
+
+Three ways to run a step:
+
+- ``one``: now, in this thread; returns its result;
+- ``each``: one run per key, concurrently; outcomes in completion order;
+- ``serial``: in the background, strictly one after another in submission order (the write
+  lane: DB then Bitable, one writer per base), so the flow thread keeps collecting fetches while
+  earlier batches are written; ``drain`` waits for the lane and raises its first failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import as_completed as cf_as_completed
+import contextvars
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from queue import SimpleQueue
 from typing import Any, Protocol
 
 from prefect import Task
-from prefect.futures import as_completed
 from prefect.utilities.annotations import quote, unmapped
 
 
@@ -29,9 +37,58 @@ class Calls(Protocol):
         exception)`` in completion order, so the caller can write while others still fetch."""
         ...
 
+    def serial(self, task: Task, *args: Any) -> None:
+        """Queue a step on the serial background lane (after every step queued before it)."""
+        ...
+
+    def drain(self) -> None:
+        """Wait for the serial lane; raise the first failure of its steps."""
+        ...
+
+
+class _SerialLane:
+    """One thread running queued steps in order; after a failure the rest are not run."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future] = []
+        self._failed = False
+
+    def submit(self, name: str, run: Callable[[], Any]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serial-lane")
+            self._failed = False
+
+        def step() -> Any:
+            if self._failed:
+                raise RuntimeError(f"{name}: not run, an earlier serial step failed")
+            try:
+                return run()
+            except BaseException:
+                self._failed = True
+                raise
+
+        self._futures.append(self._pool.submit(step))
+
+    def drain(self) -> None:
+        futures, self._futures = self._futures, []
+        try:
+            for fut in futures:
+                fut.result()  # the first failure
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
 
 class PrefectCalls:
-    """Each step is a Prefect task run (the flow's task runner runs ``each`` concurrently)."""
+    """Each step is a Prefect task run. ``each`` runs on the flow's task runner; the serial
+    lane is its own thread (in the flow run's context, so its steps are task runs of this flow):
+    a chain of ``wait_for`` task runs would queue behind every submitted fetch and hold pool
+    threads while waiting."""
+
+    def __init__(self) -> None:
+        self._lane = _SerialLane()
 
     def one(self, task: Task, *args: Any) -> Any:
         # quote(): Prefect would otherwise walk every row of a big argument looking for futures.
@@ -40,17 +97,23 @@ class PrefectCalls:
     def each(
         self, task: Task, keys: Sequence[Any], *args: Any
     ) -> Iterator[tuple[Any, Any | BaseException]]:
-        futures = task.map(list(keys), *(unmapped(a) for a in args))
-        key_of = dict(zip(futures, keys, strict=True))
-        for fut in as_completed(list(key_of)):
-            yield _outcome(key_of.pop(fut), fut.result)
+        return _completed(list(task.map(list(keys), *(unmapped(a) for a in args))), keys)
+
+    def serial(self, task: Task, *args: Any) -> None:
+        ctx = contextvars.copy_context()  # the flow run's context, as the task runner does
+        self._lane.submit(task.name, lambda: ctx.run(self.one, task, *args))
+
+    def drain(self) -> None:
+        self._lane.drain()
 
 
 class DirectCalls:
-    """The same steps as plain function calls; ``each`` on a pool of ``workers`` threads."""
+    """The same steps as plain function calls: ``each`` on a pool of ``workers`` threads, the
+    serial lane on its own thread."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self._lane = _SerialLane()
 
     def one(self, task: Task, *args: Any) -> Any:
         return task.fn(*args)
@@ -59,12 +122,37 @@ class DirectCalls:
         self, task: Task, keys: Sequence[Any], *args: Any
     ) -> Iterator[tuple[Any, Any | BaseException]]:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            key_of = {pool.submit(task.fn, k, *args): k for k in keys}
-            for fut in cf_as_completed(key_of):
-                yield _outcome(key_of.pop(fut), fut.result)
+            yield from _completed([pool.submit(task.fn, k, *args) for k in keys], keys)
+
+    def serial(self, task: Task, *args: Any) -> None:
+        self._lane.submit(task.name, lambda: task.fn(*args))
+
+    def drain(self) -> None:
+        self._lane.drain()
 
 
-def _outcome(key: Any, result: Any) -> tuple[Any, Any | BaseException]:
+def _completed(
+    futures: list[Any], keys: Iterable[Any]
+) -> Iterator[tuple[Any, Any | BaseException]]:
+    """``(key, outcome)`` in completion order. Unlike ``as_completed`` (which keeps every future,
+    so every account's rows, until the last is done) a future is dropped once yielded: a run
+    holds only the rows not yet written."""
+    done: SimpleQueue[Any] = SimpleQueue()
+    key_of = {id(f): k for f, k in zip(futures, keys, strict=True)}
+    for f in futures:
+        f.add_done_callback(done.put)
+    futures.clear()
+    for _ in range(len(key_of)):
+        box = [done.get()]
+        yield _take(box, key_of)  # while suspended here, this frame holds no future or rows
+
+
+def _take(box: list[Any], key_of: dict[int, Any]) -> tuple[Any, Any | BaseException]:
+    fut = box.pop()
+    return _outcome(key_of.pop(id(fut)), fut.result)
+
+
+def _outcome(key: Any, result: Callable[[], Any]) -> tuple[Any, Any | BaseException]:
     try:
         return key, result()
     except Exception as e:  # noqa: BLE001 - handed to the caller, who records it per key

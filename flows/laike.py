@@ -9,6 +9,8 @@ and visible (progress artifact).
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from datetime import date
 
 from prefect import flow, task
@@ -30,7 +32,7 @@ from integrations.feishu.client import BATCH_SIZE
 from integrations.oceanengine import endpoints as E
 
 FLOW_NAME = "laike-daily"
-FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate
+FETCH_WORKERS = 32  # threads; the rate limiter, not this, bounds the request rate
 FLUSH_ROWS = BATCH_SIZE  # write as soon as one Bitable create chunk's worth of rows is fetched
 PROMOS, ACCOUNTS = "local_promotion_daily", "local_account_daily"
 DATASETS = (PROMOS, ACCOUNTS)
@@ -52,31 +54,35 @@ def fetch_local_report(account_id: int, start: date, end: date) -> steps.FetchRe
     return steps.FetchResult(account_id, fetched.rows, fetched.rejections)
 
 
-@task(name="write-db", cache_policy=NO_CACHE)
-def write_db(rows: list[dict], names: dict[int, str], summary: RunSummary) -> None:
-    rt = get_runtime()
-    promos = T.promotion_frame(rows)
-    daily = T.account_daily(promos, names)
-    steps.upsert_db(rt, tables.local_promotion_daily, to_rows(promos), summary)
-    steps.upsert_db(rt, tables.local_account_daily, to_rows(daily), summary)
+@dataclass(frozen=True)
+class Projection:
+    """DB rows of ``dataset`` in the window for ``accounts`` (or all but ``exclude``) → Bitable."""
+
+    dataset: str
+    accounts: list[int] | None = None
+    exclude: list[int] | None = None
 
 
-@task(name="project-bitable", task_run_name="project-{dataset}", cache_policy=NO_CACHE)
-def project_bitable(
-    dataset: str,
-    window: Window,
+@task(name="write-batch", cache_policy=NO_CACHE)
+def write_batch(
+    rows: list[dict],
     names: dict[int, str],
     summary: RunSummary,
-    accounts: list[int] | None,
-    exclude_accounts: list[int] | None,
+    window: Window,
+    projections: list[Projection],
 ) -> None:
-    """The DB rows of ``dataset`` in ``window`` (for ``accounts``, or all but
-    ``exclude_accounts``) into Bitable."""
+    """A batch of fetched rows into the DB, then the listed DB rows into Bitable (DB first)."""
     rt = get_runtime()
-    rows = steps.window_rows(
-        rt, dataset, window, accounts=accounts, exclude_accounts=exclude_accounts
-    )
-    steps.project_rows(rt, summary, dataset, rows, account_names=names)
+    if rows:
+        promos = T.promotion_frame(rows)
+        daily = T.account_daily(promos, names)
+        steps.upsert_db(rt, tables.local_promotion_daily, to_rows(promos), summary)
+        steps.upsert_db(rt, tables.local_account_daily, to_rows(daily), summary)
+    for p in projections:
+        out = steps.window_rows(
+            rt, p.dataset, window, accounts=p.accounts, exclude_accounts=p.exclude
+        )
+        steps.project_rows(rt, summary, p.dataset, out, account_names=names)
 
 
 @task(name="ensure-views", cache_policy=NO_CACHE)
@@ -86,7 +92,8 @@ def ensure_views(names: dict[int, str], summary: RunSummary) -> None:
 
 class _Writer:
     """Writes fetched accounts while the others are still being fetched (the fetch is bound by
-    the Ocean Engine QPS, so DB and Bitable work hides behind it).
+    the Ocean Engine QPS, so DB and Bitable work hides behind it). Batches go to the serial
+    write lane (``Calls.serial``): written in order, one at a time, off the flow thread.
 
     Each flush: the batch's rows → DB, then the DB rows of those accounts → the promotion table
     (one Bitable create chunk per flush); the account table once enough accounts are in, and
@@ -117,27 +124,27 @@ class _Writer:
             self.flush(final=False)
 
     def flush(self, *, final: bool) -> None:
-        c, names, summary = self.calls, self.names, self.summary
-        if self.rows:
-            c.one(write_db, self.rows, names, summary)
-        batch, self.rows, self.batch = self.batch, [], []
-        if not self.bitable:
-            return
-        w = self.window
-        if final:
-            c.one(project_bitable, PROMOS, w, names, summary, None, self.promo_done)
-            c.one(project_bitable, ACCOUNTS, w, names, summary, None, self.acct_done)
-        else:
-            c.one(project_bitable, PROMOS, w, names, summary, batch, None)
+        """Queue the batch on the serial write lane (the fetch goes on meanwhile)."""
+        batch, rows, self.rows, self.batch = self.batch, self.rows, [], []
+        plan: list[Projection] = []
+        if self.bitable and final:
+            plan = [Projection(PROMOS, exclude=list(self.promo_done))]
+            plan.append(Projection(ACCOUNTS, exclude=list(self.acct_done)))
+        elif self.bitable:
+            plan = [Projection(PROMOS, accounts=batch)]
             self.promo_done += batch
             self.acct_todo += batch
-            if len(self.acct_todo) * len(w) >= FLUSH_ROWS:
-                c.one(project_bitable, ACCOUNTS, w, names, summary, self.acct_todo, None)
+            if len(self.acct_todo) * len(self.window) >= FLUSH_ROWS:
+                plan.append(Projection(ACCOUNTS, accounts=self.acct_todo))
                 self.acct_done += self.acct_todo
                 self.acct_todo = []
-        if not self.views_done:
-            c.one(ensure_views, names, summary)
+        if rows or plan:
+            self.calls.serial(write_batch, rows, self.names, self.summary, self.window, plan)
+        if self.bitable and not self.views_done:
+            self.calls.serial(ensure_views, self.names, self.summary)
             self.views_done = True
+        if final:
+            self.calls.drain()
 
 
 def _sync(
@@ -161,16 +168,21 @@ def _sync(
             progress=0.0, key=f"{FLOW_NAME}-backfill", description=f"backfill {window}"
         )
     writer = _Writer(rt, c, names, summary)
-    for i, chunk in enumerate(chunks, 1):
-        writer.chunk(chunk)
-        ids = [aid for aid, r in results.items() if r.ok]
-        for aid, outcome in c.each(fetch_local_report, ids, chunk.start, chunk.end):
-            rows = steps.record_fetch(results[aid], outcome)
-            if results[aid].ok:
-                writer.add(aid, rows)
-        writer.flush(final=True)
-        if progress_id is not None:
-            update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))
+    try:
+        for i, chunk in enumerate(chunks, 1):
+            writer.chunk(chunk)
+            ids = [aid for aid, r in results.items() if r.ok]
+            for aid, outcome in c.each(fetch_local_report, ids, chunk.start, chunk.end):
+                rows = steps.record_fetch(results[aid], outcome)
+                if results[aid].ok:
+                    writer.add(aid, rows)
+            writer.flush(final=True)  # waits for this chunk's writes
+            if progress_id is not None:
+                update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            c.drain()
+        raise
 
 
 @flow(

@@ -12,7 +12,7 @@ so it runs the same on SQLite, PostgreSQL and MariaDB.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,11 +43,33 @@ def _where(app_token: str, table_id: str) -> sa.ColumnElement[bool]:
     return sa.and_(T.c.app_token == app_token, T.c.table_id == table_id)
 
 
-def load(conn: Connection, app_token: str, table_id: str) -> dict[str, MapEntry]:
-    rows = conn.execute(
-        sa.select(T.c.business_key, T.c.record_id, T.c.row_hash).where(_where(app_token, table_id))
+def load(
+    conn: Connection, app_token: str, table_id: str, keys: Collection[str] | None = None
+) -> dict[str, MapEntry]:
+    """The table's map, or only the entries of ``keys`` (a run writing a table batch by batch
+    reads what each batch needs, not the whole map each time)."""
+    q = sa.select(T.c.business_key, T.c.record_id, T.c.row_hash).where(_where(app_token, table_id))
+    if keys is None:
+        return {k: MapEntry(r, h) for k, r, h in conn.execute(q)}
+    ks = list(keys)
+    out: dict[str, MapEntry] = {}
+    for i in range(0, len(ks), _IN_CHUNK):
+        rows = conn.execute(q.where(T.c.business_key.in_(ks[i : i + _IN_CHUNK])))
+        out.update((k, MapEntry(r, h)) for k, r, h in rows)
+    return out
+
+
+def pending_keys(conn: Connection, app_token: str, table_id: str) -> set[str]:
+    """Keys whose create was never settled (a crash between Feishu's commit and ours)."""
+    q = sa.select(T.c.business_key).where(
+        _where(app_token, table_id), T.c.record_id.startswith(PENDING_PREFIX)
     )
-    return {k: MapEntry(r, h) for k, r, h in rows}
+    return set(conn.execute(q).scalars())
+
+
+def has_entries(conn: Connection, app_token: str, table_id: str) -> bool:
+    q = sa.select(T.c.business_key).where(_where(app_token, table_id)).limit(1)
+    return conn.execute(q).first() is not None
 
 
 def delete_keys(conn: Connection, app_token: str, table_id: str, keys: Iterable[str]) -> None:

@@ -162,9 +162,11 @@ class BitableSink:
         handle = self.ensure_table(spec)
         items = self._prepare(spec, rows)
 
+        app, tid = self.api.app_token, handle.table_id
         with self.engine.connect() as conn:
-            mp = record_map.load(conn, self.api.app_token, handle.table_id)
-        pending = {k for k, e in mp.items() if e.pending}
+            mp = record_map.load(conn, app, tid, items.keys())
+            pending = record_map.pending_keys(conn, app, tid)
+            mapped = bool(mp) or record_map.has_entries(conn, app, tid)
         scope: Collection[date] | None = None
         need = force_reconcile
         if force_reconcile:
@@ -172,14 +174,14 @@ class BitableSink:
         elif pending:
             # A crash left creates unsettled: look at the dates they belong to (all if unknown).
             need, scope = True, self._dates_of(spec, items, pending)
-        elif not mp and not handle.created and self.api.has_records(handle.table_id):
+        elif not mapped and not handle.created and self.api.has_records(tid):
             need = True  # first run on a table with records: never blind-create
         if need:
             rr = reconcile(self.api, self.engine, handle, dates=scope, scope_keys=items.keys())
             res.deleted_duplicates += rr.duplicates_deleted
             res.reconciled = True
             with self.engine.connect() as conn:
-                mp = record_map.load(conn, self.api.app_token, handle.table_id)
+                mp = record_map.load(conn, app, tid, items.keys())
 
         creates: list[_Row] = []
         updates: list[tuple[_Row, str]] = []
@@ -318,7 +320,7 @@ class BitableSink:
         res.deleted_duplicates += rr.duplicates_deleted
         res.reconciled = True
         with self.engine.connect() as conn:
-            mp = record_map.load(conn, self.api.app_token, handle.table_id)
+            mp = record_map.load(conn, self.api.app_token, handle.table_id, keys)
         landed = [k for k in keys if (e := mp.get(k)) is not None and not e.pending]
         if len(landed) == len(keys):
             # It had committed. The reconciled hash is the content's, equal to ours.
@@ -358,7 +360,7 @@ class BitableSink:
                 scope_keys=items.keys(),
             )
             with self.engine.connect() as conn:
-                mp = record_map.load(conn, app, tid)
+                mp = record_map.load(conn, app, tid, items.keys())
             again = [(it, mp[it.key].record_id) for it, _ in chunk if it.key in mp]
             fresh = [it for it, _ in chunk if it.key not in mp]
             if again:

@@ -50,6 +50,21 @@ def test_accounts_listing(sb, oe, make_client) -> None:
     assert {a.account_string_id for a in aweme} == {a.aweme_sec_uid for a in sb.data.aweme_accounts}
 
 
+def test_accounts_listing_pages_in_parallel_in_order(oe) -> None:
+    """350 accounts = 4 pages of 100: pages 2-4 fetched together, yielded in page order."""
+    with Sandbox(profile="fast", seed=3, n_local_accounts=350, promotions_per_account=1) as big:
+        provider = SandboxTokenProvider(
+            big.oceanengine_url, big.oe.app_id, big.oe.app_secret, big.oe.issue_auth_code()
+        )
+        from integrations.oceanengine.client import OceanEngineClient
+
+        with OceanEngineClient(provider, base_url=big.oceanengine_url, qps=1000) as client:
+            accts = collect(iter_customer_center_accounts(client, big.data.cc_account_id))
+            assert [a.account_id for a in accts.rows] == [a.id for a in big.data.local_accounts]
+            assert len(accts.rows) == 350
+            assert client.stats.by_endpoint() == {EP_CC_ACCOUNT_LIST: 4}
+
+
 def test_local_report_walks_all_pages(oe) -> None:
     """300 promotions, ~230 delivering on one day = 3 pages of 100; every row, no duplicates."""
     with Sandbox(profile="fast", seed=7, n_local_accounts=2, promotions_per_account=300) as big:
