@@ -22,7 +22,7 @@ from queue import SimpleQueue
 from typing import Any, Protocol
 
 from prefect import Task
-from prefect.utilities.annotations import quote, unmapped
+from prefect.utilities.annotations import quote
 
 
 class Calls(Protocol):
@@ -87,7 +87,8 @@ class PrefectCalls:
     a chain of ``wait_for`` task runs would queue behind every submitted fetch and hold pool
     threads while waiting."""
 
-    def __init__(self) -> None:
+    def __init__(self, window: int = 128) -> None:
+        self.window = window
         self._lane = _SerialLane()
 
     def one(self, task: Task, *args: Any) -> Any:
@@ -97,7 +98,7 @@ class PrefectCalls:
     def each(
         self, task: Task, keys: Sequence[Any], *args: Any
     ) -> Iterator[tuple[Any, Any | BaseException]]:
-        return _completed(list(task.map(list(keys), *(unmapped(a) for a in args))), keys)
+        return _completed(lambda k: task.submit(k, *args), keys, self.window)
 
     def serial(self, task: Task, *args: Any) -> None:
         ctx = contextvars.copy_context()  # the flow run's context, as the task runner does
@@ -122,7 +123,7 @@ class DirectCalls:
         self, task: Task, keys: Sequence[Any], *args: Any
     ) -> Iterator[tuple[Any, Any | BaseException]]:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            yield from _completed([pool.submit(task.fn, k, *args) for k in keys], keys)
+            yield from _completed(lambda k: pool.submit(task.fn, k, *args), keys, 4 * self.workers)
 
     def serial(self, task: Task, *args: Any) -> None:
         self._lane.submit(task.name, lambda: task.fn(*args))
@@ -132,19 +133,30 @@ class DirectCalls:
 
 
 def _completed(
-    futures: list[Any], keys: Iterable[Any]
+    submit: Callable[[Any], Any], keys: Iterable[Any], window: int
 ) -> Iterator[tuple[Any, Any | BaseException]]:
-    """``(key, outcome)`` in completion order. Unlike ``as_completed`` (which keeps every future,
-    so every account's rows, until the last is done) a future is dropped once yielded: a run
-    holds only the rows not yet written."""
+    """``(key, outcome)`` in completion order, keeping at most ``window`` runs submitted and not
+    yet consumed (a pending Prefect task run holds its run object and context: memory stays flat
+    whatever the account count). Unlike ``as_completed``, which keeps every future (so every
+    account's rows) until the last is done, a future is dropped once yielded. The consumer must
+    not block for long (writes go to the serial lane), or the window runs dry."""
     done: SimpleQueue[Any] = SimpleQueue()
-    key_of = {id(f): k for f, k in zip(futures, keys, strict=True)}
-    for f in futures:
-        f.add_done_callback(done.put)
-    futures.clear()
-    for _ in range(len(key_of)):
+    key_of: dict[int, Any] = {}
+    todo = iter(keys)
+
+    def launch() -> None:
+        for k in todo:
+            fut = submit(k)
+            key_of[id(fut)] = k
+            fut.add_done_callback(done.put)
+            return
+
+    for _ in range(max(1, window)):
+        launch()
+    while key_of:
         box = [done.get()]
         yield _take(box, key_of)  # while suspended here, this frame holds no future or rows
+        launch()
 
 
 def _take(box: list[Any], key_of: dict[int, Any]) -> tuple[Any, Any | BaseException]:

@@ -32,7 +32,9 @@ from integrations.feishu.client import BATCH_SIZE
 from integrations.oceanengine import endpoints as E
 
 FLOW_NAME = "laike-daily"
-FETCH_WORKERS = 32  # threads; the rate limiter, not this, bounds the request rate
+# Threads; the rate limiter bounds the request rate as long as enough are waiting for a slot:
+# QPS × (latency + a task run's own overhead) with margin (16 measured 18.3 calls/s at 19.0).
+FETCH_WORKERS = 32
 FLUSH_ROWS = BATCH_SIZE  # write as soon as one Bitable create chunk's worth of rows is fetched
 PROMOS, ACCOUNTS = "local_promotion_daily", "local_account_daily"
 DATASETS = (PROMOS, ACCOUNTS)

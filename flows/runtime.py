@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from flows.memory import limit_malloc_arenas
 from integrations.database.engine import make_engine
 from integrations.database.migrate import upgrade
 from integrations.settings import Settings, get_settings, require
@@ -35,6 +36,9 @@ log = logging.getLogger("adsync.flows")
 class Runtime:
     settings: Settings
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        limit_malloc_arenas()  # before the run's thread pools allocate (see flows/memory.py)
 
     @cached_property
     def engine(self) -> Engine:

@@ -77,3 +77,26 @@ def test_serial_lane_runs_in_order_off_the_caller_thread_and_stops_at_a_failure(
     calls.serial(task, 10)  # a drained lane starts afresh
     calls.drain()
     assert ran[-1][0] == 10
+
+
+def test_at_most_window_submitted_and_unconsumed():
+    from concurrent.futures import Future
+
+    from flows.calls import _completed
+
+    outstanding, peak = 0, 0
+
+    def submit(key: int) -> Future:
+        nonlocal outstanding, peak
+        outstanding += 1
+        peak = max(peak, outstanding)
+        f: Future = Future()
+        f.set_result(key * 10)
+        return f
+
+    got = []
+    for key, value in _completed(submit, range(20), window=3):
+        outstanding -= 1
+        got.append((key, value))
+    assert sorted(got) == [(k, k * 10) for k in range(20)]
+    assert peak == 3
