@@ -2,9 +2,11 @@
 
 window → list LOCAL accounts → fetch each account's DAILY promotion rows (one task per account,
 concurrency bounded by the client's per-app rate limiter) → validate → polars per-account
-aggregate → upsert both into the DB → project the window's DB rows into Bitable + per-account
-views. A backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is durable
-and visible (progress artifact).
+aggregate → upsert both into the DB → project those DB rows into Bitable + per-account views.
+The writing is done batch by batch on a serial lane while the remaining accounts are still being
+fetched (see ``_Writer``): the run is bound by the Ocean Engine QPS, not by fetch + write. A
+backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is durable and
+visible (progress artifact).
 """
 
 from __future__ import annotations

@@ -141,6 +141,6 @@ def test_client_from_settings_uses_a_shared_schedule_in_the_data_dir(tmp_path: P
     with OceanEngineClient.from_settings(None, s, shared_limiter=True) as c:  # type: ignore[arg-type]
         assert isinstance(c.limiter, FileLockedSchedule)
         assert c.limiter.path == tmp_path / "ratelimit" / "oceanengine-42.slot"
-        assert c.limiter.qps == pytest.approx(7.0 * 0.95)
+        assert c.limiter.qps == pytest.approx(7.0 * 0.97)
     with OceanEngineClient.from_settings(None, s) as c:  # type: ignore[arg-type]
         assert isinstance(c.limiter, TokenBucket)
