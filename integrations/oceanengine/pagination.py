@@ -114,9 +114,13 @@ def iter_pages(
     limiter; yielded in page order) — for listings a run waits on before it can start.
     ``max_pages``: the deepest page the API serves (parallel requests never go beyond it).
     """
+
+    def get_page(page: int) -> dict[str, Any]:
+        return client.get(endpoint, {**params, "page": page, "page_size": page_size})
+
     page = 1
     while True:
-        data = client.get(endpoint, {**params, "page": page, "page_size": page_size})
+        data = get_page(page)
         items = data.get(list_key)
         yield parse_items(items, parse, key_of)
         n_items = len(items) if isinstance(items, list) else 0
@@ -135,11 +139,7 @@ def iter_pages(
                 )
             total_page = min(total_page, max_pages)
             with ThreadPoolExecutor(max_workers=parallel) as pool:
-                rest = pool.map(
-                    lambda p: client.get(endpoint, {**params, "page": p, "page_size": page_size}),
-                    range(page + 1, total_page + 1),
-                )
-                for data in rest:
+                for data in pool.map(get_page, range(page + 1, total_page + 1)):
                     yield parse_items(data.get(list_key), parse, key_of)
             return
         page += 1
