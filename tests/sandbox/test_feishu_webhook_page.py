@@ -18,7 +18,9 @@ from lark_oapi.api.bitable.v1 import (
 )
 
 from integrations.sandbox.feishu_app import FeishuSim
+from integrations.sandbox.feishu_errors import FeishuError
 from integrations.sandbox.feishu_testkit import lark_client, serve_feishu
+from integrations.sandbox.feishu_webhook import WebhookLimiter
 from integrations.sandbox.runner import ServedApp
 
 
@@ -85,11 +87,25 @@ def test_bad_signature_stale_timestamp_bad_body_and_unknown_hook(fs) -> None:
 def test_webhook_rate_limit_5_per_second(fs) -> None:
     sim, served = fs
     url = served.url + sim.webhook_path
+    sim._webhook_limiter.clock = lambda: 1000.0  # all six posts inside one second, under any load
     codes = [
         httpx.post(url, json=_signed(sim.webhook_secret, TEXT)).json()["code"] for _ in range(6)
     ]
     assert codes == [0, 0, 0, 0, 0, 11232]
     assert len(sim.webhook_messages) == 5
+
+
+def test_webhook_rate_limit_100_per_minute_then_recovers() -> None:
+    now = [0.0]
+    limiter = WebhookLimiter(clock=lambda: now[0])
+    for _ in range(100):  # 0.3 s apart: never 5 in one second, 100 within 30 s
+        limiter.check()
+        now[0] += 0.3
+    with pytest.raises(FeishuError) as err:
+        limiter.check()
+    assert err.value.code == 11232
+    now[0] += 60.0  # the minute has passed: accepted again
+    limiter.check()
 
 
 def test_html_page_shows_records_after_a_write(fs) -> None:
