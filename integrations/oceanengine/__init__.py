@@ -37,6 +37,7 @@ from integrations.oceanengine.errors import (
     TokenError,
     TokenExpired,
     TokenInvalid,
+    TokenMissing,
     Transient,
 )
 from integrations.oceanengine.pagination import Fetched, Rejection
@@ -66,6 +67,7 @@ __all__ = [
     "TokenError",
     "TokenExpired",
     "TokenInvalid",
+    "TokenMissing",
     "TokenProvider",
     "Transient",
     "app_limiter",

@@ -10,11 +10,15 @@ class                       when                                         client 
 Throttled                   40100, HTTP 429                              backoff + retry
 Transient                   50000–59999, HTTP >= 500/408, timeouts,      backoff + retry
                             transport errors, non-JSON bodies
-TokenExpired / TokenInvalid 40102 / 40105 (and unknown codes whose       refresh once, retry once
+TokenMissing                40104 and any answer saying the token is     fail, no retry, never
+                            empty/missing (decided BEFORE the message    a refresh (it would
+                            heuristic below)                             spend the single-use
+                                                                         refresh token for nothing)
+TokenExpired / TokenInvalid 40102 / 40105 (and unknown codes whose       refresh, retry
                             message names the access token)
 PermissionDenied            40002, 40118                                 fail, no retry
 InvalidParams               40001                                        fail, no retry
-ApiError                    anything else (40104, 40110, 40103, ...)     fail, no retry
+ApiError                    anything else (40110, 40103, ...)            fail, no retry
 ==========================  ===========================================  =======================
 
 Messages name the endpoint, the account and the code, plus the API's own message. They never
@@ -32,6 +36,15 @@ TOKEN_EXPIRED_CODES = frozenset({40102})
 TOKEN_INVALID_CODES = frozenset({40105})
 PERMISSION_CODES = frozenset({40002, 40118})
 INVALID_PARAMS_CODES = frozenset({40001})
+# 40104 "The access_token is empty." (captured, contracts §7): the request carried no token. A
+# refresh cannot cure that; it is a configuration/wiring error of ours.
+TOKEN_MISSING_CODES = frozenset({40104})
+_EMPTY_TOKEN = re.compile(
+    r"(access[_ ]?token|token)[^.]{0,20}\b(is )?(empty|missing|blank|required)|"
+    r"(missing|no|empty)\s+access[_ ]?token|(access[_ ]?token|token)\s*(为空|不能为空|缺失|缺少)|"
+    r"缺少\s*access[_ ]?token",
+    re.IGNORECASE,
+)
 
 # Long opaque hex/base64-ish runs look like tokens or secrets; API messages should not carry
 # them, but we never want one to reach a log if they do.
@@ -111,6 +124,12 @@ class TokenInvalid(TokenError):
     pass
 
 
+class TokenMissing(OceanEngineError):
+    """40104 / "access_token is empty": the call carried no token. A configuration error:
+    never retried and never a refresh (a refresh spends the single-use refresh token and the
+    next call would be just as empty)."""
+
+
 class PermissionDenied(OceanEngineError):
     """The token may not read this account or call this API (40002, 40118)."""
 
@@ -134,7 +153,10 @@ def error_for_code(
 ) -> OceanEngineError:
     """Build the exception for a response envelope whose ``code`` is not 0."""
     cls: type[OceanEngineError]
-    if code in THROTTLED_CODES:
+    if code in TOKEN_MISSING_CODES or _says_token_empty(message):
+        # First: the access-token heuristic below would otherwise class it as TokenInvalid.
+        cls = TokenMissing
+    elif code in THROTTLED_CODES:
         cls = Throttled
     elif 50000 <= code <= 59999:
         cls = Transient
@@ -159,6 +181,10 @@ def error_for_code(
         request_id=request_id,
         http_status=http_status,
     )
+
+
+def _says_token_empty(message: str) -> bool:
+    return bool(_EMPTY_TOKEN.search(message or ""))
 
 
 def _mentions_access_token(message: str) -> bool:

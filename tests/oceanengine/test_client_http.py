@@ -13,6 +13,7 @@ from integrations.oceanengine.errors import (
     PermissionDenied,
     Throttled,
     TokenInvalid,
+    TokenMissing,
     Transient,
 )
 from integrations.sandbox.oceanengine_knobs import FaultRule
@@ -222,3 +223,31 @@ def test_float_query_values_are_refused_before_sending(sb, oe, make_client) -> N
     with pytest.raises(TypeError, match="float"):
         client.get(EP_LOCAL_REPORT, {"local_account_id": 1.79e18})
     assert _server(oe)[0] == client.stats.total == 0
+
+
+class _CountingProvider:
+    """Hands out a fixed token and counts refresh requests (which must not happen here)."""
+
+    def __init__(self, token: str) -> None:
+        self.token, self.refreshes = token, 0
+
+    def get(self) -> str:
+        return self.token
+
+    def refresh(self, stale: str) -> str:
+        self.refreshes += 1
+        return "a-new-token"
+
+
+def test_empty_token_40104_is_a_config_error_and_never_refreshes(sb, oe, make_client) -> None:
+    empty = _CountingProvider("")
+    client = make_client(tokens=empty)
+    with pytest.raises(TokenMissing) as ei:
+        client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
+    assert ei.value.code == 40104 and not ei.value.retryable
+    assert empty.refreshes == 0
+    total, requests, codes = _server(oe)
+    assert total == client.stats.total == 1  # not retried either
+    assert codes[EP_LOCAL_REPORT] == {"40104": 1}
+    assert "oauth2/refresh_token" not in requests
+    assert client.stats.snapshot()["token_refreshes"] == 0
