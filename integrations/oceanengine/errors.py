@@ -7,7 +7,9 @@ envelope. The client's retry loop only looks at the class:
 ==========================  ===========================================  =======================
 class                       when                                         client action
 ==========================  ===========================================  =======================
-Throttled                   40100, HTTP 429                              backoff + retry
+Throttled                   40100, HTTP 429, 40110 outside ``oauth2/*``  backoff + retry
+                            (开发者频控 there; on oauth2/* it is an
+                            expired auth code)
 Transient                   50000–59999, HTTP >= 500/408, timeouts,      backoff + retry
                             transport errors, non-JSON bodies
 TokenMissing                40104 and any answer saying the token is     fail, no retry, never
@@ -32,6 +34,10 @@ import re
 from typing import Any
 
 THROTTLED_CODES = frozenset({40100})
+# 40110 is "auth_code expired" on oauth2/access_token (ZS capture) but developer-level throttling
+# (开发者频控) in a public SDK's error guide and retry list (PHP HttpRequest.php). Outside
+# oauth2/* only the throttling reading makes sense: retry it with backoff.
+DEV_THROTTLED_CODE = 40110
 TOKEN_EXPIRED_CODES = frozenset({40102})
 TOKEN_INVALID_CODES = frozenset({40105})
 PERMISSION_CODES = frozenset({40002, 40118})
@@ -156,7 +162,7 @@ def error_for_code(
     if code in TOKEN_MISSING_CODES or _says_token_empty(message):
         # First: the access-token heuristic below would otherwise class it as TokenInvalid.
         cls = TokenMissing
-    elif code in THROTTLED_CODES:
+    elif code in THROTTLED_CODES or _dev_throttled(code, endpoint):
         cls = Throttled
     elif 50000 <= code <= 59999:
         cls = Transient
@@ -181,6 +187,10 @@ def error_for_code(
         request_id=request_id,
         http_status=http_status,
     )
+
+
+def _dev_throttled(code: int, endpoint: str) -> bool:
+    return code == DEV_THROTTLED_CODE and not endpoint.strip("/").startswith("oauth2/")
 
 
 def _says_token_empty(message: str) -> bool:

@@ -31,6 +31,8 @@ from integrations.sandbox.data import SandboxData
 from integrations.sandbox.oceanengine_auth import AuthStore
 from integrations.sandbox.oceanengine_ctx import Ctx, Endpoint
 from integrations.sandbox.oceanengine_errors import (
+    DEV_THROTTLED,
+    DEV_THROTTLED_MESSAGE,
     MESSAGES,
     SYSTEM_ERROR,
     THROTTLED,
@@ -181,6 +183,8 @@ class OceanEngineSim:
             return HTMLResponse(BAD_GATEWAY_HTML, status_code=502)
         if fault == "code_50000":
             return self._answer(endpoint, OEError(SYSTEM_ERROR, MESSAGES[SYSTEM_ERROR]))
+        if fault == "code_40110":
+            return self._answer(endpoint, OEError(DEV_THROTTLED, DEV_THROTTLED_MESSAGE))
 
         result = await self._run(request, endpoint, spec, fault)
         if fault == "timeout":

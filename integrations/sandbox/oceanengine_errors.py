@@ -23,6 +23,8 @@ TOKEN_INVALID = 40105
 REFRESH_INVALID = 40107  # unconfirmed
 AUTH_CODE_INVALID = 40110
 SYSTEM_ERROR = 50000
+DEV_THROTTLED = AUTH_CODE_INVALID  # 40110 outside the auth-code exchange: 开发者频控 (PHP guide)
+DEV_THROTTLED_MESSAGE = "开发者频控，请稍后重试"  # wording unconfirmed; the code is what counts
 
 MESSAGES: dict[int, str] = {
     OK: "OK",

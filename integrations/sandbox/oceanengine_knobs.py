@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-FaultKind = Literal["html_502", "timeout", "code_50000", "token_revoked"]
+# code_40110: developer-level throttling (开发者频控, PHP error guide) answered before the handler
+# runs, so nothing is consumed (e.g. a refresh token stays valid). Appended last: the seeded
+# rate order of the older kinds is unchanged.
+FaultKind = Literal["html_502", "timeout", "code_50000", "token_revoked", "code_40110"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 Profile = Literal["fast", "realistic", "chaos"]
 PROFILES: tuple[str, ...] = get_args(Profile)

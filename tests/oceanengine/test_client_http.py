@@ -251,3 +251,16 @@ def test_empty_token_40104_is_a_config_error_and_never_refreshes(sb, oe, make_cl
     assert codes[EP_LOCAL_REPORT] == {"40104": 1}
     assert "oauth2/refresh_token" not in requests
     assert client.stats.snapshot()["token_refreshes"] == 0
+
+
+def test_40110_on_a_data_call_is_throttling_and_retried(sb, oe, make_client, provider) -> None:
+    oe.knobs.fault_schedule = [
+        FaultRule(EP_LOCAL_REPORT, 1, "code_40110"),
+        FaultRule(EP_LOCAL_REPORT, 2, "code_40110"),
+    ]
+    client = make_client()
+    assert client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))["promotion_list"]
+    total, requests, codes = _server(oe)
+    assert codes[EP_LOCAL_REPORT] == {"40110": 2, "0": 1}
+    assert client.stats.snapshot()["retries"] == {"Throttled": 2}
+    assert provider.refreshes == 0 and "oauth2/refresh_token" not in requests

@@ -32,7 +32,7 @@ from integrations.oceanengine.errors import (
         (40199, "access token is missing", TokenMissing),
         (40999, "access_token为空", TokenMissing),
         (40998, "access_token expired somehow", TokenInvalid),
-        (40110, "auth_code已过期，请重新授权", ApiError),
+        (40110, "开发者频控", Throttled),
         (40999, "something new", ApiError),
     ],
 )
@@ -41,6 +41,13 @@ def test_code_classes(code: int, message: str, cls: type) -> None:
     assert type(err) is cls
     assert err.retryable is (cls in (Throttled, Transient))
     assert str(err).startswith(f"{cls.__name__}: v3.0/x/get, account 17, code {code}")
+
+
+def test_40110_is_throttling_outside_oauth_and_final_on_oauth() -> None:
+    data_call = error_for_code(40110, "开发者频控", endpoint="v3.0/local/report/promotion/get")
+    assert type(data_call) is Throttled and data_call.retryable
+    oauth = error_for_code(40110, "auth_code已过期，请重新授权", endpoint="oauth2/access_token")
+    assert type(oauth) is ApiError and not oauth.retryable
 
 
 @pytest.mark.parametrize(
