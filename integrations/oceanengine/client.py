@@ -12,7 +12,10 @@ One client instance is shared by all threads: ``httpx.Client``'s connection pool
 the rate limiter is shared, and the call counters take a lock. Every request:
 
 1. waits for a slot from the per-app rate limiter (:mod:`.ratelimit`);
-2. sends ``Access-Token`` from the :class:`TokenProvider` (never in the query, never logged);
+2. sends ``Access-Token`` from the :class:`TokenProvider` (never logged); for the endpoints in
+   :data:`TOKEN_IN_QUERY` (``oauth2/advertiser/get``) also as the ``access_token`` query
+   parameter, the only place the official SDK puts it there. Every URL that can reach a log
+   (httpx's own request log included, see :class:`_RedactTokenQuery`) or an exception is redacted;
 3. is classified by :mod:`.errors`; Throttled/Transient are retried with exponential backoff and
    jitter up to ``RetryPolicy.max_attempts``; a token error triggers ONE
    ``provider.refresh(stale)`` and ONE retry; everything else raises immediately.
@@ -52,6 +55,34 @@ if TYPE_CHECKING:
     from integrations.settings import Settings
 
 logger = logging.getLogger("adsync.oceanengine")
+
+# Endpoints whose reference request carries the token as the ``access_token`` query parameter
+# (official Go SDK api_oauth2_advertiser_get.go; no other endpoint does). The header is sent too.
+TOKEN_IN_QUERY = frozenset({"oauth2/advertiser/get"})
+
+
+class _RedactTokenQuery(logging.Filter):
+    """httpx logs every request URL at INFO ("HTTP Request: GET https://…?access_token=…"):
+    render such records with the token value replaced, before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
+            return True
+        if "_token=" in text:
+            record.msg, record.args = redact(text), None
+        return True
+
+
+def _install_log_redaction() -> None:
+    for name in ("httpx", "httpcore"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokenQuery) for f in lg.filters):
+            lg.addFilter(_RedactTokenQuery())
+
+
+_install_log_redaction()
 
 # Parameters that identify the account a call is about (for error messages and logs).
 _ACCOUNT_PARAMS = (
@@ -346,6 +377,8 @@ class OceanEngineClient:
         content: bytes | None,
     ) -> dict[str, Any]:
         headers = {"Access-Token": token} if token is not None else {}
+        if token is not None and name in TOKEN_IN_QUERY:
+            query = {**(query or {}), "access_token": token}
         if content is not None:
             headers["Content-Type"] = "application/json"
         self.limiter.acquire()

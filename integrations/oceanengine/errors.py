@@ -55,10 +55,14 @@ _EMPTY_TOKEN = re.compile(
 # Long opaque hex/base64-ish runs look like tokens or secrets; API messages should not carry
 # them, but we never want one to reach a log if they do.
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-]{32,}")
+# oauth2/advertiser/get carries the token in the query (official Go SDK
+# api_oauth2_advertiser_get.go): any URL text that reaches a log, an exception or an artifact
+# loses the value, whatever its length or encoding.
+_TOKEN_PARAM = re.compile(r"((?:access|refresh)_token=)[^&\s\"'#>]*", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    return _TOKENISH.sub("***", text)
+    return _TOKENISH.sub("***", _TOKEN_PARAM.sub(r"\1***", text))
 
 
 class OceanEngineError(Exception):

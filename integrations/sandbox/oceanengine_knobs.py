@@ -64,6 +64,12 @@ class OceanEngineKnobs:
     refresh_invalid_code: int = 40107
     refresh_expired_code: int = 40103
     bad_app_code: int = 40101
+    # -- request-shape strictness ----------------------------------------------------------------
+    # oauth2/advertiser/get reads the token from the ``access_token`` query parameter only
+    # (official Go SDK api_oauth2_advertiser_get.go): a header-only call answers 40104 "The
+    # access_token is empty.". True: a header is accepted there too (whether the live API reads
+    # it is unconfirmed; a community SDK sends both).
+    advertiser_get_accepts_header: bool = False
     # -- response-shape choices the contract leaves open ----------------------------------------
     douplus_total_key: Literal["both", "total_num", "total_number"] = "both"
     # True: a local report call without filtering.promotion_ids returns one account-level row

@@ -7,7 +7,11 @@ import time
 
 import pytest
 
-from integrations.oceanengine.endpoints import EP_LOCAL_REPORT, fetch_local_promotion_report
+from integrations.oceanengine.endpoints import (
+    EP_LOCAL_REPORT,
+    fetch_authorized_accounts,
+    fetch_local_promotion_report,
+)
 from integrations.oceanengine.errors import (
     InvalidParams,
     PermissionDenied,
@@ -264,3 +268,26 @@ def test_40110_on_a_data_call_is_throttling_and_retried(sb, oe, make_client, pro
     assert codes[EP_LOCAL_REPORT] == {"40110": 2, "0": 1}
     assert client.stats.snapshot()["retries"] == {"Throttled": 2}
     assert provider.refreshes == 0 and "oauth2/refresh_token" not in requests
+
+
+def test_advertiser_get_sends_the_token_in_the_query_and_logs_never_show_it(
+    sb, oe, make_client, provider, caplog
+) -> None:
+    client = make_client()
+    with caplog.at_level(logging.DEBUG):
+        fetched = fetch_authorized_accounts(client)
+    assert fetched.rows and fetched.rejections == []  # reference mode: query token accepted
+    assert oe.counters_snapshot()["codes"]["oauth2/advertiser/get"] == {"0": 1}
+    lines = [r.getMessage() for r in caplog.records]
+    sent = [m for m in lines if "oauth2/advertiser/get" in m and "HTTP Request" in m]
+    assert sent and all("access_token=***" in m for m in sent)  # httpx's own URL log, redacted
+    assert all(provider.get() not in m for m in lines)
+
+
+def test_redact_scrubs_token_query_values_of_any_length() -> None:
+    from integrations.oceanengine.errors import redact
+
+    url = "GET https://x/open_api/oauth2/advertiser/get/?access_token=abc123&x=1 refresh_token=zz"
+    assert redact(url) == (
+        "GET https://x/open_api/oauth2/advertiser/get/?access_token=***&x=1 refresh_token=***"
+    )
