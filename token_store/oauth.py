@@ -1,7 +1,8 @@
 """Ocean Engine OAuth2 endpoints: auth-code exchange and refresh (contracts/oceanengine.md §2, §7).
 
 Transient failures (timeouts, connection errors, HTTP 5xx, a non-JSON body, code 40100,
-transient 5xxxx, and 40110 on a refresh) are retried with exponential backoff. Only an answer that
+transient 5xxxx (50000-50002, the table in
+integrations/oceanengine/errors.py), and 40110 on a refresh) are retried with exponential backoff. Only an answer that
 really means a dead refresh token (40103, 40107, or a message naming ``refresh_token``) demands a
 new consent (:class:`ReauthorizeRequired`); it is never retried, the refresh token being single
 use. A throttled refresh (40100, or 40110 = 开发者频控 in a public SDK's guide) is NOT a dead
@@ -29,6 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from integrations.oceanengine.errors import TRANSIENT_SERVER_CODES
 from token_store.errors import AuthCodeInvalid, OAuthError, ReauthorizeRequired, TransientOAuthError
 from token_store.models import TokenSet, utcnow
 
@@ -48,7 +50,7 @@ REFRESH_DEAD_CODES = frozenset({40103, 40107})
 def _is_transient_code(code: int, *, refreshing: bool) -> bool:
     if code == CODE_RATE_LIMITED or (refreshing and code == CODE_DEV_THROTTLED):
         return True
-    return 50000 <= code <= 59999
+    return code in TRANSIENT_SERVER_CODES
 
 
 def _refresh_token_dead(code: int, message: str) -> bool:

@@ -10,8 +10,11 @@ class                       when                                         client 
 Throttled                   40100, HTTP 429, 40110 outside ``oauth2/*``  backoff + retry
                             (开发者频控 there; on oauth2/* it is an
                             expired auth code)
-Transient                   50000–59999, HTTP >= 500/408, timeouts,      backoff + retry
-                            transport errors, non-JSON bodies
+Transient                   50000 / 50001 / 50002, HTTP >= 500/408,      backoff + retry
+                            timeouts, transport errors, non-JSON bodies
+(5xxxx, not transient)      50003 → InvalidParams, 50004 →               fail, no retry, code
+                            PermissionDenied, 50005 and any other        named
+                            5xxxx → ApiError
 TokenMissing                40104 and any answer saying the token is     fail, no retry, never
                             empty/missing (decided BEFORE the message    a refresh (it would
                             heuristic below)                             spend the single-use
@@ -40,8 +43,14 @@ THROTTLED_CODES = frozenset({40100})
 DEV_THROTTLED_CODE = 40110
 TOKEN_EXPIRED_CODES = frozenset({40102})
 TOKEN_INVALID_CODES = frozenset({40105})
-PERMISSION_CODES = frozenset({40002, 40118})
-INVALID_PARAMS_CODES = frozenset({40001})
+# 5xxxx per the one public error guide with a per-code table (westng/oceanengine-sdk-php
+# ERROR_CODES_GUIDE.md): 50000 超时, 50001 系统繁忙, 50002 服务暂时不可用 are server trouble;
+# 50003 参数错误, 50004 权限不足, 50005 资源不存在 are answers about the request that no retry
+# changes (the guide's own best-practice section: never retry parameter / permission / not-found
+# errors). Codes in neither list are not documented as transient: fail at once, code named.
+TRANSIENT_SERVER_CODES = frozenset({50000, 50001, 50002})
+PERMISSION_CODES = frozenset({40002, 40118, 50004})
+INVALID_PARAMS_CODES = frozenset({40001, 50003})
 # 40104 "The access_token is empty." (captured, contracts §7): the request carried no token. A
 # refresh cannot cure that; it is a configuration/wiring error of ours.
 TOKEN_MISSING_CODES = frozenset({40104})
@@ -168,7 +177,7 @@ def error_for_code(
         cls = TokenMissing
     elif code in THROTTLED_CODES or _dev_throttled(code, endpoint):
         cls = Throttled
-    elif 50000 <= code <= 59999:
+    elif code in TRANSIENT_SERVER_CODES:
         cls = Transient
     elif code in TOKEN_EXPIRED_CODES:
         cls = TokenExpired

@@ -182,7 +182,8 @@ class OceanEngineSim:
             self.counters.answered(endpoint, "http_502")
             return HTMLResponse(BAD_GATEWAY_HTML, status_code=502)
         if fault == "code_50000":
-            return self._answer(endpoint, OEError(SYSTEM_ERROR, MESSAGES[SYSTEM_ERROR]))
+            code = knobs.system_error_code
+            return self._answer(endpoint, OEError(code, MESSAGES.get(code, MESSAGES[SYSTEM_ERROR])))
         if fault == "code_40110":
             return self._answer(endpoint, OEError(DEV_THROTTLED, DEV_THROTTLED_MESSAGE))
 

@@ -37,6 +37,12 @@ MESSAGES: dict[int, str] = {
     REFRESH_INVALID: "refresh_token无效",
     AUTH_CODE_INVALID: "auth_code已过期，请重新授权",
     SYSTEM_ERROR: "Internal service timed out. Please retry.",
+    # The rest of the 5xxxx family as one public SDK's error guide lists it (messages from it).
+    50001: "系统繁忙，请稍后重试",
+    50002: "服务暂时不可用",
+    50003: "参数错误",
+    50004: "权限不足",
+    50005: "资源不存在",
 }
 
 

@@ -13,6 +13,7 @@ from integrations.oceanengine.endpoints import (
     fetch_local_promotion_report,
 )
 from integrations.oceanengine.errors import (
+    ApiError,
     InvalidParams,
     PermissionDenied,
     Throttled,
@@ -291,3 +292,32 @@ def test_redact_scrubs_token_query_values_of_any_length() -> None:
     assert redact(url) == (
         "GET https://x/open_api/oauth2/advertiser/get/?access_token=***&x=1 refresh_token=***"
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "cls", "retried"),
+    [
+        (50001, Transient, True),
+        (50002, Transient, True),
+        (50003, InvalidParams, False),
+        (50004, PermissionDenied, False),
+        (50005, ApiError, False),
+    ],
+)
+def test_5xxxx_table_retries_only_server_trouble(sb, oe, make_client, code, cls, retried) -> None:
+    oe.knobs.system_error_code = code
+    oe.knobs.fault_schedule = [FaultRule(EP_LOCAL_REPORT, 1, "code_50000")]
+    client = make_client()
+    params = _report_params(sb, _account(sb))
+    if retried:
+        assert client.get(EP_LOCAL_REPORT, params)["promotion_list"]
+        assert _server(oe)[2][EP_LOCAL_REPORT] == {str(code): 1, "0": 1}
+        return
+    with pytest.raises(cls) as ei:
+        client.get(EP_LOCAL_REPORT, params)
+    assert (
+        ei.value.code == code
+        and str(code) in str(ei.value)
+        and str(params["local_account_id"]) in str(ei.value)
+    )
+    assert _server(oe)[0] == client.stats.total == 1  # failed at once

@@ -21,7 +21,12 @@ from integrations.oceanengine.errors import (
     [
         (40100, "Too many requests", Throttled),
         (50000, "timeout", Transient),
-        (51234, "", Transient),
+        (50001, "系统繁忙，请稍后重试", Transient),
+        (50002, "服务暂时不可用", Transient),
+        (50003, "参数错误", InvalidParams),
+        (50004, "权限不足", PermissionDenied),
+        (50005, "资源不存在", ApiError),
+        (51234, "", ApiError),
         (40102, "access_token已过期", TokenExpired),
         (40105, "access_token无效", TokenInvalid),
         (40002, "Account 1 doesn't exist or the role is wrong", PermissionDenied),
