@@ -31,6 +31,7 @@ from integrations.oceanengine.models import (
     DpaProduct,
     LocalPromotion,
     LocalPromotionReportRow,
+    PageInfo,
 )
 from integrations.oceanengine.pagination import Fetched, Rejection, iter_pages, parse_items, raw_key
 
@@ -81,7 +82,21 @@ def fetch_authorized_accounts(client: OceanEngineClient) -> Fetched[AdvertiserAc
 def iter_customer_center_accounts(
     client: OceanEngineClient, cc_account_id: int, account_type: str = "LOCAL"
 ) -> Iterator[tuple[list[CustomerCenterAccount], list[Rejection]]]:
-    """Accounts under a 工作台 (``v3.0/customer_center/account/list``), e.g. LOCAL accounts."""
+    """Accounts under a 工作台 (``v3.0/customer_center/account/list``), e.g. LOCAL accounts.
+
+    The API serves only the first 10,000 rows. The listing is reported incomplete (a final
+    Rejection) only when ``page_info.total_number`` says there are MORE than 10,000: a 工作台 of
+    exactly 10,000 accounts is complete, and its removed accounts must still be flagged. Without
+    a total (never seen, defensive), reaching the cap counts as truncated.
+    """
+    total: dict[str, int | None] = {}
+
+    def note(raw: Any) -> None:
+        try:
+            total["n"] = PageInfo.model_validate(raw).total if raw is not None else None
+        except ValueError:
+            total["n"] = None
+
     pages = iter_pages(
         client,
         EP_CC_ACCOUNT_LIST,
@@ -94,21 +109,25 @@ def iter_customer_center_accounts(
         # 10 pages, ~1.5 s one after another, ~0.7 s four at a time (the rate limiter paces).
         parallel=4,
         max_pages=CC_MAX_ROWS // 100,
+        on_page_info=note,
     )
-    for page_no, page in enumerate(pages, start=1):
-        yield page
-        if page_no * 100 >= CC_MAX_ROWS:
-            # The API refuses deeper pages; say so instead of silently truncating.
-            yield (
-                [],
-                [
-                    Rejection(
-                        f"{EP_CC_ACCOUNT_LIST}|account={cc_account_id}",
-                        f"listing capped at {CC_MAX_ROWS} rows by the API; narrow the filter",
-                    )
-                ],
-            )
-            return
+    served = 0
+    for rows, rejections in pages:
+        served += len(rows) + len(rejections)
+        yield rows, rejections
+    n = total.get("n")
+    if (n is not None and n > CC_MAX_ROWS) or (n is None and served >= CC_MAX_ROWS):
+        # The API refuses deeper pages; say so instead of silently truncating.
+        yield (
+            [],
+            [
+                Rejection(
+                    f"{EP_CC_ACCOUNT_LIST}|account={cc_account_id}",
+                    f"listing capped at {CC_MAX_ROWS} rows by the API "
+                    f"(total_number {n if n is not None else 'unknown'}); narrow the filter",
+                )
+            ],
+        )
 
 
 # --- 本地推 -------------------------------------------------------------------------------------
