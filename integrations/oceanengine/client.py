@@ -17,8 +17,11 @@ the rate limiter is shared, and the call counters take a lock. Every request:
    parameter, the only place the official SDK puts it there. Every URL that can reach a log
    (httpx's own request log included, see :class:`_RedactTokenQuery`) or an exception is redacted;
 3. is classified by :mod:`.errors`; Throttled/Transient are retried with exponential backoff and
-   jitter up to ``RetryPolicy.max_attempts``; a token error triggers ONE
-   ``provider.refresh(stale)`` and ONE retry; everything else raises immediately.
+   jitter up to ``RetryPolicy.max_attempts``; a token error triggers a refresh and a retry, again
+   if the refreshed token is itself invalidated before the retry lands (several revocations in
+   one run), at most ``MAX_REFRESHES_PER_CALL`` times per call and never when the refresh gave
+   back the same token. Refreshes are single-flight across threads: all callers holding the
+   same stale token share one ``provider.refresh(stale)``. Everything else raises immediately.
 
 JSON bodies are decoded with ``parse_float=Decimal``: integers (int64 ids above 2^53) stay exact
 Python ints, and decimals (yuan amounts) arrive as Decimal, so no value ever passes through float.
@@ -92,6 +95,11 @@ _ACCOUNT_PARAMS = (
     "account_id",
     "cc_account_id",
 )
+
+
+# Token refreshes one call may make when the token keeps being invalidated between refresh and
+# retry. Bounded so a grant that is really dead fails the call quickly.
+MAX_REFRESHES_PER_CALL = 3
 
 
 @runtime_checkable
@@ -231,6 +239,9 @@ class OceanEngineClient:
         self.limiter: RateLimiter = limiter or app_limiter(qps)
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
+        # Single-flight refresh: stale token → the token its refresh produced (a few recent).
+        self._refresh_lock = threading.Lock()
+        self._refreshed: dict[str, str] = {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_s),
@@ -316,25 +327,28 @@ class OceanEngineClient:
         name = endpoint.strip("/")
         path = endpoint_path(endpoint)
         token = self._token() if authenticated else None
-        refreshed = False
+        refreshes = 0
         attempt = 0
         while True:
             attempt += 1
             try:
                 return self._send_once(method, name, path, account, token, query, content)
             except TokenError as err:
-                if refreshed or self.tokens is None:
+                if refreshes >= MAX_REFRESHES_PER_CALL or self.tokens is None or token is None:
                     raise
-                refreshed = True
-                self.stats._refresh()
+                refreshes += 1
                 logger.warning(
-                    "token refused on %s (account %s, code %s): refreshing once and retrying",
+                    "token refused on %s (account %s, code %s): refresh %d/%d and retry",
                     name,
                     account,
                     err.code,
+                    refreshes,
+                    MAX_REFRESHES_PER_CALL,
                 )
-                assert token is not None
-                token = self.tokens.refresh(token)
+                new = self._refresh_token(token)
+                if new == token:
+                    raise  # the provider has nothing newer: retrying cannot help
+                token = new
                 attempt -= 1  # the token retry does not use up the transient-retry budget
             except RetryableError as err:
                 if attempt >= self.retry.max_attempts:
@@ -360,6 +374,20 @@ class OceanEngineClient:
                     delay,
                 )
                 time.sleep(delay)
+
+    def _refresh_token(self, stale: str) -> str:
+        """One ``provider.refresh(stale)`` per stale token across all threads of this client."""
+        assert self.tokens is not None
+        with self._refresh_lock:
+            done = self._refreshed.get(stale)
+            if done is not None:
+                return done
+            new = self.tokens.refresh(stale)
+            self.stats._refresh()
+            self._refreshed[stale] = new
+            while len(self._refreshed) > 16:  # only recent tokens can still be in flight
+                self._refreshed.pop(next(iter(self._refreshed)))
+            return new
 
     def _token(self) -> str:
         if self.tokens is None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from integrations.oceanengine.client import MAX_REFRESHES_PER_CALL
 from integrations.oceanengine.endpoints import (
     EP_LOCAL_REPORT,
     fetch_authorized_accounts,
@@ -185,15 +188,66 @@ class _StuckProvider:
         return self.token
 
 
-def test_token_error_after_refresh_is_not_retried_again(sb, oe, make_client, provider) -> None:
+def test_refresh_that_yields_the_same_token_is_not_retried(sb, oe, make_client, provider) -> None:
     stuck = _StuckProvider(provider.get())
     oe.revoke_access_tokens()
     client = make_client(tokens=stuck)
     with pytest.raises(TokenInvalid) as ei:
         client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
     assert stuck.refreshes == 1
-    assert _server(oe)[0] == client.stats.total == 2
+    assert _server(oe)[0] == client.stats.total == 1  # the same token would fail the same way
     assert stuck.token not in str(ei.value)
+
+
+def test_token_revoked_again_after_a_refresh_refreshes_again(sb, oe, make_client, provider) -> None:
+    oe.knobs.fault_schedule = [
+        FaultRule(EP_LOCAL_REPORT, 1, "token_revoked"),
+        FaultRule(EP_LOCAL_REPORT, 2, "token_revoked"),
+    ]
+    client = make_client()
+    assert client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))["promotion_list"]
+    _, requests, codes = _server(oe)
+    assert codes[EP_LOCAL_REPORT] == {"40105": 2, "0": 1}
+    assert provider.refreshes == requests["oauth2/refresh_token"] == 2
+    assert client.stats.snapshot()["token_refreshes"] == 2
+
+
+def test_refreshes_per_call_are_bounded(sb, oe, make_client, provider) -> None:
+    oe.knobs.fault_schedule = [FaultRule(EP_LOCAL_REPORT, n, "token_revoked") for n in range(1, 6)]
+    client = make_client()
+    with pytest.raises(TokenInvalid):
+        client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
+    assert provider.refreshes == MAX_REFRESHES_PER_CALL == 3
+    assert _server(oe)[2][EP_LOCAL_REPORT] == {"40105": 4}  # first try + one per refresh
+
+
+class _NaiveProvider:
+    """Refreshes on every request, whatever the stale token (no single-flight of its own)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+        self._lock = threading.Lock()
+
+    def get(self) -> str:
+        return self.inner.get()
+
+    def refresh(self, stale: str) -> str:
+        with self._lock:
+            self.calls += 1
+            return self.inner.refresh(self.inner.get())
+
+
+def test_concurrent_token_errors_share_one_refresh(sb, oe, make_client, provider) -> None:
+    naive = _NaiveProvider(provider)
+    client = make_client(tokens=naive)
+    params = _report_params(sb, _account(sb))
+    client.get(EP_LOCAL_REPORT, params)
+    oe.revoke_access_tokens()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: client.get(EP_LOCAL_REPORT, params), range(16)))
+    assert all(r["promotion_list"] for r in results)
+    assert naive.calls == provider.refreshes == 1
+    assert _server(oe)[1]["oauth2/refresh_token"] == 1
 
 
 def test_permission_denied_is_not_retried_and_names_account_and_endpoint(
