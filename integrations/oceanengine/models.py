@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from integrations.oceanengine.fields import (
     Count,
     Day,
+    DpaAuditStatus,
+    DpaStatus,
     Id,
     MoneyUnit,
     Num,
@@ -314,8 +316,8 @@ class DpaProduct(_Model):
     name: OptStr = None
     title: OptStr = None
     outer_id: OptStr = None
-    status: Count = None
-    audit_status: Count = None
+    status: DpaStatus = None  # canonical: the official int (strings mapped, fields.py)
+    audit_status: DpaAuditStatus = None
     image_url: OptStr = None
     price_info: DpaPriceInfo | None = None
     profession: dict[str, str] = Field(default_factory=dict)

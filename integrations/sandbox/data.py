@@ -571,9 +571,10 @@ def _dpa_advertisers(seed: int, n_products: int) -> list[DpaAdvertiser]:
     b = n_products * 2 // 5
     c = n_products - a - b
     specs = (
-        (MOTION_COMIC_ADVERTISER_IDS[0], "漫剧出海-星河传媒", True, "短剧", a),
-        (MOTION_COMIC_ADVERTISER_IDS[1], "动态漫-青柠互娱🍋", True, "短剧", b),
-        (OTHER_DPA_ADVERTISER_ID, "好物优选旗舰店", False, "电商", c),
+        # product_industry: the official enum (DpaProductAvailablesV2DataListProductIndustry).
+        (MOTION_COMIC_ADVERTISER_IDS[0], "漫剧出海-星河传媒", True, "PLAYLET", a),
+        (MOTION_COMIC_ADVERTISER_IDS[1], "动态漫-青柠互娱🍋", True, "PLAYLET", b),
+        (OTHER_DPA_ADVERTISER_ID, "好物优选旗舰店", False, "ECOMMERCE", c),
     )
     out = []
     for k, (adv_id, name, comic, industry, n) in enumerate(specs):

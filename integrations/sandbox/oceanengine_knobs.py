@@ -75,6 +75,9 @@ class OceanEngineKnobs:
     # it is unconfirmed; a community SDK sends both).
     advertiser_get_accepts_header: bool = False
     # -- response-shape choices the contract leaves open ----------------------------------------
+    # DPA product status / audit_status: ints (official Go SDK int32) by default; True serves the
+    # community SDK's enum strings (STATUS_ONLINE, AUDIT_STATUS_APPROVE, ...).
+    dpa_status_strings: bool = False
     douplus_total_key: Literal["both", "total_num", "total_number"] = "both"
     # True: a local report call without filtering.promotion_ids returns one account-level row
     # per day (no promotion_id), as one reading of the OFF comment suggests.

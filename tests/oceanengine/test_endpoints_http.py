@@ -205,11 +205,14 @@ def test_douplus_orders_and_daily_report(oe, total_key: str) -> None:
         provider.close()
 
 
-def test_dpa_availables_and_products(sb, oe, make_client) -> None:
+@pytest.mark.parametrize("strings", [False, True], ids=["int-statuses", "string-statuses"])
+def test_dpa_availables_and_products(sb, oe, make_client, strings: bool) -> None:
+    oe.knobs.dpa_status_strings = strings
     client = make_client()
     adv = MOTION_COMIC_ADVERTISER_IDS[0]
     libs = fetch_dpa_availables(client, adv)
     assert libs.rejections == [] and len(libs.rows) == 1
+    assert libs.rows[0].account_type == "AD" and libs.rows[0].product_industry == "PLAYLET"
     platform_id = libs.rows[0].platform_id
     products = collect(iter_dpa_products(client, adv, platform_id))
     truth = {p["product_id"]: p for p in sb.data.dpa_products(platform_id)}
@@ -222,3 +225,33 @@ def test_dpa_availables_and_products(sb, oe, make_client) -> None:
         t = truth[r["product_id"]]
         assert r["product_platform_id"] == platform_id and r["advertiser_id"] == adv
         assert json.loads(r["profession_json"]) == {k: str(v) for k, v in t["profession"].items()}
+        # Canonical form stored: the official int, whichever form was served.
+        assert (r["status"], r["audit_status"]) == (t["status"], t["audit_status"])
+    assert {r["status"] for r in products.rows} == {0, 1}
+    assert {r["audit_status"] for r in products.rows} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "audit"),
+    [
+        ({"status": "STATUS_ONLINE", "audit_status": "AUDIT_STATUS_APPROVE"}, 1, 1),
+        ({"status": "STATUS_OFFLINE", "audit_status": "AUDIT_STATUS_REJECT"}, 0, -1),
+        ({"status": "1", "audit_status": "-1"}, 1, -1),
+        ({"status": 0, "audit_status": 2}, 0, 2),
+        ({"status": "-", "audit_status": None}, None, None),
+    ],
+)
+def test_dpa_status_forms(raw, status, audit) -> None:
+    from integrations.oceanengine.models import DpaProduct
+
+    p = DpaProduct.model_validate({"product_id": 1, **raw})
+    assert (p.status, p.audit_status) == (status, audit)
+
+
+def test_dpa_unknown_status_string_is_a_clear_rejection() -> None:
+    from pydantic import ValidationError
+
+    from integrations.oceanengine.models import DpaProduct
+
+    with pytest.raises(ValidationError, match="audit_status 'AUDIT_STATUS_WHAT' is not one of"):
+        DpaProduct.model_validate({"product_id": 1, "audit_status": "AUDIT_STATUS_WHAT"})

@@ -204,7 +204,7 @@ def test_advertiser_get_lists_granted_accounts(oe: OE) -> None:
         assert row["account_string_id"] == acc.aweme_sec_uid
         assert row["advertiser_role"] == 10
     for adv in oe.data.dpa_advertisers:
-        assert rows[adv.advertiser_id]["account_type"] == "ADVERTISER"
+        assert rows[adv.advertiser_id]["account_type"] == "ADVERTISER"  # oauth2 enum
     for row in rows.values():
         assert row["is_valid"] is True and isinstance(row["company_list"], list)
         assert type(row["advertiser_id"]) is int and row["advertiser_id"] == row["account_id"]
