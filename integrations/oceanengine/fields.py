@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
 
+from integrations.settings import ConfigError
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT_RE = re.compile(r"[+-]?\d+")
 _BLANK = {"", "-", "--", "null", "None"}
@@ -170,12 +172,24 @@ def yuan(v: Decimal | None) -> Decimal | None:
     return None if v is None else v.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def money_from(v: Decimal | None, unit: MoneyUnit) -> Decimal | None:
-    """Convert an API amount in ``unit`` to yuan. Fen must be integral: fen → yuan is exact."""
+MONEY_UNIT_SETTING = "ADSYNC_DOUPLUS_MONEY_UNIT"
+
+
+class MoneyUnitMismatch(ConfigError):
+    """DOU+ amounts are not in the configured unit. Not a row problem (every row would be 100×
+    off or rejected): the run fails once, with one line naming the setting."""
+
+
+def money_from(v: Decimal | None, unit: MoneyUnit, *, what: str = "amount") -> Decimal | None:
+    """Convert an API amount in ``unit`` to yuan. Fen must be integral: fen → yuan is exact; a
+    non-whole "fen" amount means the API answers in yuan (:class:`MoneyUnitMismatch`)."""
     if v is None:
         return None
     if unit == "yuan":
         return yuan(v)
     if v != v.to_integral_value():
-        raise ValueError(f"amount {v} is not a whole number of fen")
+        raise MoneyUnitMismatch(
+            f"{MONEY_UNIT_SETTING}=fen, but DOU+ sent {what} {v}, not a whole number of fen: "
+            f"the API answers in yuan; set {MONEY_UNIT_SETTING}=yuan"
+        )
     return (v / 100).quantize(CENT)

@@ -226,7 +226,7 @@ class DouplusOrder(_Model):
             "author_name": item.aweme_author_name if item else None,
             "scene_type": o.scene_type,
             "task_status": o.task_status,
-            "budget": money_from(o.budget, money_unit),
+            "budget": money_from(o.budget, money_unit, what=f"budget of order {o.order_id}"),
             "order_create_time": o.order_create_time,
         }
 
@@ -279,7 +279,9 @@ class DouplusReportRow(_Model):
             "order_id": self.dimension_data.order_id,
             "stat_date": self.row_date(requested_day),
             "aweme_sec_uid": aweme_sec_uid,
-            "cost": money_from(m.stat_cost, money_unit),
+            "cost": money_from(
+                m.stat_cost, money_unit, what=f"stat_cost of order {self.dimension_data.order_id}"
+            ),
             "total_play": m.total_play,
             "custom_like": m.custom_like,
             "dy_comment": m.dy_comment,

@@ -7,6 +7,7 @@ so daily stats come from one call per day (as with the real API).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from integrations.sandbox import oceanengine_hostile as hostile
@@ -22,6 +23,25 @@ STATUSES = (
     "DELIVERIED", "AUDIT_PAUSE", "WAIT_TO_START",
 )  # fmt: skip
 GROUP_BY = ("GROUP_BY_AD_ID", "GROUP_BY_CREATIVE_ID")
+
+
+MONEY_METRICS = ("stat_cost", "custom_convert_cost")
+
+
+def _money(ctx: Ctx, fen: int) -> int | float:
+    """An amount as the ``douplus_money_unit`` knob says the API sends it: int64 fen (official
+    SDK typing, default) or yuan with decimals (float in other SDKs). Unit unconfirmed."""
+    if ctx.knobs.douplus_money_unit == "fen":
+        return fen
+    return float(Decimal(fen) / 100)
+
+
+def _money_metrics(ctx: Ctx, metrics: dict[str, Any]) -> dict[str, Any]:
+    out = dict(metrics)
+    for key in MONEY_METRICS:
+        if isinstance(out.get(key), int):
+            out[key] = _money(ctx, out[key])
+    return out
 
 
 def _aweme(ctx: Ctx) -> AwemeAccount:
@@ -108,7 +128,7 @@ def _order_row(ctx: Ctx, acc: AwemeAccount, o: DouplusOrder) -> dict[str, Any]:
         "scene_type": o.scene_type,
         "order_create_time": o.create_time.strftime("%Y-%m-%d %H:%M:%S"),
         "task_status": status,
-        "budget": o.budget_fen,
+        "budget": _money(ctx, o.budget_fen),
         "renew_count": 0,
         "rta_id": 0,
     }
@@ -118,7 +138,7 @@ def _order_row(ctx: Ctx, acc: AwemeAccount, o: DouplusOrder) -> dict[str, Any]:
         "ad_id": o.ad_id,
         "ad_status": status,
         "is_fans": False,
-        "budget": o.budget_fen,
+        "budget": _money(ctx, o.budget_fen),
         "external_action": 0,
         "external_action_text": "直播间人气" if live else "点赞评论",
         "delivery_time": float(o.delivery_hours),
@@ -243,7 +263,7 @@ def _report_row(
             "item_id": o.item_id if by_creative else 0,
             "room_id": o.room_id if by_creative else 0,
         },
-        "metrics_data": hostile.metrics(ctx, metrics, o.order_id),
+        "metrics_data": hostile.metrics(ctx, _money_metrics(ctx, metrics), o.order_id),
     }
 
 

@@ -78,6 +78,9 @@ class OceanEngineKnobs:
     # DPA product status / audit_status: ints (official Go SDK int32) by default; True serves the
     # community SDK's enum strings (STATUS_ONLINE, AUDIT_STATUS_APPROVE, ...).
     dpa_status_strings: bool = False
+    # DOU+ money (order/ad budget, stat_cost, custom_convert_cost): int64 fen as the official SDKs
+    # type it (default), or yuan with decimals (float in another SDK). Unit unconfirmed.
+    douplus_money_unit: Literal["fen", "yuan"] = "fen"
     douplus_total_key: Literal["both", "total_num", "total_number"] = "both"
     # True: a local report call without filtering.promotion_ids returns one account-level row
     # per day (no promotion_id), as one reading of the OFF comment suggests.
