@@ -128,16 +128,6 @@ def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult
     return steps.FetchResult(aweme_sec_uid, fetched.rows, fetched.rejections)
 
 
-def created_filter(since: date, today: date) -> dict[str, dict[str, str]]:
-    """The order list's ``filter`` for orders created from ``since`` to ``today`` (China)."""
-    return {
-        "order_create_time": {
-            "start_time": f"{since.isoformat()} 00:00:00",
-            "end_time": f"{today.isoformat()} 23:59:59",
-        }
-    }
-
-
 @task(
     name="fetch-douplus-orders",
     task_run_name="orders-{aweme_sec_uid}",
@@ -153,8 +143,8 @@ def fetch_orders(
     out: Fetched[dict] = Fetched()
     if created_since is not None:
         out = E.collect(
-            E.iter_douplus_orders(
-                client, aweme_sec_uid, money_unit=unit, filter=created_filter(created_since, today)
+            E.iter_douplus_orders_created(
+                client, aweme_sec_uid, created_since, today, money_unit=unit
             )
         )
     seen = {r["order_id"] for r in out.rows}

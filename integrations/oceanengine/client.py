@@ -239,6 +239,9 @@ class OceanEngineClient:
         self.limiter: RateLimiter = limiter or app_limiter(qps)
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
+        # Request conventions learned from the API during this client's life (e.g. which
+        # DOU+ order_create_time format it accepts), so later calls ask right the first time.
+        self.conventions: dict[str, str] = {}
         # Single-flight refresh: stale token → the token its refresh produced (a few recent).
         self._refresh_lock = threading.Lock()
         self._refreshed: dict[str, str] = {}

@@ -20,6 +20,7 @@ from integrations.oceanengine.dates import (
     days,
     split_range,
 )
+from integrations.oceanengine.errors import InvalidParams
 from integrations.oceanengine.fields import MoneyUnit
 from integrations.oceanengine.models import (
     LOCAL_REPORT_METRICS,
@@ -287,6 +288,58 @@ def iter_douplus_orders(
         key_of=raw_key(EP_DOUPLUS_ORDER_LIST, aweme_sec_uid, "order.order_id"),
         page_size=100,
     )
+
+
+# filter.order_create_time format: the official SDK types start_time/end_time as plain strings;
+# the order's own order_create_time is "YYYY-MM-DD HH:MM:SS". Tried in this order; a parameter
+# error naming the field switches to the other one, remembered on the client for the run.
+CREATE_TIME_FORMATS = ("datetime", "date")
+_CREATE_TIME_KEY = "douplus.order_create_time"
+
+
+def created_filter(fmt: str, since: date, until: date) -> dict[str, dict[str, str]]:
+    """The order list's ``filter`` for orders created on ``since``..``until`` (China days)."""
+    if fmt == "date":
+        span = {"start_time": since.isoformat(), "end_time": until.isoformat()}
+    else:
+        span = {"start_time": f"{since} 00:00:00", "end_time": f"{until} 23:59:59"}
+    return {"order_create_time": span}
+
+
+def iter_douplus_orders_created(
+    client: OceanEngineClient,
+    aweme_sec_uid: str,
+    since: date,
+    until: date,
+    *,
+    money_unit: MoneyUnit,
+) -> Iterator[Page]:
+    """Orders created ``since``..``until``, in whichever order_create_time format the API takes."""
+    learned = client.conventions.get(_CREATE_TIME_KEY)
+    formats = [learned] if learned else list(CREATE_TIME_FORMATS)
+    for i, fmt in enumerate(formats):
+        pages = iter_douplus_orders(
+            client, aweme_sec_uid, money_unit=money_unit, filter=created_filter(fmt, since, until)
+        )
+        try:
+            first = next(pages)
+        except StopIteration:
+            return
+        except InvalidParams as e:
+            if "order_create_time" not in str(e) or i == len(formats) - 1:
+                raise
+            logger.warning(
+                "%s refuses filter.order_create_time as %s (%s); using the %s format",
+                EP_DOUPLUS_ORDER_LIST,
+                fmt,
+                e.api_message,
+                formats[i + 1],
+            )
+            continue
+        client.conventions[_CREATE_TIME_KEY] = fmt
+        yield first
+        yield from pages
+        return
 
 
 def iter_douplus_report(

@@ -103,19 +103,34 @@ def order_list(ctx: Ctx) -> dict[str, Any]:
     return {"order_list": rows, "page_info": page_info(ctx, page, size, len(orders))}
 
 
+_TIME_FORMATS = {
+    "datetime": ("%Y-%m-%d %H:%M:%S", "YYYY-MM-DD HH:MM:SS"),
+    "date": ("%Y-%m-%d", "YYYY-MM-DD"),
+}
+
+
 def _time_range(ctx: Ctx, obj: Any, lo: str, hi: str) -> tuple[datetime, datetime] | None:
+    """``filter.order_create_time`` in the ONE format the ``douplus_create_time_format`` knob
+    names: "datetime" (default, the format the order's own order_create_time has) or "date"
+    (whole days, end inclusive). The live API's format is unconfirmed (official Go SDK:
+    plain strings); the other format is a parameter error, so a client must cope with both."""
     if obj is None:
         return None
     if not isinstance(obj, dict):
         raise ctx.bad("filter.order_create_time: must be an object")
-    try:  # "YYYY-MM-DD HH:MM:SS" or a bare date (format unconfirmed; both accepted)
-        start = datetime.fromisoformat(str(obj.get(lo, "1970-01-01")))
-        end_raw = str(obj.get(hi, "2999-12-31"))
-        end = datetime.fromisoformat(end_raw)
-        if len(end_raw) == 10:
+    fmt, label = _TIME_FORMATS[ctx.knobs.douplus_create_time_format]
+    try:
+        start_raw = str(obj[lo]) if lo in obj else None
+        end_raw = str(obj.get(hi)) if hi in obj else None
+        for raw in (start_raw, end_raw):
+            if raw is not None and len(raw) != len(label):
+                raise ValueError(raw)
+        start = datetime.strptime(start_raw, fmt) if start_raw else datetime(1970, 1, 1)
+        end = datetime.strptime(end_raw, fmt) if end_raw else datetime(2999, 12, 31)
+        if fmt == "%Y-%m-%d":
             end += timedelta(days=1, microseconds=-1)
     except ValueError:
-        raise ctx.bad(f"filter.order_create_time: {lo}/{hi} must be YYYY-MM-DD HH:MM:SS") from None
+        raise ctx.bad(f"filter.order_create_time: {lo}/{hi} must be {label}") from None
     return start, end
 
 

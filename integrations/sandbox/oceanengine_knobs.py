@@ -81,6 +81,10 @@ class OceanEngineKnobs:
     # DOU+ money (order/ad budget, stat_cost, custom_convert_cost): int64 fen as the official SDKs
     # type it (default), or yuan with decimals (float in another SDK). Unit unconfirmed.
     douplus_money_unit: Literal["fen", "yuan"] = "fen"
+    # DOU+ order list filter.order_create_time.{start_time,end_time}: the one format accepted
+    # ("datetime" = YYYY-MM-DD HH:MM:SS, like the order's own order_create_time; "date" =
+    # YYYY-MM-DD). Official Go SDK: plain strings, format unconfirmed.
+    douplus_create_time_format: Literal["datetime", "date"] = "datetime"
     douplus_total_key: Literal["both", "total_num", "total_number"] = "both"
     # True: a local report call without filtering.promotion_ids returns one account-level row
     # per day (no promotion_id), as one reading of the OFF comment suggests.

@@ -255,3 +255,32 @@ def test_dpa_unknown_status_string_is_a_clear_rejection() -> None:
 
     with pytest.raises(ValidationError, match="audit_status 'AUDIT_STATUS_WHAT' is not one of"):
         DpaProduct.model_validate({"product_id": 1, "audit_status": "AUDIT_STATUS_WHAT"})
+
+
+@pytest.mark.parametrize("server_format", ["datetime", "date"])
+def test_douplus_created_filter_works_in_either_server_format(sb, oe, make_client, server_format):
+    from integrations.oceanengine.endpoints import iter_douplus_orders_created
+
+    oe.knobs.douplus_create_time_format = server_format
+    client = make_client()
+    aweme = sb.data.aweme_accounts[0]
+    until = sb.data.today
+    since = until - timedelta(days=30)
+    want = {
+        o.order_id
+        for o in sb.data.douplus_orders(aweme.aweme_sec_uid)
+        if since <= o.create_time.date() <= until
+    }
+    assert want
+    for _ in range(2):  # the second listing asks in the learned format at once
+        got = collect(
+            iter_douplus_orders_created(client, aweme.aweme_sec_uid, since, until, money_unit="fen")
+        )
+        assert got.rejections == [] and {r["order_id"] for r in got.rows} == want
+    pages = -(-len(want) // 100)
+    codes = oe.counters_snapshot()["codes"][EP_DOUPLUS_ORDER_LIST]
+    if server_format == "datetime":  # the first format tried
+        assert codes == {"0": 2 * pages}
+    else:  # one refusal, then the date format, remembered
+        assert codes == {"40001": 1, "0": 2 * pages}
+    assert client.conventions["douplus.order_create_time"] == server_format
