@@ -227,6 +227,7 @@ class OceanEngineClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 64,
         transport: httpx.BaseTransport | None = None,
+        report_max_lookback_days: int | None = 365,
     ) -> None:
         if base_url is None or qps is None or timeout_s is None:
             from integrations.settings import get_settings
@@ -236,6 +237,8 @@ class OceanEngineClient:
             qps = qps or s.oceanengine_qps
             timeout_s = timeout_s or s.oceanengine_timeout_s
         self.tokens = tokens
+        # Reports serve this many days back at most (None: no clamp); see dates.clamp_to_lookback.
+        self.report_max_lookback_days = report_max_lookback_days
         self.limiter: RateLimiter = limiter or app_limiter(qps)
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
@@ -272,6 +275,7 @@ class OceanEngineClient:
         if shared_limiter and "limiter" not in kwargs:
             path = default_schedule_path(s.data_dir, s.oceanengine_app_id)
             kwargs["limiter"] = app_limiter(s.oceanengine_qps, shared_path=path)
+        kwargs.setdefault("report_max_lookback_days", s.oceanengine_report_max_lookback_days)
         return cls(
             tokens,
             base_url=s.oceanengine_base_url,

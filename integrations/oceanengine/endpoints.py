@@ -17,6 +17,7 @@ from integrations.oceanengine.client import OceanEngineClient
 from integrations.oceanengine.dates import (
     DOUPLUS_REPORT_MAX_DAYS,
     LOCAL_REPORT_MAX_DAYS,
+    clamp_to_lookback,
     days,
     split_range,
 )
@@ -182,6 +183,12 @@ def iter_local_promotion_report(
       nothing is duplicated.
     """
     listed: list[int] | None = None
+    clamped = clamp_to_lookback(
+        EP_LOCAL_REPORT, local_account_id, start, end, client.report_max_lookback_days
+    )
+    if clamped is None:
+        return
+    start = clamped
     for lo, hi in split_range(start, end, LOCAL_REPORT_MAX_DAYS):
         if promotion_ids is not None:
             yield from _local_report_filtered(client, local_account_id, lo, hi, promotion_ids)
@@ -356,7 +363,12 @@ def iter_douplus_report(
     The API has no date dimension (a row is the order's total over ``stat_time``), so daily
     rows need one request (per page) per day; ranges are also kept within the 180-day limit.
     """
-    for lo, hi in split_range(start, end, DOUPLUS_REPORT_MAX_DAYS):
+    clamped = clamp_to_lookback(
+        EP_DOUPLUS_REPORT, aweme_sec_uid, start, end, client.report_max_lookback_days
+    )
+    if clamped is None:
+        return
+    for lo, hi in split_range(clamped, end, DOUPLUS_REPORT_MAX_DAYS):
         for day in days(lo, hi):
             yield from _douplus_report_pages(client, aweme_sec_uid, day, money_unit, order_ids)
 

@@ -211,6 +211,7 @@ def order_report(ctx: Ctx) -> dict[str, Any]:
     end = parse_date(stat_time.get("end_time"), "stat_time.end_time", p.bad_code)
     if end < begin:
         raise ctx.bad("stat_time: end_time must not be earlier than begin_time")
+    ctx.check_lookback(begin, "stat_time.begin_time")
     if (end - begin).days + 1 > MAX_STAT_SPAN_DAYS:
         raise ctx.bad(f"stat_time: the time span must be at most {MAX_STAT_SPAN_DAYS} days")
     group_by = p.json("group_by", list) or ["GROUP_BY_AD_ID"]

@@ -74,6 +74,10 @@ class OceanEngineKnobs:
     # access_token is empty.". True: a header is accepted there too (whether the live API reads
     # it is unconfirmed; a community SDK sends both).
     advertiser_get_accepts_header: bool = False
+    # Oldest day a report serves, in days before the simulator's today: None = no limit (the
+    # default; the live limit is unconfirmed, BUB documents today-365 for the account report).
+    # Set: local / DOU+ report calls starting earlier answer a parameter error.
+    report_max_lookback_days: int | None = None
     # -- response-shape choices the contract leaves open ----------------------------------------
     # DPA product status / audit_status: ints (official Go SDK int32) by default; True serves the
     # community SDK's enum strings (STATUS_ONLINE, AUDIT_STATUS_APPROVE, ...).

@@ -114,6 +114,7 @@ def promotion_report(ctx: Ctx) -> dict[str, Any]:
         raise ctx.bad(f"time_granularity: must be one of {', '.join(MAX_SPAN_DAYS)}")
     if end < start:
         raise ctx.bad("end_date: must not be earlier than start_date")
+    ctx.check_lookback(start, "start_date")
     span = (end - start).days + 1
     if span > MAX_SPAN_DAYS[granularity]:
         raise ctx.bad(

@@ -87,21 +87,21 @@ def test_local_report_walks_all_pages(oe) -> None:
         provider.close()
 
 
-def _small_client(box: Sandbox):
+def _small_client(box: Sandbox, **kw):
     from integrations.oceanengine.client import OceanEngineClient
 
     provider = SandboxTokenProvider(
         box.oceanengine_url, box.oe.app_id, box.oe.app_secret, box.oe.issue_auth_code()
     )
     return OceanEngineClient(
-        provider, base_url=box.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY
+        provider, base_url=box.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY, **kw
     )
 
 
 def test_local_report_splits_ranges_longer_than_365_days(oe) -> None:
     with (
         Sandbox(profile="fast", seed=3, n_local_accounts=2, promotions_per_account=2) as box,
-        _small_client(box) as client,
+        _small_client(box, report_max_lookback_days=None) as client,  # no lookback clamp
     ):
         acct = _good_account(box)
         end = yesterday(box)
@@ -284,3 +284,46 @@ def test_douplus_created_filter_works_in_either_server_format(sb, oe, make_clien
     else:  # one refusal, then the date format, remembered
         assert codes == {"40001": 1, "0": 2 * pages}
     assert client.conventions["douplus.order_create_time"] == server_format
+
+
+@pytest.mark.parametrize("server_limit", [None, 30])
+def test_backfill_older_than_the_lookback_is_clamped_with_a_warning(
+    sb, oe, make_client, caplog, server_limit
+) -> None:
+    import logging
+
+    oe.knobs.report_max_lookback_days = server_limit  # None: the server serves any start
+    client = make_client(report_max_lookback_days=30)
+    acct = _good_account(sb)
+    today = sb.data.today
+    start, end = today - timedelta(days=40), today - timedelta(days=25)
+    with caplog.at_level(logging.WARNING, logger="adsync.oceanengine"):
+        rows, rejections = fetch_local_promotion_report(client, acct, start, end)
+    assert rejections == []
+    earliest = today - timedelta(days=30)
+    assert {r["stat_date"] for r in rows} == {
+        earliest + timedelta(days=i) for i in range((end - earliest).days + 1)
+    }
+    warned = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(warned) == 1
+    assert f"10 day(s) {start}..{earliest - timedelta(days=1)} left out" in warned[0]
+    assert "ADSYNC_OCEANENGINE_REPORT_MAX_LOOKBACK_DAYS" in warned[0]
+    assert set(oe.counters_snapshot()["codes"][EP_LOCAL_REPORT]) == {"0"}
+
+    # A range wholly older than the lookback asks nothing; DOU+ clamps the same way.
+    old = collect(
+        iter_douplus_report(
+            client, sb.data.aweme_accounts[0].aweme_sec_uid, start, start, money_unit="fen"
+        )
+    )
+    assert old.rows == [] and EP_DOUPLUS_REPORT not in oe.counters_snapshot()["requests"]
+
+
+def test_sandbox_rejects_report_starts_older_than_its_lookback_knob(sb, oe, make_client) -> None:
+    from integrations.oceanengine.errors import InvalidParams
+
+    oe.knobs.report_max_lookback_days = 30
+    client = make_client(report_max_lookback_days=None)  # the client does not clamp
+    day = sb.data.today - timedelta(days=31)
+    with pytest.raises(InvalidParams, match="start_date: must not be earlier than 30 days"):
+        fetch_local_promotion_report(client, _good_account(sb), day, day)
