@@ -31,6 +31,7 @@ from integrations.oceanengine.models import (
     DouplusReportRow,
     DpaAvailable,
     DpaProduct,
+    LifeLocalAccount,
     LocalPromotion,
     LocalPromotionReportRow,
     PageInfo,
@@ -42,6 +43,7 @@ logger = logging.getLogger("adsync.oceanengine")
 
 EP_ADVERTISER_GET = "oauth2/advertiser/get"
 EP_CC_ACCOUNT_LIST = "v3.0/customer_center/account/list"
+EP_LIFE_ADVERTISER_LIST = "v3.0/local/life/advertiser/list"
 EP_LOCAL_PROMOTION_LIST = "v3.0/local/promotion/list"
 EP_LOCAL_REPORT = "v3.0/local/report/promotion/get"
 EP_DOUPLUS_ORDER_LIST = "v3.0/douplus/order/list"
@@ -130,6 +132,23 @@ def iter_customer_center_accounts(
                 )
             ],
         )
+
+
+def iter_life_local_accounts(
+    client: OceanEngineClient, life_account_id: int
+) -> Iterator[tuple[list[LifeLocalAccount], list[Rejection]]]:
+    """Local accounts of a 来客 account (``account_type`` PLATFORM_ROLE_LIFE in
+    ``oauth2/advertiser/get``): ``v3.0/local/life/advertiser/list``, all roles, 100 per page."""
+    return iter_pages(
+        client,
+        EP_LIFE_ADVERTISER_LIST,
+        {"life_account_id": life_account_id, "filtering": {"local_account_role": "ALL"}},
+        list_key="adv_list",
+        parse=LifeLocalAccount.model_validate,
+        key_of=raw_key(EP_LIFE_ADVERTISER_LIST, life_account_id, "local_account_id"),
+        page_size=100,
+        parallel=4,
+    )
 
 
 # --- 本地推 -------------------------------------------------------------------------------------

@@ -118,6 +118,25 @@ class CustomerCenterAccount(_Model):
         }
 
 
+class LifeLocalAccount(_Model):
+    """``v3.0/local/life/advertiser/list`` element (``data.adv_list``): a local account under a
+    来客 account (official Go SDK model_local_life_advertiser_list_v3_0_*). No name is sent."""
+
+    local_account_id: Id
+    local_account_role: OptStr = None  # DIRECT_ACCOUNT | VIRTUAL_ACCOUNT
+    account_main_copy_tag: OptStr = None  # MAIN_ACCOUNT | COPY_ACCOUNT
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "account_type": "LOCAL",
+            "account_id": self.local_account_id,
+            "account_name": None,
+            "account_string_id": None,
+            "is_valid": True,
+            "is_enabled": None,
+        }
+
+
 # --- 本地推 -------------------------------------------------------------------------------------
 
 
