@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from flows.transforms.exact import MONEY, fen_to_yuan, quantize_money, to_rows
+from flows.transforms.exact import MONEY, RATIO, fen_to_yuan, quantize_money, to_rows
 
 __all__ = [
     "ORDER_KEY",
@@ -95,6 +95,8 @@ ORDER_STATS_SCHEMA: dict[str, pl.DataType] = {
     "aweme_sec_uid": pl.String(),
     "cost": MONEY,
     **{c: pl.Int64() for c in STAT_COUNTS},
+    "custom_convert_cost": MONEY,
+    "play_duration_5s_rank": RATIO,
 }
 
 # The Bitable order list: the order's columns, then its own totals and their last date.
@@ -150,7 +152,9 @@ def _frame(
 def stats_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """``douplus_order_daily`` rows → a frame with exactly :data:`ORDER_STATS_SCHEMA`, unique on
     (order_id, stat_date) (the last row of a key wins)."""
-    df = _frame(rows, ORDER_STATS_SCHEMA, ("cost",), ("order_id", *STAT_COUNTS))
+    df = _frame(
+        rows, ORDER_STATS_SCHEMA, ("cost", "custom_convert_cost"), ("order_id", *STAT_COUNTS)
+    )
     return df.unique(subset=list(ORDER_STATS_KEY), keep="last", maintain_order=True)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -269,6 +269,8 @@ class DouplusMetrics(_Model):
     dy_share: Count = None
     dy_follow: Count = None
     dp_target_convert_cnt: Count = None
+    custom_convert_cost: Num = None  # money, same unit as stat_cost (OFF int64)
+    play_duration_5s_rank: Num = None  # 5s完播率, a ratio 0..1 (OFF float)
 
 
 class DouplusReportRow(_Model):
@@ -307,7 +309,22 @@ class DouplusReportRow(_Model):
             "dy_share": m.dy_share,
             "dy_follow": m.dy_follow,
             "dp_target_convert_cnt": m.dp_target_convert_cnt,
+            "custom_convert_cost": money_from(
+                m.custom_convert_cost,
+                money_unit,
+                what=f"custom_convert_cost of order {self.dimension_data.order_id}",
+            ),
+            "play_duration_5s_rank": _rate(m.play_duration_5s_rank),
         }
+
+
+def _rate(v: Decimal | None) -> Decimal | None:
+    """A 0..1 ratio at storage scale (DECIMAL(20, 6), half-up); outside 0..1 is a bad row."""
+    if v is None:
+        return None
+    if not Decimal(0) <= v <= Decimal(1):
+        raise ValueError(f"play_duration_5s_rank {v} is not a ratio between 0 and 1")
+    return v.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
 
 
 # --- DPA -------------------------------------------------------------------------------------

@@ -202,6 +202,13 @@ def test_douplus_orders_and_daily_report(oe, total_key: str) -> None:
                 assert got[k]["cost"] == Decimal(m["stat_cost"]) / 100
                 assert got[k]["total_play"] == m["total_play"]
                 assert got[k]["dp_target_convert_cnt"] == m["dp_target_convert_cnt"]
+                # Metric parity: kept per order per day (fen → yuan; the 5s rate as served).
+                conv = m["dp_target_convert_cnt"]
+                fen = m["stat_cost"] // conv if conv else 0
+                assert got[k]["custom_convert_cost"] == Decimal(fen) / 100
+                assert got[k]["play_duration_5s_rank"] == Decimal(
+                    str(m["play_duration_5s_rank"])
+                ).quantize(Decimal("0.000001"))
         provider.close()
 
 
