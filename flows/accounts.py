@@ -83,6 +83,27 @@ def list_workbench(cc_account_id: int, account_type: str) -> Listing:
     return out
 
 
+@task(
+    name="list-life-accounts",
+    task_run_name="list-life-{life_account_id}",
+    **steps.API_TASK,
+)
+def list_life(life_account_id: int) -> Listing:
+    """LOCAL accounts of a 来客 account (v3.0/local/life/advertiser/list; ids only)."""
+    out = Listing(f"{life_account_id}:LIFE")
+    for page, rejections in E.iter_life_local_accounts(get_runtime().oceanengine, life_account_id):
+        out.rows.extend(a.to_row() for a in page)
+        if rejections:
+            out.complete = False
+            out.notes.extend(str(r) for r in rejections)
+    return out
+
+
+def life_ids(authorised: Sequence[dict[str, Any]]) -> list[int]:
+    """The consent's 来客 accounts (account_type PLATFORM_ROLE_LIFE, kind ``LIFE``)."""
+    return sorted({int(r["account_id"]) for r in authorised if r["account_type"] == "LIFE"})
+
+
 def workbench_ids(rt: Runtime, authorised: Sequence[dict[str, Any]]) -> list[int]:
     """The configured 工作台, else the CUSTOMER_ADMIN/OPERATOR accounts of the consent."""
     if rt.settings.oceanengine_cc_account_id is not None:
@@ -167,7 +188,8 @@ def _sync(rt: Runtime, summary: RunSummary, cc_account_types: Sequence[str]) -> 
     if authorised is not None and authorised.complete:
         covered.add(E.EP_ADVERTISER_GET)
     cc_ids = workbench_ids(rt, authorised.rows if authorised else [])
-    if not cc_ids and cc_types and authorised is not None:
+    lives = life_ids(authorised.rows if authorised else [])
+    if not cc_ids and not lives and cc_types and authorised is not None:
         summary.warnings.append(
             f"no 工作台 (CUSTOMER_ADMIN/OPERATOR) account: {', '.join(sorted(cc_types))} "
             "accounts not listed (and never marked removed)"
@@ -178,6 +200,20 @@ def _sync(rt: Runtime, summary: RunSummary, cc_account_types: Sequence[str]) -> 
     for (cc, t), fut in zip(jobs, futures, strict=True):
         listing = record(f"{cc}:{t}", f"工作台 {t} accounts", fut)
         ok_by_type[t] = ok_by_type[t] and listing is not None and listing.complete
+    # 来客 grants: their LOCAL accounts, listed where no 工作台 listing already names them (the
+    # 工作台 rows carry names, the 来客 rows only ids).
+    if lives and "LOCAL" in cc_types:
+        named = {
+            r["account_id"] for li in listings for r in li.rows if r["account_type"] == "LOCAL"
+        }
+        life_ok = not cc_ids or ok_by_type.get("LOCAL", False)
+        for life, fut in zip(lives, [list_life.submit(x) for x in lives], strict=True):
+            listing = record(f"{life}:LIFE", "来客 LOCAL accounts", fut)
+            life_ok = life_ok and listing is not None and listing.complete
+            if listing is not None:
+                listing.rows = [r for r in listing.rows if r["account_id"] not in named]
+                named |= {r["account_id"] for r in listing.rows}
+        ok_by_type["LOCAL"] = life_ok
     covered |= {t for t, ok in ok_by_type.items() if ok}
     summary.accounts = list(sources.values())
     write_accounts(listings, covered, cc_types, summary)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -42,6 +43,7 @@ from flows.douplus_rows import (
     ORDER_KEY,
     ORDER_STATS_KEY,
     latest_by_key,
+    money_unit_mismatch,
     order_list_rows,
     order_video_frame,
     stats_frame,
@@ -54,6 +56,7 @@ from flows.transforms.exact import to_rows
 from flows.window import Window, china_today, split_window
 from integrations.database import tables
 from integrations.oceanengine import endpoints as E
+from integrations.oceanengine.fields import MoneyUnitMismatch
 from integrations.oceanengine.pagination import Fetched
 
 FLOW_NAME = "douplus-daily"
@@ -125,16 +128,6 @@ def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult
     return steps.FetchResult(aweme_sec_uid, fetched.rows, fetched.rejections)
 
 
-def created_filter(since: date, today: date) -> dict[str, dict[str, str]]:
-    """The order list's ``filter`` for orders created from ``since`` to ``today`` (China)."""
-    return {
-        "order_create_time": {
-            "start_time": f"{since.isoformat()} 00:00:00",
-            "end_time": f"{today.isoformat()} 23:59:59",
-        }
-    }
-
-
 @task(
     name="fetch-douplus-orders",
     task_run_name="orders-{aweme_sec_uid}",
@@ -150,8 +143,8 @@ def fetch_orders(
     out: Fetched[dict] = Fetched()
     if created_since is not None:
         out = E.collect(
-            E.iter_douplus_orders(
-                client, aweme_sec_uid, money_unit=unit, filter=created_filter(created_since, today)
+            E.iter_douplus_orders_created(
+                client, aweme_sec_uid, created_since, today, money_unit=unit
             )
         )
     seen = {r["order_id"] for r in out.rows}
@@ -163,6 +156,16 @@ def fetch_orders(
         ):
             out.add(rows, rejections)
     return steps.FetchResult(aweme_sec_uid, out.rows, out.rejections)
+
+
+def _raise_money_unit_mismatch(futures: Sequence[Any]) -> None:
+    for fut in futures:
+        try:
+            fut.result()
+        except MoneyUnitMismatch:
+            raise
+        except Exception:  # noqa: BLE001, S110 - already recorded per account by steps.collect
+            pass
 
 
 def fetch_chunk(
@@ -178,6 +181,9 @@ def fetch_chunk(
     """
     ids = [uid for uid, r in results.items() if r.ok]
     stat_futures = fetch_stats.map(ids, unmapped(chunk.start), unmapped(chunk.end))
+    # A unit mismatch is the setting's fault, not an account's: fail the run once, in one
+    # line, before any account is marked failed for it.
+    _raise_money_unit_mismatch(stat_futures)
     stats = steps.collect(stat_futures, ids, results)
     ok = [uid for uid in ids if results[uid].ok]
     wanted = {
@@ -187,6 +193,7 @@ def fetch_chunk(
     order_futures = fetch_orders.map(
         ok, unmapped(created_since), unmapped(today), [wanted[uid] for uid in ok]
     )
+    _raise_money_unit_mismatch(order_futures)
     orders = steps.collect(order_futures, ok, order_results)
     for uid, r in order_results.items():
         results[uid].rejected += r.rejected
@@ -194,6 +201,12 @@ def fetch_chunk(
             results[uid].ok = False
             results[uid].reason = f"order list: {r.reason}"
     good = {uid for uid, r in results.items() if r.ok}
+    problem = money_unit_mismatch(
+        [o for o in orders if o["aweme_sec_uid"] in good],
+        [s for s in stats if s["aweme_sec_uid"] in good],
+    )
+    if problem is not None:
+        raise MoneyUnitMismatch(problem)
     return (
         [o for o in orders if o["aweme_sec_uid"] in good],
         [s for s in stats if s["aweme_sec_uid"] in good],
@@ -317,7 +330,12 @@ def _sync(
         )
     for i, chunk in enumerate(chunks, 1):
         # The created-since listing once per run; later chunks fetch their stats' orders by id.
-        orders, stats = fetch_chunk(chunk, results, since if i == 1 else None, today)
+        try:
+            orders, stats = fetch_chunk(chunk, results, since if i == 1 else None, today)
+        except MoneyUnitMismatch:
+            # No account synced anything trustworthy: the run is FAILED, not PARTIAL.
+            summary.accounts = []
+            raise
         write_db(orders, stats, summary)
         if progress_id is not None:
             update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))

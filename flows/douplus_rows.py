@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
-from flows.transforms.exact import MONEY, fen_to_yuan, quantize_money, to_rows
+from flows.transforms.exact import MONEY, RATIO, fen_to_yuan, quantize_money, to_rows
 
 __all__ = [
     "ORDER_KEY",
@@ -29,10 +30,37 @@ __all__ = [
     "ORDER_STATS_SCHEMA",
     "STAT_COUNTS",
     "latest_by_key",
+    "money_unit_mismatch",
     "order_list_rows",
     "order_video_frame",
     "stats_frame",
 ]
+
+# A window's spend of one order can reach its budget (renewals aside), never dozens of times
+# it: past this factor the budget and the spend cannot be in the same unit (fen vs yuan: 100×).
+UNIT_MISMATCH_FACTOR = 20
+
+
+def money_unit_mismatch(
+    orders: Iterable[Mapping[str, Any]], stats: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """One line naming ADSYNC_DOUPLUS_MONEY_UNIT when an order's summed ``cost`` is ~100× its
+    ``budget`` (both already converted with the setting), else None."""
+    budgets = {o["order_id"]: o.get("budget") for o in orders}
+    spent: dict[int, Decimal] = {}
+    for r in stats:
+        if r.get("cost") is not None:
+            spent[r["order_id"]] = spent.get(r["order_id"], Decimal(0)) + r["cost"]
+    for oid in sorted(spent):
+        budget = budgets.get(oid)
+        if budget and budget > 0 and spent[oid] > budget * UNIT_MISMATCH_FACTOR:
+            return (
+                f"ADSYNC_DOUPLUS_MONEY_UNIT: DOU+ order {oid} spent {spent[oid]} against a "
+                f"budget of {budget} (~{spent[oid] / budget:.0f}×): stat_cost and budget are not "
+                "in the same unit (fen vs yuan); check the setting against one real order"
+            )
+    return None
+
 
 ORDER_KEY = ("order_id",)
 ORDER_STATS_KEY = ("order_id", "stat_date")
@@ -67,6 +95,8 @@ ORDER_STATS_SCHEMA: dict[str, pl.DataType] = {
     "aweme_sec_uid": pl.String(),
     "cost": MONEY,
     **{c: pl.Int64() for c in STAT_COUNTS},
+    "custom_convert_cost": MONEY,
+    "play_duration_5s_rank": RATIO,
 }
 
 # The Bitable order list: the order's columns, then its own totals and their last date.
@@ -122,7 +152,9 @@ def _frame(
 def stats_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """``douplus_order_daily`` rows → a frame with exactly :data:`ORDER_STATS_SCHEMA`, unique on
     (order_id, stat_date) (the last row of a key wins)."""
-    df = _frame(rows, ORDER_STATS_SCHEMA, ("cost",), ("order_id", *STAT_COUNTS))
+    df = _frame(
+        rows, ORDER_STATS_SCHEMA, ("cost", "custom_convert_cost"), ("order_id", *STAT_COUNTS)
+    )
     return df.unique(subset=list(ORDER_STATS_KEY), keep="last", maintain_order=True)
 
 

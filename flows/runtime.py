@@ -63,6 +63,7 @@ class Runtime:
             base_url=s.oceanengine_base_url,
             qps=s.oceanengine_qps,
             timeout_s=s.oceanengine_timeout_s,
+            report_max_lookback_days=s.oceanengine_report_max_lookback_days,
         )
 
     @property

@@ -109,27 +109,47 @@ def collect(
 CC_ACCOUNT_TYPES = frozenset({"CUSTOMER_ADMIN", "CUSTOMER_OPERATOR"})
 
 
-def workbench_ids(rt: Runtime) -> list[int]:
-    """工作台 (customer-center) ids: the configured one, else those the token's consent covers."""
-    if rt.settings.oceanengine_cc_account_id is not None:
-        return [rt.settings.oceanengine_cc_account_id]
+LIFE_ACCOUNT_TYPE = "PLATFORM_ROLE_LIFE"
+
+
+def local_parents(rt: Runtime) -> tuple[list[int], list[int]]:
+    """Where LOCAL accounts are listed: (工作台 ids, 来客 ids). The configured 工作台, else the
+    consent's CUSTOMER_ADMIN/OPERATOR accounts; plus its 来客 (PLATFORM_ROLE_LIFE) accounts,
+    whose local accounts come from v3.0/local/life/advertiser/list, not from a 工作台."""
     authorised = E.fetch_authorized_accounts(rt.oceanengine).rows
+    life = [a.id for a in authorised if (a.account_type or "") == LIFE_ACCOUNT_TYPE]
+    if rt.settings.oceanengine_cc_account_id is not None:
+        return [rt.settings.oceanengine_cc_account_id], life
     ids = [a.id for a in authorised if (a.account_type or "") in CC_ACCOUNT_TYPES]
-    if not ids:
+    if not ids and not life:
         raise ConfigError(
             "ADSYNC_OCEANENGINE_CC_ACCOUNT_ID: not set, and the authorised accounts include no "
-            "工作台 (CUSTOMER_ADMIN/CUSTOMER_OPERATOR) account to list LOCAL accounts under"
+            "工作台 (CUSTOMER_ADMIN/CUSTOMER_OPERATOR) or 来客 (PLATFORM_ROLE_LIFE) account to "
+            "list LOCAL accounts under"
         )
-    return ids
+    return ids, life
+
+
+def workbench_ids(rt: Runtime) -> list[int]:
+    """工作台 (customer-center) ids: the configured one, else those the token's consent covers."""
+    return local_parents(rt)[0]
 
 
 def local_accounts(rt: Runtime) -> dict[int, str]:
-    """Authorised LOCAL accounts (id → name)."""
+    """Authorised LOCAL accounts (id → name): under each 工作台 and each 来客 account. The 来客
+    listing sends no names: such an account is named by its id unless a 工作台 names it."""
     names: dict[int, str] = {}
-    for cc in workbench_ids(rt):
+    workbenches, lives = local_parents(rt)
+    for cc in workbenches:
         for page, rejections in E.iter_customer_center_accounts(rt.oceanengine, cc, "LOCAL"):
             for a in page:
                 names[a.account_id] = a.account_name or str(a.account_id)
+            for rej in rejections:
+                log.warning("account listing: %s", rej)
+    for life in lives:
+        for rows, rejections in E.iter_life_local_accounts(rt.oceanengine, life):
+            for r in rows:
+                names.setdefault(r.local_account_id, str(r.local_account_id))
             for rej in rejections:
                 log.warning("account listing: %s", rej)
     return names

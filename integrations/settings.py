@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     oceanengine_cc_account_id: int | None = None
     oceanengine_qps: float = Field(default=10.0, gt=0, le=1000)
     oceanengine_timeout_s: float = Field(default=30.0, gt=0)
+    # Oldest day the reports serve, in days before China today (unconfirmed; BUB documents
+    # today-365 for the account report). Older backfill starts are clamped with a warning.
+    oceanengine_report_max_lookback_days: int = Field(default=365, ge=1)
     # DOU+ money unit is unconfirmed by public sources (contracts/oceanengine.md §4.2).
     douplus_money_unit: Literal["fen", "yuan"] = "fen"
     # Account ids → display names (optional; otherwise names come from the API).

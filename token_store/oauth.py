@@ -1,9 +1,12 @@
 """Ocean Engine OAuth2 endpoints: auth-code exchange and refresh (contracts/oceanengine.md §2, §7).
 
-Transient failures (timeouts, connection errors, HTTP 5xx, a non-JSON body, code 40100 or
-50000-59999) are retried with exponential backoff. A rejected refresh token (40103, 40107 or any
-other 401xx except 40100) is never retried: the refresh token is single use, so the only cure is
-a new consent, reported as :class:`ReauthorizeRequired`.
+Transient failures (timeouts, connection errors, HTTP 5xx, a non-JSON body, code 40100,
+transient 5xxxx (50000-50002, the table in
+integrations/oceanengine/errors.py), and 40110 on a refresh) are retried with exponential backoff. Only an answer that
+really means a dead refresh token (40103, 40107, or a message naming ``refresh_token``) demands a
+new consent (:class:`ReauthorizeRequired`); it is never retried, the refresh token being single
+use. A throttled refresh (40100, or 40110 = 开发者频控 in a public SDK's guide) is NOT a dead
+token: demanding re-consent for it would send a person to the consent page for nothing.
 
 Note on retries after a lost response: if a refresh reached Ocean Engine but its answer was lost
 (read timeout), the old refresh token is already spent and the retry gets 40107, which surfaces
@@ -27,6 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from integrations.oceanengine.errors import TRANSIENT_SERVER_CODES
 from token_store.errors import AuthCodeInvalid, OAuthError, ReauthorizeRequired, TransientOAuthError
 from token_store.models import TokenSet, utcnow
 
@@ -37,11 +41,20 @@ REFRESH_TOKEN_PATH = "/open_api/oauth2/refresh_token/"
 CONSENT_URL = "https://ad.oceanengine.com/openapi/audit/oauth.html"
 
 CODE_RATE_LIMITED = 40100
-CODE_AUTH_CODE_INVALID = 40110
+CODE_AUTH_CODE_INVALID = 40110  # on the exchange: auth code expired/used (ZS capture)
+CODE_DEV_THROTTLED = 40110  # anywhere else: developer-level throttling (PHP error guide)
+# Codes that mean the refresh token itself is dead (contracts §7; numbers unconfirmed).
+REFRESH_DEAD_CODES = frozenset({40103, 40107})
 
 
-def _is_transient_code(code: int) -> bool:
-    return code == CODE_RATE_LIMITED or 50000 <= code <= 59999
+def _is_transient_code(code: int, *, refreshing: bool) -> bool:
+    if code == CODE_RATE_LIMITED or (refreshing and code == CODE_DEV_THROTTLED):
+        return True
+    return code in TRANSIENT_SERVER_CODES
+
+
+def _refresh_token_dead(code: int, message: str) -> bool:
+    return code in REFRESH_DEAD_CODES or "refresh_token" in message.lower().replace(" ", "_")
 
 
 def _redact(text: str, secrets: list[str]) -> str:
@@ -137,9 +150,9 @@ class OceanEngineOAuth:
             return doc["data"]
         if not isinstance(code, int):
             raise OAuthError(f"{path}: HTTP {resp.status_code}, no result code")
-        if _is_transient_code(code):
+        if _is_transient_code(code, refreshing=key is not None):
             raise TransientOAuthError(f"{path}: code {code} ({message})", code)
-        if key is not None and 40100 < code < 40200:
+        if key is not None and _refresh_token_dead(code, message):
             raise ReauthorizeRequired(key, f"refresh token rejected (code {code}: {message})")
         if key is None and code == CODE_AUTH_CODE_INVALID:
             raise AuthCodeInvalid(

@@ -11,7 +11,10 @@ to the order → video map (order_id → item_id, from ``douplus_orders``) and, 
 - ratios from those sums, rounded half-up to 6 places, None when the denominator is 0:
   play_per_100_cost = total_play / (total_cost / 100) (plays per 100 yuan),
   like_rate = likes / total_play, share_rate = shares / total_play,
-  conversion_cost = total_cost / conversions (yuan);
+  conversion_cost = total_cost / conversions (yuan),
+  play_5s_rate = Σ(play_duration_5s_rank × total_play) / Σ total_play over the orders that have
+  a rank (the 5-second completions summed, then divided: weighted by plays, never an average of
+  the orders' ratios); the rank column is optional (absent → None);
 - aweme_sec_uid = the smallest of the day's orders' accounts (normally there is one: the
   account that bought the orders; the minimum makes the choice deterministic otherwise) —
   lexical for String/Categorical input, category order for an Enum (pass sorted categories).
@@ -88,7 +91,10 @@ VIDEO_DAILY_SCHEMA: dict[str, pl.DataType] = {
     "like_rate": RATIO,
     "share_rate": RATIO,
     "conversion_cost": RATIO,
+    "play_5s_rate": RATIO,
 }
+
+RANK = "play_duration_5s_rank"  # optional order-stats column, Decimal 0..1 at scale 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +248,19 @@ def video_daily(
     if schema["stat_date"] != pl.Date:
         raise TypeError(f"order stats column 'stat_date' must be Date, got {schema['stat_date']}")
 
+    if RANK in schema:
+        if not isinstance(schema[RANK], pl.Decimal | pl.Null):
+            raise TypeError(f"order stats column {RANK!r} must be Decimal, got {schema[RANK]}")
+        # Integer millionths (exact: the DB keeps 6 places), times the order-day's plays.
+        micro = (pl.col(RANK).cast(pl.Decimal(38, RATIO_SCALE)) * 10**RATIO_SCALE).cast(pl.Int64)
+        plays = pl.col("total_play").cast(pl.Int64)
+        rank_cols = [
+            (micro * plays).fill_null(0).alias("plays_5s_micro"),
+            pl.when(micro.is_not_null()).then(plays).fill_null(0).alias("plays_ranked"),
+        ]
+    else:
+        rank_cols = [pl.lit(0, pl.Int64).alias(c) for c in ("plays_5s_micro", "plays_ranked")]
+
     order_map, items = _order_map(order_video)
     stats = stats.select(
         pl.col("order_id").cast(pl.Int64),
@@ -249,6 +268,7 @@ def video_daily(
         pl.col("aweme_sec_uid"),  # String, Categorical or Enum; String in the output
         money_to_fen(schema, "cost", cost_unit).fill_null(0).alias("cost_fen"),
         *(pl.col(src).cast(pl.Int64).fill_null(0).alias(out) for out, src in _METRICS.items()),
+        *rank_cols,
     )
     joined = stats.join(order_map.lazy(), on="order_id", how="left")
 
@@ -264,6 +284,8 @@ def video_daily(
             pl.len().cast(pl.Int64).alias("order_count"),  # = distinct orders, the key is unique
             pl.col("cost_fen").sum(),
             *(pl.col(c).sum() for c in _METRICS),
+            pl.col("plays_5s_micro").sum(),
+            pl.col("plays_ranked").sum(),
         )
     )
     unmapped = joined.filter(~mapped).select(
@@ -310,6 +332,9 @@ def video_daily(
         _ratio(pl.col("cost_fen"), pl.col("conversions").cast(pl.Int128) * 100).alias(
             "conversion_cost"
         ),
+        _ratio(
+            pl.col("plays_5s_micro"), pl.col("plays_ranked").cast(pl.Int128) * 10**RATIO_SCALE
+        ).alias("play_5s_rate"),
     )
     u = unmapped_df.row(0, named=True)
     report = UnmappedStats(

@@ -238,6 +238,8 @@ douplus_order_daily = Table(
     Column("dy_share", BigInteger),
     Column("dy_follow", BigInteger),
     Column("dp_target_convert_cnt", BigInteger),
+    Column("custom_convert_cost", Money()),  # yuan (API: fen, like stat_cost)
+    Column("play_duration_5s_rank", Ratio()),  # the day's 5-second completion rate, 0..1
     *_bookkeeping(),
 )
 
@@ -257,6 +259,8 @@ douplus_video_daily = Table(
     Column("like_rate", Ratio()),
     Column("share_rate", Ratio()),
     Column("conversion_cost", Ratio()),
+    # Σ(play_duration_5s_rank × total_play) / Σ total_play over the video's orders of the day
+    Column("play_5s_rate", Ratio()),
     *_bookkeeping(),
 )
 

@@ -296,6 +296,7 @@ DOUPLUS_VIDEO_DAILY = TableSpec(
         _f("like_rate", "点赞率", RATIO),
         _f("share_rate", "分享率", RATIO),
         _f("conversion_cost", "转化成本(元)", MONEY),
+        _f("play_5s_rate", "5秒完播率", RATIO),
         _f("aweme_sec_uid", "抖音号ID", T),
     ),
     key_columns=("stat_date", "item_id"),

@@ -24,6 +24,7 @@ from integrations.oceanengine.endpoints import (
     iter_douplus_orders,
     iter_douplus_report,
     iter_dpa_products,
+    iter_life_local_accounts,
     iter_local_promotion_report,
     iter_local_promotions,
 )
@@ -37,6 +38,7 @@ from integrations.oceanengine.errors import (
     TokenError,
     TokenExpired,
     TokenInvalid,
+    TokenMissing,
     Transient,
 )
 from integrations.oceanengine.pagination import Fetched, Rejection
@@ -66,6 +68,7 @@ __all__ = [
     "TokenError",
     "TokenExpired",
     "TokenInvalid",
+    "TokenMissing",
     "TokenProvider",
     "Transient",
     "app_limiter",
@@ -79,6 +82,7 @@ __all__ = [
     "iter_douplus_orders",
     "iter_douplus_report",
     "iter_dpa_products",
+    "iter_life_local_accounts",
     "iter_local_promotion_report",
     "iter_local_promotions",
 ]

@@ -12,10 +12,16 @@ One client instance is shared by all threads: ``httpx.Client``'s connection pool
 the rate limiter is shared, and the call counters take a lock. Every request:
 
 1. waits for a slot from the per-app rate limiter (:mod:`.ratelimit`);
-2. sends ``Access-Token`` from the :class:`TokenProvider` (never in the query, never logged);
+2. sends ``Access-Token`` from the :class:`TokenProvider` (never logged); for the endpoints in
+   :data:`TOKEN_IN_QUERY` (``oauth2/advertiser/get``) also as the ``access_token`` query
+   parameter, the only place the official SDK puts it there. Every URL that can reach a log
+   (httpx's own request log included, see :class:`_RedactTokenQuery`) or an exception is redacted;
 3. is classified by :mod:`.errors`; Throttled/Transient are retried with exponential backoff and
-   jitter up to ``RetryPolicy.max_attempts``; a token error triggers ONE
-   ``provider.refresh(stale)`` and ONE retry; everything else raises immediately.
+   jitter up to ``RetryPolicy.max_attempts``; a token error triggers a refresh and a retry, again
+   if the refreshed token is itself invalidated before the retry lands (several revocations in
+   one run), at most ``MAX_REFRESHES_PER_CALL`` times per call and never when the refresh gave
+   back the same token. Refreshes are single-flight across threads: all callers holding the
+   same stale token share one ``provider.refresh(stale)``. Everything else raises immediately.
 
 JSON bodies are decoded with ``parse_float=Decimal``: integers (int64 ids above 2^53) stay exact
 Python ints, and decimals (yuan amounts) arrive as Decimal, so no value ever passes through float.
@@ -53,6 +59,34 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("adsync.oceanengine")
 
+# Endpoints whose reference request carries the token as the ``access_token`` query parameter
+# (official Go SDK api_oauth2_advertiser_get.go; no other endpoint does). The header is sent too.
+TOKEN_IN_QUERY = frozenset({"oauth2/advertiser/get"})
+
+
+class _RedactTokenQuery(logging.Filter):
+    """httpx logs every request URL at INFO ("HTTP Request: GET https://…?access_token=…"):
+    render such records with the token value replaced, before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
+            return True
+        if "_token=" in text:
+            record.msg, record.args = redact(text), None
+        return True
+
+
+def _install_log_redaction() -> None:
+    for name in ("httpx", "httpcore"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokenQuery) for f in lg.filters):
+            lg.addFilter(_RedactTokenQuery())
+
+
+_install_log_redaction()
+
 # Parameters that identify the account a call is about (for error messages and logs).
 _ACCOUNT_PARAMS = (
     "local_account_id",
@@ -61,6 +95,11 @@ _ACCOUNT_PARAMS = (
     "account_id",
     "cc_account_id",
 )
+
+
+# Token refreshes one call may make when the token keeps being invalidated between refresh and
+# retry. Bounded so a grant that is really dead fails the call quickly.
+MAX_REFRESHES_PER_CALL = 3
 
 
 @runtime_checkable
@@ -188,6 +227,7 @@ class OceanEngineClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 64,
         transport: httpx.BaseTransport | None = None,
+        report_max_lookback_days: int | None = 365,
     ) -> None:
         if base_url is None or qps is None or timeout_s is None:
             from integrations.settings import get_settings
@@ -197,9 +237,17 @@ class OceanEngineClient:
             qps = qps or s.oceanengine_qps
             timeout_s = timeout_s or s.oceanengine_timeout_s
         self.tokens = tokens
+        # Reports serve this many days back at most (None: no clamp); see dates.clamp_to_lookback.
+        self.report_max_lookback_days = report_max_lookback_days
         self.limiter: RateLimiter = limiter or app_limiter(qps)
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
+        # Request conventions learned from the API during this client's life (e.g. which
+        # DOU+ order_create_time format it accepts), so later calls ask right the first time.
+        self.conventions: dict[str, str] = {}
+        # Single-flight refresh: stale token → the token its refresh produced (a few recent).
+        self._refresh_lock = threading.Lock()
+        self._refreshed: dict[str, str] = {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_s),
@@ -227,6 +275,7 @@ class OceanEngineClient:
         if shared_limiter and "limiter" not in kwargs:
             path = default_schedule_path(s.data_dir, s.oceanengine_app_id)
             kwargs["limiter"] = app_limiter(s.oceanengine_qps, shared_path=path)
+        kwargs.setdefault("report_max_lookback_days", s.oceanengine_report_max_lookback_days)
         return cls(
             tokens,
             base_url=s.oceanengine_base_url,
@@ -285,25 +334,28 @@ class OceanEngineClient:
         name = endpoint.strip("/")
         path = endpoint_path(endpoint)
         token = self._token() if authenticated else None
-        refreshed = False
+        refreshes = 0
         attempt = 0
         while True:
             attempt += 1
             try:
                 return self._send_once(method, name, path, account, token, query, content)
             except TokenError as err:
-                if refreshed or self.tokens is None:
+                if refreshes >= MAX_REFRESHES_PER_CALL or self.tokens is None or token is None:
                     raise
-                refreshed = True
-                self.stats._refresh()
+                refreshes += 1
                 logger.warning(
-                    "token refused on %s (account %s, code %s): refreshing once and retrying",
+                    "token refused on %s (account %s, code %s): refresh %d/%d and retry",
                     name,
                     account,
                     err.code,
+                    refreshes,
+                    MAX_REFRESHES_PER_CALL,
                 )
-                assert token is not None
-                token = self.tokens.refresh(token)
+                new = self._refresh_token(token)
+                if new == token:
+                    raise  # the provider has nothing newer: retrying cannot help
+                token = new
                 attempt -= 1  # the token retry does not use up the transient-retry budget
             except RetryableError as err:
                 if attempt >= self.retry.max_attempts:
@@ -330,6 +382,20 @@ class OceanEngineClient:
                 )
                 time.sleep(delay)
 
+    def _refresh_token(self, stale: str) -> str:
+        """One ``provider.refresh(stale)`` per stale token across all threads of this client."""
+        assert self.tokens is not None
+        with self._refresh_lock:
+            done = self._refreshed.get(stale)
+            if done is not None:
+                return done
+            new = self.tokens.refresh(stale)
+            self.stats._refresh()
+            self._refreshed[stale] = new
+            while len(self._refreshed) > 16:  # only recent tokens can still be in flight
+                self._refreshed.pop(next(iter(self._refreshed)))
+            return new
+
     def _token(self) -> str:
         if self.tokens is None:
             raise OceanEngineError("no token provider configured", endpoint="(client)", code=None)
@@ -346,6 +412,8 @@ class OceanEngineClient:
         content: bytes | None,
     ) -> dict[str, Any]:
         headers = {"Access-Token": token} if token is not None else {}
+        if token is not None and name in TOKEN_IN_QUERY:
+            query = {**(query or {}), "access_token": token}
         if content is not None:
             headers["Content-Type"] = "application/json"
         self.limiter.acquire()

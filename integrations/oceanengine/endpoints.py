@@ -17,9 +17,11 @@ from integrations.oceanengine.client import OceanEngineClient
 from integrations.oceanengine.dates import (
     DOUPLUS_REPORT_MAX_DAYS,
     LOCAL_REPORT_MAX_DAYS,
+    clamp_to_lookback,
     days,
     split_range,
 )
+from integrations.oceanengine.errors import InvalidParams
 from integrations.oceanengine.fields import MoneyUnit
 from integrations.oceanengine.models import (
     LOCAL_REPORT_METRICS,
@@ -29,8 +31,10 @@ from integrations.oceanengine.models import (
     DouplusReportRow,
     DpaAvailable,
     DpaProduct,
+    LifeLocalAccount,
     LocalPromotion,
     LocalPromotionReportRow,
+    PageInfo,
 )
 from integrations.oceanengine.pagination import Fetched, Rejection, iter_pages, parse_items, raw_key
 
@@ -39,6 +43,7 @@ logger = logging.getLogger("adsync.oceanengine")
 
 EP_ADVERTISER_GET = "oauth2/advertiser/get"
 EP_CC_ACCOUNT_LIST = "v3.0/customer_center/account/list"
+EP_LIFE_ADVERTISER_LIST = "v3.0/local/life/advertiser/list"
 EP_LOCAL_PROMOTION_LIST = "v3.0/local/promotion/list"
 EP_LOCAL_REPORT = "v3.0/local/report/promotion/get"
 EP_DOUPLUS_ORDER_LIST = "v3.0/douplus/order/list"
@@ -81,7 +86,21 @@ def fetch_authorized_accounts(client: OceanEngineClient) -> Fetched[AdvertiserAc
 def iter_customer_center_accounts(
     client: OceanEngineClient, cc_account_id: int, account_type: str = "LOCAL"
 ) -> Iterator[tuple[list[CustomerCenterAccount], list[Rejection]]]:
-    """Accounts under a 工作台 (``v3.0/customer_center/account/list``), e.g. LOCAL accounts."""
+    """Accounts under a 工作台 (``v3.0/customer_center/account/list``), e.g. LOCAL accounts.
+
+    The API serves only the first 10,000 rows. The listing is reported incomplete (a final
+    Rejection) only when ``page_info.total_number`` says there are MORE than 10,000: a 工作台 of
+    exactly 10,000 accounts is complete, and its removed accounts must still be flagged. Without
+    a total (never seen, defensive), reaching the cap counts as truncated.
+    """
+    total: dict[str, int | None] = {}
+
+    def note(raw: Any) -> None:
+        try:
+            total["n"] = PageInfo.model_validate(raw).total if raw is not None else None
+        except ValueError:
+            total["n"] = None
+
     pages = iter_pages(
         client,
         EP_CC_ACCOUNT_LIST,
@@ -94,21 +113,42 @@ def iter_customer_center_accounts(
         # 10 pages, ~1.5 s one after another, ~0.7 s four at a time (the rate limiter paces).
         parallel=4,
         max_pages=CC_MAX_ROWS // 100,
+        on_page_info=note,
     )
-    for page_no, page in enumerate(pages, start=1):
-        yield page
-        if page_no * 100 >= CC_MAX_ROWS:
-            # The API refuses deeper pages; say so instead of silently truncating.
-            yield (
-                [],
-                [
-                    Rejection(
-                        f"{EP_CC_ACCOUNT_LIST}|account={cc_account_id}",
-                        f"listing capped at {CC_MAX_ROWS} rows by the API; narrow the filter",
-                    )
-                ],
-            )
-            return
+    served = 0
+    for rows, rejections in pages:
+        served += len(rows) + len(rejections)
+        yield rows, rejections
+    n = total.get("n")
+    if (n is not None and n > CC_MAX_ROWS) or (n is None and served >= CC_MAX_ROWS):
+        # The API refuses deeper pages; say so instead of silently truncating.
+        yield (
+            [],
+            [
+                Rejection(
+                    f"{EP_CC_ACCOUNT_LIST}|account={cc_account_id}",
+                    f"listing capped at {CC_MAX_ROWS} rows by the API "
+                    f"(total_number {n if n is not None else 'unknown'}); narrow the filter",
+                )
+            ],
+        )
+
+
+def iter_life_local_accounts(
+    client: OceanEngineClient, life_account_id: int
+) -> Iterator[tuple[list[LifeLocalAccount], list[Rejection]]]:
+    """Local accounts of a 来客 account (``account_type`` PLATFORM_ROLE_LIFE in
+    ``oauth2/advertiser/get``): ``v3.0/local/life/advertiser/list``, all roles, 100 per page."""
+    return iter_pages(
+        client,
+        EP_LIFE_ADVERTISER_LIST,
+        {"life_account_id": life_account_id, "filtering": {"local_account_role": "ALL"}},
+        list_key="adv_list",
+        parse=LifeLocalAccount.model_validate,
+        key_of=raw_key(EP_LIFE_ADVERTISER_LIST, life_account_id, "local_account_id"),
+        page_size=100,
+        parallel=4,
+    )
 
 
 # --- 本地推 -------------------------------------------------------------------------------------
@@ -162,6 +202,12 @@ def iter_local_promotion_report(
       nothing is duplicated.
     """
     listed: list[int] | None = None
+    clamped = clamp_to_lookback(
+        EP_LOCAL_REPORT, local_account_id, start, end, client.report_max_lookback_days
+    )
+    if clamped is None:
+        return
+    start = clamped
     for lo, hi in split_range(start, end, LOCAL_REPORT_MAX_DAYS):
         if promotion_ids is not None:
             yield from _local_report_filtered(client, local_account_id, lo, hi, promotion_ids)
@@ -270,6 +316,58 @@ def iter_douplus_orders(
     )
 
 
+# filter.order_create_time format: the official SDK types start_time/end_time as plain strings;
+# the order's own order_create_time is "YYYY-MM-DD HH:MM:SS". Tried in this order; a parameter
+# error naming the field switches to the other one, remembered on the client for the run.
+CREATE_TIME_FORMATS = ("datetime", "date")
+_CREATE_TIME_KEY = "douplus.order_create_time"
+
+
+def created_filter(fmt: str, since: date, until: date) -> dict[str, dict[str, str]]:
+    """The order list's ``filter`` for orders created on ``since``..``until`` (China days)."""
+    if fmt == "date":
+        span = {"start_time": since.isoformat(), "end_time": until.isoformat()}
+    else:
+        span = {"start_time": f"{since} 00:00:00", "end_time": f"{until} 23:59:59"}
+    return {"order_create_time": span}
+
+
+def iter_douplus_orders_created(
+    client: OceanEngineClient,
+    aweme_sec_uid: str,
+    since: date,
+    until: date,
+    *,
+    money_unit: MoneyUnit,
+) -> Iterator[Page]:
+    """Orders created ``since``..``until``, in whichever order_create_time format the API takes."""
+    learned = client.conventions.get(_CREATE_TIME_KEY)
+    formats = [learned] if learned else list(CREATE_TIME_FORMATS)
+    for i, fmt in enumerate(formats):
+        pages = iter_douplus_orders(
+            client, aweme_sec_uid, money_unit=money_unit, filter=created_filter(fmt, since, until)
+        )
+        try:
+            first = next(pages)
+        except StopIteration:
+            return
+        except InvalidParams as e:
+            if "order_create_time" not in str(e) or i == len(formats) - 1:
+                raise
+            logger.warning(
+                "%s refuses filter.order_create_time as %s (%s); using the %s format",
+                EP_DOUPLUS_ORDER_LIST,
+                fmt,
+                e.api_message,
+                formats[i + 1],
+            )
+            continue
+        client.conventions[_CREATE_TIME_KEY] = fmt
+        yield first
+        yield from pages
+        return
+
+
 def iter_douplus_report(
     client: OceanEngineClient,
     aweme_sec_uid: str,
@@ -284,7 +382,12 @@ def iter_douplus_report(
     The API has no date dimension (a row is the order's total over ``stat_time``), so daily
     rows need one request (per page) per day; ranges are also kept within the 180-day limit.
     """
-    for lo, hi in split_range(start, end, DOUPLUS_REPORT_MAX_DAYS):
+    clamped = clamp_to_lookback(
+        EP_DOUPLUS_REPORT, aweme_sec_uid, start, end, client.report_max_lookback_days
+    )
+    if clamped is None:
+        return
+    for lo, hi in split_range(clamped, end, DOUPLUS_REPORT_MAX_DAYS):
         for day in days(lo, hi):
             yield from _douplus_report_pages(client, aweme_sec_uid, day, money_unit, order_ids)
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
 
+from integrations.settings import ConfigError
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT_RE = re.compile(r"[+-]?\d+")
 _BLANK = {"", "-", "--", "null", "None"}
@@ -126,6 +128,32 @@ def parse_opt_datetime(v: Any) -> datetime | None:
     raise ValueError(f"not a datetime: {v!r}")
 
 
+# DPA product status / audit_status: int32 in the official Go SDK
+# (model_dpa_detail_get_v2_response_data_list_inner.go), enum strings in the community SDK
+# bububa/oceanengine (enum/product_status.go: STATUS_OFFLINE=0 / STATUS_ONLINE=1;
+# enum/product_audit_status.go: AUDIT_STATUS_APPROVE / _INIT / _REJECT, no numbers). Canonical
+# form stored: the official int. The audit strings' numbers follow the official filter values
+# (-1 | 1 | 2); which number is which state is unconfirmed (QUIRKS.md).
+DPA_STATUS_CODES: dict[str, int] = {"STATUS_OFFLINE": 0, "STATUS_ONLINE": 1}
+DPA_AUDIT_STATUS_CODES: dict[str, int] = {
+    "AUDIT_STATUS_APPROVE": 1,
+    "AUDIT_STATUS_INIT": 2,
+    "AUDIT_STATUS_REJECT": -1,
+}
+
+
+def _enum_or_int(names: dict[str, int], what: str) -> Any:
+    def parse(v: Any) -> int | None:
+        if isinstance(v, str) and not _is_blank(v) and not v.strip().lstrip("-").isdigit():
+            code = names.get(v.strip().upper())
+            if code is None:
+                raise ValueError(f"{what} {v!r} is not one of {', '.join(names)} or an int")
+            return code
+        return parse_count(v)
+
+    return parse
+
+
 Id = Annotated[int, BeforeValidator(parse_id)]
 OptId = Annotated[int | None, BeforeValidator(parse_opt_id)]
 Count = Annotated[int | None, BeforeValidator(parse_count)]
@@ -133,6 +161,10 @@ Num = Annotated[Decimal | None, BeforeValidator(parse_decimal)]
 OptStr = Annotated[str | None, BeforeValidator(parse_opt_str)]
 Day = Annotated[date, BeforeValidator(parse_day)]
 OptDateTime = Annotated[datetime | None, BeforeValidator(parse_opt_datetime)]
+DpaStatus = Annotated[int | None, BeforeValidator(_enum_or_int(DPA_STATUS_CODES, "status"))]
+DpaAuditStatus = Annotated[
+    int | None, BeforeValidator(_enum_or_int(DPA_AUDIT_STATUS_CODES, "audit_status"))
+]
 
 
 def yuan(v: Decimal | None) -> Decimal | None:
@@ -140,12 +172,24 @@ def yuan(v: Decimal | None) -> Decimal | None:
     return None if v is None else v.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def money_from(v: Decimal | None, unit: MoneyUnit) -> Decimal | None:
-    """Convert an API amount in ``unit`` to yuan. Fen must be integral: fen → yuan is exact."""
+MONEY_UNIT_SETTING = "ADSYNC_DOUPLUS_MONEY_UNIT"
+
+
+class MoneyUnitMismatch(ConfigError):
+    """DOU+ amounts are not in the configured unit. Not a row problem (every row would be 100×
+    off or rejected): the run fails once, with one line naming the setting."""
+
+
+def money_from(v: Decimal | None, unit: MoneyUnit, *, what: str = "amount") -> Decimal | None:
+    """Convert an API amount in ``unit`` to yuan. Fen must be integral: fen → yuan is exact; a
+    non-whole "fen" amount means the API answers in yuan (:class:`MoneyUnitMismatch`)."""
     if v is None:
         return None
     if unit == "yuan":
         return yuan(v)
     if v != v.to_integral_value():
-        raise ValueError(f"amount {v} is not a whole number of fen")
+        raise MoneyUnitMismatch(
+            f"{MONEY_UNIT_SETTING}=fen, but DOU+ sent {what} {v}, not a whole number of fen: "
+            f"the API answers in yuan; set {MONEY_UNIT_SETTING}=yuan"
+        )
     return (v / 100).quantize(CENT)

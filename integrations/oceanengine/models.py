@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from integrations.oceanengine.fields import (
     Count,
     Day,
+    DpaAuditStatus,
+    DpaStatus,
     Id,
     MoneyUnit,
     Num,
@@ -113,6 +115,25 @@ class CustomerCenterAccount(_Model):
             "account_string_id": None,
             "is_valid": True,
             "is_enabled": self.is_enabled,
+        }
+
+
+class LifeLocalAccount(_Model):
+    """``v3.0/local/life/advertiser/list`` element (``data.adv_list``): a local account under a
+    来客 account (official Go SDK model_local_life_advertiser_list_v3_0_*). No name is sent."""
+
+    local_account_id: Id
+    local_account_role: OptStr = None  # DIRECT_ACCOUNT | VIRTUAL_ACCOUNT
+    account_main_copy_tag: OptStr = None  # MAIN_ACCOUNT | COPY_ACCOUNT
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "account_type": "LOCAL",
+            "account_id": self.local_account_id,
+            "account_name": None,
+            "account_string_id": None,
+            "is_valid": True,
+            "is_enabled": None,
         }
 
 
@@ -224,7 +245,7 @@ class DouplusOrder(_Model):
             "author_name": item.aweme_author_name if item else None,
             "scene_type": o.scene_type,
             "task_status": o.task_status,
-            "budget": money_from(o.budget, money_unit),
+            "budget": money_from(o.budget, money_unit, what=f"budget of order {o.order_id}"),
             "order_create_time": o.order_create_time,
         }
 
@@ -248,6 +269,8 @@ class DouplusMetrics(_Model):
     dy_share: Count = None
     dy_follow: Count = None
     dp_target_convert_cnt: Count = None
+    custom_convert_cost: Num = None  # money, same unit as stat_cost (OFF int64)
+    play_duration_5s_rank: Num = None  # 5s完播率, a ratio 0..1 (OFF float)
 
 
 class DouplusReportRow(_Model):
@@ -277,14 +300,31 @@ class DouplusReportRow(_Model):
             "order_id": self.dimension_data.order_id,
             "stat_date": self.row_date(requested_day),
             "aweme_sec_uid": aweme_sec_uid,
-            "cost": money_from(m.stat_cost, money_unit),
+            "cost": money_from(
+                m.stat_cost, money_unit, what=f"stat_cost of order {self.dimension_data.order_id}"
+            ),
             "total_play": m.total_play,
             "custom_like": m.custom_like,
             "dy_comment": m.dy_comment,
             "dy_share": m.dy_share,
             "dy_follow": m.dy_follow,
             "dp_target_convert_cnt": m.dp_target_convert_cnt,
+            "custom_convert_cost": money_from(
+                m.custom_convert_cost,
+                money_unit,
+                what=f"custom_convert_cost of order {self.dimension_data.order_id}",
+            ),
+            "play_duration_5s_rank": _rate(m.play_duration_5s_rank),
         }
+
+
+def _rate(v: Decimal | None) -> Decimal | None:
+    """A 0..1 ratio at storage scale (DECIMAL(20, 6), half-up); outside 0..1 is a bad row."""
+    if v is None:
+        return None
+    if not Decimal(0) <= v <= Decimal(1):
+        raise ValueError(f"play_duration_5s_rank {v} is not a ratio between 0 and 1")
+    return v.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
 
 
 # --- DPA -------------------------------------------------------------------------------------
@@ -314,8 +354,8 @@ class DpaProduct(_Model):
     name: OptStr = None
     title: OptStr = None
     outer_id: OptStr = None
-    status: Count = None
-    audit_status: Count = None
+    status: DpaStatus = None  # canonical: the official int (strings mapped, fields.py)
+    audit_status: DpaAuditStatus = None
     image_url: OptStr = None
     price_info: DpaPriceInfo | None = None
     profession: dict[str, str] = Field(default_factory=dict)

@@ -105,6 +105,7 @@ def iter_pages(
     page_size: int = 100,
     parallel: int = 1,
     max_pages: int = MAX_PAGES,
+    on_page_info: Callable[[Any], None] | None = None,
 ) -> Iterator[tuple[list[T], list[Rejection]]]:
     """Yield ``(rows, rejections)`` per page, from page 1 to ``page_info.total_page``.
 
@@ -112,7 +113,8 @@ def iter_pages(
     that, stops at the first short page. ``parallel > 1``: once page 1 has told the page count,
     the other pages are requested ``parallel`` at a time (still paced by the client's rate
     limiter; yielded in page order) — for listings a run waits on before it can start.
-    ``max_pages``: the deepest page the API serves (parallel requests never go beyond it).
+    ``max_pages``: the deepest page the API serves (no request goes beyond it; the caller says
+    whether rows were left behind). ``on_page_info``: called with page 1's raw ``page_info``.
     """
 
     def get_page(page: int) -> dict[str, Any]:
@@ -121,6 +123,8 @@ def iter_pages(
     page = 1
     while True:
         data = get_page(page)
+        if page == 1 and on_page_info is not None:
+            on_page_info(data.get("page_info"))
         items = data.get(list_key)
         yield parse_items(items, parse, key_of)
         n_items = len(items) if isinstance(items, list) else 0
@@ -143,6 +147,8 @@ def iter_pages(
                     yield parse_items(data.get(list_key), parse, key_of)
             return
         page += 1
+        if page > max_pages and max_pages < MAX_PAGES:
+            return  # the API serves no deeper page; the caller reports what was left
         if page > MAX_PAGES:
             raise ApiError(
                 f"more than {MAX_PAGES} pages; refusing to continue",

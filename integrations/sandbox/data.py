@@ -282,6 +282,16 @@ class SandboxData:
     def dpa_advertiser(self, advertiser_id: int) -> DpaAdvertiser | None:
         return next((a for a in self.dpa_advertisers if a.advertiser_id == advertiser_id), None)
 
+    # A 来客 account (oauth2 account_type PLATFORM_ROLE_LIFE) over the same local accounts: a
+    # consent may tick it instead of the 工作台. Not in the default consent (all_account_ids).
+    @property
+    def life_account_id(self) -> int:
+        return self.cc_account_id + 2
+
+    @property
+    def life_account_name(self) -> str:
+        return "抖音来客-门店总店🏪"
+
     def all_account_ids(self) -> list[int]:
         """Ids that an auth grant can name: the 工作台, the 抖音号 and the DPA advertisers."""
         return [
@@ -571,9 +581,10 @@ def _dpa_advertisers(seed: int, n_products: int) -> list[DpaAdvertiser]:
     b = n_products * 2 // 5
     c = n_products - a - b
     specs = (
-        (MOTION_COMIC_ADVERTISER_IDS[0], "漫剧出海-星河传媒", True, "短剧", a),
-        (MOTION_COMIC_ADVERTISER_IDS[1], "动态漫-青柠互娱🍋", True, "短剧", b),
-        (OTHER_DPA_ADVERTISER_ID, "好物优选旗舰店", False, "电商", c),
+        # product_industry: the official enum (DpaProductAvailablesV2DataListProductIndustry).
+        (MOTION_COMIC_ADVERTISER_IDS[0], "漫剧出海-星河传媒", True, "PLAYLET", a),
+        (MOTION_COMIC_ADVERTISER_IDS[1], "动态漫-青柠互娱🍋", True, "PLAYLET", b),
+        (OTHER_DPA_ADVERTISER_ID, "好物优选旗舰店", False, "ECOMMERCE", c),
     )
     out = []
     for k, (adv_id, name, comic, industry, n) in enumerate(specs):

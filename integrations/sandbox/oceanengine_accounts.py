@@ -46,6 +46,37 @@ def account_list(ctx: Ctx) -> dict[str, Any]:
     return {"accounts": rows, "page_info": page_info(page, size, len(accounts))}
 
 
+LIFE_ROLES = ("ALL", "DIRECT_ACCOUNT", "VIRTUAL_ACCOUNT")
+
+
+def life_advertiser_list(ctx: Ctx) -> dict[str, Any]:
+    """``v3.0/local/life/advertiser/list`` (official Go SDK api_local_life_advertiser_list_v30.go):
+    the local accounts of a 来客 account. Rows carry ids and roles only, no names."""
+    p = ctx.params
+    life_account_id = p.req_int("life_account_id")
+    if life_account_id <= 1:
+        raise ctx.bad("life_account_id: must be greater than 1")
+    flt = p.json("filtering", dict) or {}
+    role = flt.get("local_account_role", "ALL")
+    if role not in LIFE_ROLES:
+        raise ctx.bad(f"filtering.local_account_role: must be one of {', '.join(LIFE_ROLES)}")
+    page, size = p.page(default_size=10, max_size=100)
+    ctx.require_grant(life_account_id)
+    if life_account_id != ctx.data.life_account_id:
+        raise no_permission(life_account_id)  # not a 来客 account
+    accounts = ctx.data.local_accounts if role in ("ALL", "DIRECT_ACCOUNT") else []
+    rows = [
+        {
+            "local_account_id": a.id,
+            "local_account_role": "DIRECT_ACCOUNT",
+            "account_main_copy_tag": "MAIN_ACCOUNT",
+        }
+        for a in accounts[page_slice(page, size)]
+    ]
+    return {"adv_list": rows, "page_info": page_info(page, size, len(accounts))}
+
+
 ROUTES: dict[str, Endpoint] = {
     "v3.0/customer_center/account/list": Endpoint("GET", account_list),
+    "v3.0/local/life/advertiser/list": Endpoint("GET", life_advertiser_list),
 }

@@ -31,6 +31,8 @@ from integrations.sandbox.data import SandboxData
 from integrations.sandbox.oceanengine_auth import AuthStore
 from integrations.sandbox.oceanengine_ctx import Ctx, Endpoint
 from integrations.sandbox.oceanengine_errors import (
+    DEV_THROTTLED,
+    DEV_THROTTLED_MESSAGE,
     MESSAGES,
     SYSTEM_ERROR,
     THROTTLED,
@@ -180,7 +182,10 @@ class OceanEngineSim:
             self.counters.answered(endpoint, "http_502")
             return HTMLResponse(BAD_GATEWAY_HTML, status_code=502)
         if fault == "code_50000":
-            return self._answer(endpoint, OEError(SYSTEM_ERROR, MESSAGES[SYSTEM_ERROR]))
+            code = knobs.system_error_code
+            return self._answer(endpoint, OEError(code, MESSAGES.get(code, MESSAGES[SYSTEM_ERROR])))
+        if fault == "code_40110":
+            return self._answer(endpoint, OEError(DEV_THROTTLED, DEV_THROTTLED_MESSAGE))
 
         result = await self._run(request, endpoint, spec, fault)
         if fault == "timeout":
@@ -205,9 +210,7 @@ class OceanEngineSim:
                 app_secret=self.app_secret,
             )
             if spec.needs_token:
-                token = request.headers.get("Access-Token", "").strip()
-                if not token and endpoint == "oauth2/advertiser/get":
-                    token = str(raw.get("access_token", "")).strip()  # OFF sends it in the query
+                token = _presented_token(request, endpoint, raw, knobs)
                 if not token:
                     raise OEError(TOKEN_EMPTY)
                 if fault == "token_revoked":
@@ -230,6 +233,23 @@ class OceanEngineSim:
             return _Json(envelope(result.code, result.message, data))
         self.counters.answered(endpoint, 0)
         return _Json(envelope(0, "OK", result))
+
+
+# Endpoints whose reference request carries the token in the ``access_token`` query parameter.
+TOKEN_IN_QUERY = frozenset({"oauth2/advertiser/get"})
+
+
+def _presented_token(
+    request: Request, endpoint: str, raw: dict[str, Any], knobs: OceanEngineKnobs
+) -> str:
+    """The token the call carries where the reference reads it; "" → 40104."""
+    header = request.headers.get("Access-Token", "").strip()
+    if endpoint not in TOKEN_IN_QUERY:
+        return header
+    query = str(raw.get("access_token", "") or "").strip()
+    if query:
+        return query
+    return header if knobs.advertiser_get_accepts_header else ""
 
 
 async def _json_body(request: Request, bad_code: int) -> dict[str, Any]:

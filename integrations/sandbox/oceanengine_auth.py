@@ -121,6 +121,11 @@ class AuthStore:
                 raise OEError(self._knobs.token_expired_code, "access_token已过期")
             return entry.grant
 
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token issued so far (for tests' secret-leak guards)."""
+        with self._lock:
+            return [*self._access, *self._refresh]
+
     def revoke(self, access_token: str) -> None:
         with self._lock:
             entry = self._access.get(access_token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from integrations.sandbox.data import SandboxData
@@ -26,6 +27,12 @@ class Ctx:
 
     def bad(self, message: str) -> OEError:
         return OEError(self.knobs.bad_param_code, message)
+
+    def check_lookback(self, start: date, name: str) -> None:
+        """Parameter error for a report starting before the ``report_max_lookback_days`` knob."""
+        limit = self.knobs.report_max_lookback_days
+        if limit is not None and start < self.data.today - timedelta(days=limit):
+            raise self.bad(f"{name}: must not be earlier than {limit} days before today")
 
     def require_grant(self, account_id: int) -> None:
         """40002 unless the token's consent covers ``account_id``."""

@@ -7,6 +7,7 @@ so daily stats come from one call per day (as with the real API).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from integrations.sandbox import oceanengine_hostile as hostile
@@ -22,6 +23,25 @@ STATUSES = (
     "DELIVERIED", "AUDIT_PAUSE", "WAIT_TO_START",
 )  # fmt: skip
 GROUP_BY = ("GROUP_BY_AD_ID", "GROUP_BY_CREATIVE_ID")
+
+
+MONEY_METRICS = ("stat_cost", "custom_convert_cost")
+
+
+def _money(ctx: Ctx, fen: int) -> int | float:
+    """An amount as the ``douplus_money_unit`` knob says the API sends it: int64 fen (official
+    SDK typing, default) or yuan with decimals (float in other SDKs). Unit unconfirmed."""
+    if ctx.knobs.douplus_money_unit == "fen":
+        return fen
+    return float(Decimal(fen) / 100)
+
+
+def _money_metrics(ctx: Ctx, metrics: dict[str, Any]) -> dict[str, Any]:
+    out = dict(metrics)
+    for key in MONEY_METRICS:
+        if isinstance(out.get(key), int):
+            out[key] = _money(ctx, out[key])
+    return out
 
 
 def _aweme(ctx: Ctx) -> AwemeAccount:
@@ -83,19 +103,34 @@ def order_list(ctx: Ctx) -> dict[str, Any]:
     return {"order_list": rows, "page_info": page_info(ctx, page, size, len(orders))}
 
 
+_TIME_FORMATS = {
+    "datetime": ("%Y-%m-%d %H:%M:%S", "YYYY-MM-DD HH:MM:SS"),
+    "date": ("%Y-%m-%d", "YYYY-MM-DD"),
+}
+
+
 def _time_range(ctx: Ctx, obj: Any, lo: str, hi: str) -> tuple[datetime, datetime] | None:
+    """``filter.order_create_time`` in the ONE format the ``douplus_create_time_format`` knob
+    names: "datetime" (default, the format the order's own order_create_time has) or "date"
+    (whole days, end inclusive). The live API's format is unconfirmed (official Go SDK:
+    plain strings); the other format is a parameter error, so a client must cope with both."""
     if obj is None:
         return None
     if not isinstance(obj, dict):
         raise ctx.bad("filter.order_create_time: must be an object")
-    try:  # "YYYY-MM-DD HH:MM:SS" or a bare date (format unconfirmed; both accepted)
-        start = datetime.fromisoformat(str(obj.get(lo, "1970-01-01")))
-        end_raw = str(obj.get(hi, "2999-12-31"))
-        end = datetime.fromisoformat(end_raw)
-        if len(end_raw) == 10:
+    fmt, label = _TIME_FORMATS[ctx.knobs.douplus_create_time_format]
+    try:
+        start_raw = str(obj[lo]) if lo in obj else None
+        end_raw = str(obj.get(hi)) if hi in obj else None
+        for raw in (start_raw, end_raw):
+            if raw is not None and len(raw) != len(label):
+                raise ValueError(raw)
+        start = datetime.strptime(start_raw, fmt) if start_raw else datetime(1970, 1, 1)
+        end = datetime.strptime(end_raw, fmt) if end_raw else datetime(2999, 12, 31)
+        if fmt == "%Y-%m-%d":
             end += timedelta(days=1, microseconds=-1)
     except ValueError:
-        raise ctx.bad(f"filter.order_create_time: {lo}/{hi} must be YYYY-MM-DD HH:MM:SS") from None
+        raise ctx.bad(f"filter.order_create_time: {lo}/{hi} must be {label}") from None
     return start, end
 
 
@@ -108,7 +143,7 @@ def _order_row(ctx: Ctx, acc: AwemeAccount, o: DouplusOrder) -> dict[str, Any]:
         "scene_type": o.scene_type,
         "order_create_time": o.create_time.strftime("%Y-%m-%d %H:%M:%S"),
         "task_status": status,
-        "budget": o.budget_fen,
+        "budget": _money(ctx, o.budget_fen),
         "renew_count": 0,
         "rta_id": 0,
     }
@@ -118,7 +153,7 @@ def _order_row(ctx: Ctx, acc: AwemeAccount, o: DouplusOrder) -> dict[str, Any]:
         "ad_id": o.ad_id,
         "ad_status": status,
         "is_fans": False,
-        "budget": o.budget_fen,
+        "budget": _money(ctx, o.budget_fen),
         "external_action": 0,
         "external_action_text": "直播间人气" if live else "点赞评论",
         "delivery_time": float(o.delivery_hours),
@@ -176,6 +211,7 @@ def order_report(ctx: Ctx) -> dict[str, Any]:
     end = parse_date(stat_time.get("end_time"), "stat_time.end_time", p.bad_code)
     if end < begin:
         raise ctx.bad("stat_time: end_time must not be earlier than begin_time")
+    ctx.check_lookback(begin, "stat_time.begin_time")
     if (end - begin).days + 1 > MAX_STAT_SPAN_DAYS:
         raise ctx.bad(f"stat_time: the time span must be at most {MAX_STAT_SPAN_DAYS} days")
     group_by = p.json("group_by", list) or ["GROUP_BY_AD_ID"]
@@ -243,7 +279,7 @@ def _report_row(
             "item_id": o.item_id if by_creative else 0,
             "room_id": o.room_id if by_creative else 0,
         },
-        "metrics_data": hostile.metrics(ctx, metrics, o.order_id),
+        "metrics_data": hostile.metrics(ctx, _money_metrics(ctx, metrics), o.order_id),
     }
 
 

@@ -14,6 +14,10 @@ from integrations.sandbox.oceanengine_ctx import Ctx, Endpoint
 from integrations.sandbox.oceanengine_errors import no_permission
 from integrations.sandbox.oceanengine_params import as_int, page_info, page_slice
 
+# Enum strings of the community SDK (bububa/oceanengine enum/product_status.go,
+# enum/product_audit_status.go) for the ``dpa_status_strings`` knob. Audit numbers: assumed.
+STATUS_NAMES = {0: "STATUS_OFFLINE", 1: "STATUS_ONLINE"}
+AUDIT_STATUS_NAMES = {1: "AUDIT_STATUS_APPROVE", 2: "AUDIT_STATUS_INIT", -1: "AUDIT_STATUS_REJECT"}
 _OPTIONAL = ("description", "titles", "image_urls", "price_info", "landing_info", "spu_id")
 _OPTIONAL_PROFESSION = ("album_link", "micro_app_link", "chapter", "starting_unlock_episode")
 
@@ -34,7 +38,7 @@ def product_availables(ctx: Ctx) -> dict[str, Any]:
                 "platform_id": pl.platform_id,
                 "name": pl.name,
                 "account_id": adv.advertiser_id,
-                "account_type": "ADVERTISER",
+                "account_type": "AD",  # official enum: AD | EBP | STAR
                 "product_industry": pl.product_industry,
             }
             for pl in adv.platforms
@@ -76,6 +80,9 @@ def detail_get(ctx: Ctx) -> dict[str, Any]:
 def _shape(ctx: Ctx, product: dict[str, Any]) -> dict[str, Any]:
     row = dict(product)
     row["profession"] = dict(product["profession"])
+    if ctx.knobs.dpa_status_strings:
+        row["status"] = STATUS_NAMES[row["status"]]
+        row["audit_status"] = AUDIT_STATUS_NAMES[row["audit_status"]]
     hostile.drop_optional(ctx, row, _OPTIONAL, product["product_id"])
     hostile.drop_optional(ctx, row["profession"], _OPTIONAL_PROFESSION, product["product_id"])
     return row

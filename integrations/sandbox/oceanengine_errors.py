@@ -23,6 +23,8 @@ TOKEN_INVALID = 40105
 REFRESH_INVALID = 40107  # unconfirmed
 AUTH_CODE_INVALID = 40110
 SYSTEM_ERROR = 50000
+DEV_THROTTLED = AUTH_CODE_INVALID  # 40110 outside the auth-code exchange: 开发者频控 (PHP guide)
+DEV_THROTTLED_MESSAGE = "开发者频控，请稍后重试"  # wording unconfirmed; the code is what counts
 
 MESSAGES: dict[int, str] = {
     OK: "OK",
@@ -35,6 +37,12 @@ MESSAGES: dict[int, str] = {
     REFRESH_INVALID: "refresh_token无效",
     AUTH_CODE_INVALID: "auth_code已过期，请重新授权",
     SYSTEM_ERROR: "Internal service timed out. Please retry.",
+    # The rest of the 5xxxx family as one public SDK's error guide lists it (messages from it).
+    50001: "系统繁忙，请稍后重试",
+    50002: "服务暂时不可用",
+    50003: "参数错误",
+    50004: "权限不足",
+    50005: "资源不存在",
 }
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-FaultKind = Literal["html_502", "timeout", "code_50000", "token_revoked"]
+# code_40110: developer-level throttling (开发者频控, PHP error guide) answered before the handler
+# runs, so nothing is consumed (e.g. a refresh token stays valid). Appended last: the seeded
+# rate order of the older kinds is unchanged.
+FaultKind = Literal["html_502", "timeout", "code_50000", "token_revoked", "code_40110"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 Profile = Literal["fast", "realistic", "chaos"]
 PROFILES: tuple[str, ...] = get_args(Profile)
@@ -56,12 +59,36 @@ class OceanEngineKnobs:
     # Whether an access token keeps working after its refresh token is used (unconfirmed).
     refresh_keeps_old_access_token: bool = True
     # -- codes the contract leaves unconfirmed (QUIRKS.md) ---------------------------------------
+    # What a "code_50000" fault answers: 50000 (超时) by default; 50001 / 50002 (busy /
+    # unavailable, retried by the client) or 50003 / 50004 / 50005 (parameter error / no
+    # permission / not found per a public SDK's error guide: final) to test the 5xxxx table.
+    system_error_code: int = 50000
     bad_param_code: int = 40001
     token_expired_code: int = 40102
     refresh_invalid_code: int = 40107
     refresh_expired_code: int = 40103
     bad_app_code: int = 40101
+    # -- request-shape strictness ----------------------------------------------------------------
+    # oauth2/advertiser/get reads the token from the ``access_token`` query parameter only
+    # (official Go SDK api_oauth2_advertiser_get.go): a header-only call answers 40104 "The
+    # access_token is empty.". True: a header is accepted there too (whether the live API reads
+    # it is unconfirmed; a community SDK sends both).
+    advertiser_get_accepts_header: bool = False
+    # Oldest day a report serves, in days before the simulator's today: None = no limit (the
+    # default; the live limit is unconfirmed, BUB documents today-365 for the account report).
+    # Set: local / DOU+ report calls starting earlier answer a parameter error.
+    report_max_lookback_days: int | None = None
     # -- response-shape choices the contract leaves open ----------------------------------------
+    # DPA product status / audit_status: ints (official Go SDK int32) by default; True serves the
+    # community SDK's enum strings (STATUS_ONLINE, AUDIT_STATUS_APPROVE, ...).
+    dpa_status_strings: bool = False
+    # DOU+ money (order/ad budget, stat_cost, custom_convert_cost): int64 fen as the official SDKs
+    # type it (default), or yuan with decimals (float in another SDK). Unit unconfirmed.
+    douplus_money_unit: Literal["fen", "yuan"] = "fen"
+    # DOU+ order list filter.order_create_time.{start_time,end_time}: the one format accepted
+    # ("datetime" = YYYY-MM-DD HH:MM:SS, like the order's own order_create_time; "date" =
+    # YYYY-MM-DD). Official Go SDK: plain strings, format unconfirmed.
+    douplus_create_time_format: Literal["datetime", "date"] = "datetime"
     douplus_total_key: Literal["both", "total_num", "total_number"] = "both"
     # True: a local report call without filtering.promotion_ids returns one account-level row
     # per day (no promotion_id), as one reading of the OFF comment suggests.

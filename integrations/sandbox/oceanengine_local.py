@@ -33,11 +33,13 @@ _SUMMED_FLOATS = {m for m in LOCAL_FLOAT_METRICS if m == "stat_cost" or "amount"
 
 
 def _local_account(ctx: Ctx, local_account_id: int) -> LocalAccount:
-    """The account, if our consent reaches it (via the 工作台) and it grants us permission."""
+    """The account, if our consent reaches it (via the 工作台 or the 来客 account) and it grants
+    us permission."""
     acc = ctx.data.local_account(local_account_id)
     if acc is None or acc.forbidden:
         raise no_permission(local_account_id)
-    ctx.require_grant(ctx.data.cc_account_id)
+    if ctx.grant is None or ctx.data.life_account_id not in ctx.grant.advertiser_ids:
+        ctx.require_grant(ctx.data.cc_account_id)
     return acc
 
 
@@ -114,6 +116,7 @@ def promotion_report(ctx: Ctx) -> dict[str, Any]:
         raise ctx.bad(f"time_granularity: must be one of {', '.join(MAX_SPAN_DAYS)}")
     if end < start:
         raise ctx.bad("end_date: must not be earlier than start_date")
+    ctx.check_lookback(start, "start_date")
     span = (end - start).days + 1
     if span > MAX_SPAN_DAYS[granularity]:
         raise ctx.bad(

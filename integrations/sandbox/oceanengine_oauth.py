@@ -66,6 +66,8 @@ def all_accounts(ctx: Ctx) -> list[dict[str, Any]]:
     d = ctx.data
     rows = [
         _row(d.cc_account_id, d.cc_account_name, "CUSTOMER_ADMIN", 2),
+        # No advertiser_role number is documented for 来客 accounts; the new field says it.
+        _row(d.life_account_id, d.life_account_name, "PLATFORM_ROLE_LIFE", 0),
     ]
     for a in d.aweme_accounts:
         row = _row(a.account_id, a.account_name, "PLATFORM_ROLE_AWEME", 10)

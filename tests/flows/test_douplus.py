@@ -277,6 +277,33 @@ def test_order_list_shows_order_numbers_only_the_video_ranking_sums(
         assert row["播放数"] == sum(plays.values()) and len(set(plays.values())) == len(plays)
 
 
+def test_money_unit_mismatch_fails_the_run_in_one_line(prefect_server, tmp_path, monkeypatch):
+    with Sandbox(profile="fast", state_dir=tmp_path / "sb", **DATA) as sb:
+        sb.oe.knobs.douplus_money_unit = "yuan"  # the API answers in yuan with decimals
+        db = f"sqlite:///{tmp_path / 'app.db'}"
+        point_at(sb, tmp_path / "data", monkeypatch, db)  # setting: fen (the default)
+        window = window_with_live_stats(sb)
+        failed = run(**window)
+        assert failed.status is RunStatus.FAILED
+        line = failed.failure_message()
+        assert "\n" not in line and line.count("ADSYNC_DOUPLUS_MONEY_UNIT") >= 1, line
+        assert "ADSYNC_DOUPLUS_MONEY_UNIT=yuan" in line and "not a whole number of fen" in line
+        assert failed.failed_accounts == []  # the setting's fault, not an account's
+        assert db_snapshot(db, tables.douplus_order_daily) == set()  # nothing stored 100× off
+
+        monkeypatch.setenv("ADSYNC_DOUPLUS_MONEY_UNIT", "yuan")
+        point_at(sb, tmp_path / "data", monkeypatch, db)
+        ok = run(**window)
+        assert ok.status is RunStatus.SUCCESS, ok.text()
+        cols = [c.name for c in tables.douplus_order_daily.c]
+        stats = {
+            (r[cols.index("order_id")], r[cols.index("stat_date")]): r[cols.index("cost")]
+            for r in db_snapshot(db, tables.douplus_order_daily)
+        }
+        start, end = (date.fromisoformat(window[k]) for k in ("start", "end"))
+        assert stats == truth_stats(sb, start, end)
+
+
 # --- chaos ----------------------------------------------------------------------------------
 
 

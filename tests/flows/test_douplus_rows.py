@@ -113,3 +113,21 @@ def test_floats_are_refused() -> None:
         stats_frame([stat(O1, D1, "1") | {"cost": 0.1}])
     with pytest.raises(TypeError, match="order_create_time"):
         order_list_rows([order(O1) | {"order_create_time": "2026-11-22"}], stats_frame([]))
+
+
+def test_money_unit_mismatch_spots_spend_100x_the_budget() -> None:
+    from decimal import Decimal as D
+
+    from flows.douplus_rows import money_unit_mismatch
+
+    orders = [{"order_id": 1, "budget": D("100.00")}, {"order_id": 2, "budget": D("50.00")}]
+    fine = [
+        {"order_id": 1, "cost": D("60.00")},
+        {"order_id": 1, "cost": D("40.00")},
+        {"order_id": 2, "cost": None},
+    ]
+    assert money_unit_mismatch(orders, fine) is None
+    off = [{"order_id": 2, "cost": D("3000.00")}, {"order_id": 2, "cost": D("2000.00")}]
+    line = money_unit_mismatch(orders, off)
+    assert line is not None and "\n" not in line
+    assert line.startswith("ADSYNC_DOUPLUS_MONEY_UNIT:") and "order 2" in line and "100×" in line

@@ -116,7 +116,23 @@ def test_dpa_pages_ids_views_lookup_and_idempotent_rerun(
         views = _views(sb, DPA_PRODUCTS.name)
         assert views == {a.name: f'["{a.advertiser_id}"]' for a in sb.data.dpa_advertisers}
 
-        # Rerun: nothing new anywhere.
+        # Statuses stored in their canonical (official int) form.
+        truth = {
+            (pl.platform_id, p["product_id"]): (p["status"], p["audit_status"])
+            for a in sb.data.dpa_advertisers
+            for pl in a.platforms
+            for p in sb.data.dpa_products(pl.platform_id)
+        }
+        with engine.connect() as conn:
+            stored = {
+                (r.product_platform_id, r.product_id): (r.status, r.audit_status)
+                for r in conn.execute(sa.select(t))
+            }
+        assert stored == truth
+
+        # Rerun with the API serving enum strings (STATUS_ONLINE, AUDIT_STATUS_APPROVE…): they
+        # land as the same canonical ints, so nothing new anywhere.
+        sb.oe.knobs.dpa_status_strings = True
         before = db_snapshot(db_url, t)
         sb.reset_counters()
         state2 = dpa_daily(return_state=True)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -226,5 +227,9 @@ def test_sigkill_at_several_points_then_rerun_converges(
             if env.get(k)
         }
         secrets["webhook token"] = env["ADSYNC_FEISHU_WEBHOOK_URL"].rsplit("/", 1)[-1]
+        # Every Ocean Engine token the simulator issued, and any token in a logged query string.
+        for i, token in enumerate(sb.oe.auth.issued_tokens()):
+            secrets[f"oceanengine token {i}"] = token
         assert len(out) > 1000
         assert [k for k, v in secrets.items() if v in out] == []
+        assert re.findall(r"(?:access|refresh)_token=(?!\*\*\*)[^&\s]+", out) == []

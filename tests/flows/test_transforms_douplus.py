@@ -236,3 +236,30 @@ def test_aweme_sec_uid_as_enum_or_categorical_comes_out_as_string() -> None:
         assert df["aweme_sec_uid"].to_list() == ["a-account"]
     with pytest.raises(TypeError, match="aweme_sec_uid"):
         T.video_daily(s.with_columns(pl.lit(1).alias("aweme_sec_uid")), vmap({O1: VIDEO}))
+
+
+def test_play_5s_rate_is_weighted_by_plays_from_sums_not_an_average_of_ratios() -> None:
+    rows = [
+        stat(O1, "10.00", play=100) | {"play_duration_5s_rank": Decimal("0.500000")},
+        stat(O2, "20.00", play=900) | {"play_duration_5s_rank": Decimal("0.100000")},
+        # No rank: its plays stay out of the rate's denominator (but count in total_play).
+        stat(O3, "5.00", play=1000) | {"play_duration_5s_rank": None},
+    ]
+    df = pl.DataFrame(rows, schema=STATS_SCHEMA | {"play_duration_5s_rank": pl.Decimal(20, 6)})
+    out, _ = T.video_daily(df, vmap({O1: VIDEO, O2: VIDEO, O3: VIDEO}))
+    row = out.row(0, named=True)
+    assert row["total_play"] == 2000
+    # (0.5 × 100 + 0.1 × 900) / (100 + 900) = 140 / 1000; an average of ratios would say 0.3.
+    assert row["play_5s_rate"] == Decimal("0.140000")
+    assert out.schema["play_5s_rate"] == T.VIDEO_DAILY_SCHEMA["play_5s_rate"]
+
+
+def test_play_5s_rate_without_ranks_is_none_and_floats_are_refused() -> None:
+    out, _ = T.video_daily(stats(stat(O1, "1.00", play=10)), vmap({O1: VIDEO}))
+    assert out.row(0, named=True)["play_5s_rate"] is None  # column absent
+    bad = pl.DataFrame(
+        [stat(O1, "1.00", play=10) | {"play_duration_5s_rank": 0.5}],
+        schema=STATS_SCHEMA | {"play_duration_5s_rank": pl.Float64},
+    )
+    with pytest.raises(TypeError, match="play_duration_5s_rank"):
+        T.video_daily(bad, vmap({O1: VIDEO}))

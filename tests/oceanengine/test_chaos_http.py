@@ -10,7 +10,7 @@ import pytest
 
 from integrations.oceanengine.client import OceanEngineClient, RetryPolicy
 from integrations.oceanengine.endpoints import EP_LOCAL_REPORT, fetch_local_promotion_report
-from integrations.oceanengine.errors import OceanEngineError, PermissionDenied
+from integrations.oceanengine.errors import OceanEngineError, PermissionDenied, TokenError
 from integrations.sandbox.server import Sandbox
 from tests.oceanengine.conftest import yesterday
 from tests.oceanengine.expected import OPTIONAL_NAMES, local_rows, same_modulo_blanks
@@ -54,8 +54,12 @@ def test_chaos_200_accounts_complete_and_correct() -> None:
         t0 = time.monotonic()
         with ThreadPoolExecutor(max_workers=16) as pool:
             results = dict(pool.map(pull, accounts))
+            # A token revoked again after its refresh is refreshed again inside the call
+            # (bounded), so revocations never fail an account, not even on the first pass.
+            token_failed = {a: str(r) for a, r in results.items() if isinstance(r, TokenError)}
+            assert token_failed == {}
             # What a Prefect task retry does: one more try for accounts that failed on
-            # something other than permission (e.g. a token revoked twice in a row).
+            # something else transient (a busy CI box can exhaust 6 quick retries).
             again = [a for a, r in results.items() if isinstance(r, OceanEngineError)
                      and not isinstance(r, PermissionDenied)]  # fmt: skip
             results.update(dict(pool.map(pull, again)))
@@ -65,7 +69,7 @@ def test_chaos_200_accounts_complete_and_correct() -> None:
 
         forbidden = {a.id for a in sb.data.local_accounts if a.forbidden}
         failed = {a: r for a, r in results.items() if isinstance(r, OceanEngineError)}
-        assert set(failed) == forbidden
+        assert set(failed) == forbidden, {a: str(e) for a, e in failed.items()}
         assert all(isinstance(e, PermissionDenied) for e in failed.values())
 
         n_rows = 0
@@ -83,7 +87,9 @@ def test_chaos_200_accounts_complete_and_correct() -> None:
         server = sb.oe.counters_snapshot()
         # Every report call was counted on both sides (the provider's refreshes are its own).
         assert server["requests"][EP_LOCAL_REPORT] == client.stats.total
-        assert server["requests"].get("oauth2/refresh_token", 0) == provider.refreshes
+        # Successful refreshes (a throttled refresh request is retried by the provider).
+        refresh_codes = server["codes"].get("oauth2/refresh_token", {})
+        assert refresh_codes.get("0", 0) == provider.refreshes
         assert sum(server["faults"].values()) > 0  # chaos really happened
         retries = client.stats.snapshot()["retries"]
         assert retries.get("Transient", 0) >= server["faults"].get("code_50000", 0)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from integrations.oceanengine.endpoints import EP_LOCAL_REPORT, fetch_local_promotion_report
+from integrations.oceanengine.client import MAX_REFRESHES_PER_CALL
+from integrations.oceanengine.endpoints import (
+    EP_LOCAL_REPORT,
+    fetch_authorized_accounts,
+    fetch_local_promotion_report,
+)
 from integrations.oceanengine.errors import (
+    ApiError,
     InvalidParams,
     PermissionDenied,
     Throttled,
     TokenInvalid,
+    TokenMissing,
     Transient,
 )
 from integrations.sandbox.oceanengine_knobs import FaultRule
@@ -179,15 +188,66 @@ class _StuckProvider:
         return self.token
 
 
-def test_token_error_after_refresh_is_not_retried_again(sb, oe, make_client, provider) -> None:
+def test_refresh_that_yields_the_same_token_is_not_retried(sb, oe, make_client, provider) -> None:
     stuck = _StuckProvider(provider.get())
     oe.revoke_access_tokens()
     client = make_client(tokens=stuck)
     with pytest.raises(TokenInvalid) as ei:
         client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
     assert stuck.refreshes == 1
-    assert _server(oe)[0] == client.stats.total == 2
+    assert _server(oe)[0] == client.stats.total == 1  # the same token would fail the same way
     assert stuck.token not in str(ei.value)
+
+
+def test_token_revoked_again_after_a_refresh_refreshes_again(sb, oe, make_client, provider) -> None:
+    oe.knobs.fault_schedule = [
+        FaultRule(EP_LOCAL_REPORT, 1, "token_revoked"),
+        FaultRule(EP_LOCAL_REPORT, 2, "token_revoked"),
+    ]
+    client = make_client()
+    assert client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))["promotion_list"]
+    _, requests, codes = _server(oe)
+    assert codes[EP_LOCAL_REPORT] == {"40105": 2, "0": 1}
+    assert provider.refreshes == requests["oauth2/refresh_token"] == 2
+    assert client.stats.snapshot()["token_refreshes"] == 2
+
+
+def test_refreshes_per_call_are_bounded(sb, oe, make_client, provider) -> None:
+    oe.knobs.fault_schedule = [FaultRule(EP_LOCAL_REPORT, n, "token_revoked") for n in range(1, 6)]
+    client = make_client()
+    with pytest.raises(TokenInvalid):
+        client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
+    assert provider.refreshes == MAX_REFRESHES_PER_CALL == 3
+    assert _server(oe)[2][EP_LOCAL_REPORT] == {"40105": 4}  # first try + one per refresh
+
+
+class _NaiveProvider:
+    """Refreshes on every request, whatever the stale token (no single-flight of its own)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+        self._lock = threading.Lock()
+
+    def get(self) -> str:
+        return self.inner.get()
+
+    def refresh(self, stale: str) -> str:
+        with self._lock:
+            self.calls += 1
+            return self.inner.refresh(self.inner.get())
+
+
+def test_concurrent_token_errors_share_one_refresh(sb, oe, make_client, provider) -> None:
+    naive = _NaiveProvider(provider)
+    client = make_client(tokens=naive)
+    params = _report_params(sb, _account(sb))
+    client.get(EP_LOCAL_REPORT, params)
+    oe.revoke_access_tokens()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: client.get(EP_LOCAL_REPORT, params), range(16)))
+    assert all(r["promotion_list"] for r in results)
+    assert naive.calls == provider.refreshes == 1
+    assert _server(oe)[1]["oauth2/refresh_token"] == 1
 
 
 def test_permission_denied_is_not_retried_and_names_account_and_endpoint(
@@ -222,3 +282,96 @@ def test_float_query_values_are_refused_before_sending(sb, oe, make_client) -> N
     with pytest.raises(TypeError, match="float"):
         client.get(EP_LOCAL_REPORT, {"local_account_id": 1.79e18})
     assert _server(oe)[0] == client.stats.total == 0
+
+
+class _CountingProvider:
+    """Hands out a fixed token and counts refresh requests (which must not happen here)."""
+
+    def __init__(self, token: str) -> None:
+        self.token, self.refreshes = token, 0
+
+    def get(self) -> str:
+        return self.token
+
+    def refresh(self, stale: str) -> str:
+        self.refreshes += 1
+        return "a-new-token"
+
+
+def test_empty_token_40104_is_a_config_error_and_never_refreshes(sb, oe, make_client) -> None:
+    empty = _CountingProvider("")
+    client = make_client(tokens=empty)
+    with pytest.raises(TokenMissing) as ei:
+        client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))
+    assert ei.value.code == 40104 and not ei.value.retryable
+    assert empty.refreshes == 0
+    total, requests, codes = _server(oe)
+    assert total == client.stats.total == 1  # not retried either
+    assert codes[EP_LOCAL_REPORT] == {"40104": 1}
+    assert "oauth2/refresh_token" not in requests
+    assert client.stats.snapshot()["token_refreshes"] == 0
+
+
+def test_40110_on_a_data_call_is_throttling_and_retried(sb, oe, make_client, provider) -> None:
+    oe.knobs.fault_schedule = [
+        FaultRule(EP_LOCAL_REPORT, 1, "code_40110"),
+        FaultRule(EP_LOCAL_REPORT, 2, "code_40110"),
+    ]
+    client = make_client()
+    assert client.get(EP_LOCAL_REPORT, _report_params(sb, _account(sb)))["promotion_list"]
+    total, requests, codes = _server(oe)
+    assert codes[EP_LOCAL_REPORT] == {"40110": 2, "0": 1}
+    assert client.stats.snapshot()["retries"] == {"Throttled": 2}
+    assert provider.refreshes == 0 and "oauth2/refresh_token" not in requests
+
+
+def test_advertiser_get_sends_the_token_in_the_query_and_logs_never_show_it(
+    sb, oe, make_client, provider, caplog
+) -> None:
+    client = make_client()
+    with caplog.at_level(logging.DEBUG):
+        fetched = fetch_authorized_accounts(client)
+    assert fetched.rows and fetched.rejections == []  # reference mode: query token accepted
+    assert oe.counters_snapshot()["codes"]["oauth2/advertiser/get"] == {"0": 1}
+    lines = [r.getMessage() for r in caplog.records]
+    sent = [m for m in lines if "oauth2/advertiser/get" in m and "HTTP Request" in m]
+    assert sent and all("access_token=***" in m for m in sent)  # httpx's own URL log, redacted
+    assert all(provider.get() not in m for m in lines)
+
+
+def test_redact_scrubs_token_query_values_of_any_length() -> None:
+    from integrations.oceanengine.errors import redact
+
+    url = "GET https://x/open_api/oauth2/advertiser/get/?access_token=abc123&x=1 refresh_token=zz"
+    assert redact(url) == (
+        "GET https://x/open_api/oauth2/advertiser/get/?access_token=***&x=1 refresh_token=***"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "cls", "retried"),
+    [
+        (50001, Transient, True),
+        (50002, Transient, True),
+        (50003, InvalidParams, False),
+        (50004, PermissionDenied, False),
+        (50005, ApiError, False),
+    ],
+)
+def test_5xxxx_table_retries_only_server_trouble(sb, oe, make_client, code, cls, retried) -> None:
+    oe.knobs.system_error_code = code
+    oe.knobs.fault_schedule = [FaultRule(EP_LOCAL_REPORT, 1, "code_50000")]
+    client = make_client()
+    params = _report_params(sb, _account(sb))
+    if retried:
+        assert client.get(EP_LOCAL_REPORT, params)["promotion_list"]
+        assert _server(oe)[2][EP_LOCAL_REPORT] == {str(code): 1, "0": 1}
+        return
+    with pytest.raises(cls) as ei:
+        client.get(EP_LOCAL_REPORT, params)
+    assert (
+        ei.value.code == code
+        and str(code) in str(ei.value)
+        and str(params["local_account_id"]) in str(ei.value)
+    )
+    assert _server(oe)[0] == client.stats.total == 1  # failed at once

@@ -87,21 +87,21 @@ def test_local_report_walks_all_pages(oe) -> None:
         provider.close()
 
 
-def _small_client(box: Sandbox):
+def _small_client(box: Sandbox, **kw):
     from integrations.oceanengine.client import OceanEngineClient
 
     provider = SandboxTokenProvider(
         box.oceanengine_url, box.oe.app_id, box.oe.app_secret, box.oe.issue_auth_code()
     )
     return OceanEngineClient(
-        provider, base_url=box.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY
+        provider, base_url=box.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY, **kw
     )
 
 
 def test_local_report_splits_ranges_longer_than_365_days(oe) -> None:
     with (
         Sandbox(profile="fast", seed=3, n_local_accounts=2, promotions_per_account=2) as box,
-        _small_client(box) as client,
+        _small_client(box, report_max_lookback_days=None) as client,  # no lookback clamp
     ):
         acct = _good_account(box)
         end = yesterday(box)
@@ -202,14 +202,24 @@ def test_douplus_orders_and_daily_report(oe, total_key: str) -> None:
                 assert got[k]["cost"] == Decimal(m["stat_cost"]) / 100
                 assert got[k]["total_play"] == m["total_play"]
                 assert got[k]["dp_target_convert_cnt"] == m["dp_target_convert_cnt"]
+                # Metric parity: kept per order per day (fen → yuan; the 5s rate as served).
+                conv = m["dp_target_convert_cnt"]
+                fen = m["stat_cost"] // conv if conv else 0
+                assert got[k]["custom_convert_cost"] == Decimal(fen) / 100
+                assert got[k]["play_duration_5s_rank"] == Decimal(
+                    str(m["play_duration_5s_rank"])
+                ).quantize(Decimal("0.000001"))
         provider.close()
 
 
-def test_dpa_availables_and_products(sb, oe, make_client) -> None:
+@pytest.mark.parametrize("strings", [False, True], ids=["int-statuses", "string-statuses"])
+def test_dpa_availables_and_products(sb, oe, make_client, strings: bool) -> None:
+    oe.knobs.dpa_status_strings = strings
     client = make_client()
     adv = MOTION_COMIC_ADVERTISER_IDS[0]
     libs = fetch_dpa_availables(client, adv)
     assert libs.rejections == [] and len(libs.rows) == 1
+    assert libs.rows[0].account_type == "AD" and libs.rows[0].product_industry == "PLAYLET"
     platform_id = libs.rows[0].platform_id
     products = collect(iter_dpa_products(client, adv, platform_id))
     truth = {p["product_id"]: p for p in sb.data.dpa_products(platform_id)}
@@ -222,3 +232,105 @@ def test_dpa_availables_and_products(sb, oe, make_client) -> None:
         t = truth[r["product_id"]]
         assert r["product_platform_id"] == platform_id and r["advertiser_id"] == adv
         assert json.loads(r["profession_json"]) == {k: str(v) for k, v in t["profession"].items()}
+        # Canonical form stored: the official int, whichever form was served.
+        assert (r["status"], r["audit_status"]) == (t["status"], t["audit_status"])
+    assert {r["status"] for r in products.rows} == {0, 1}
+    assert {r["audit_status"] for r in products.rows} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "audit"),
+    [
+        ({"status": "STATUS_ONLINE", "audit_status": "AUDIT_STATUS_APPROVE"}, 1, 1),
+        ({"status": "STATUS_OFFLINE", "audit_status": "AUDIT_STATUS_REJECT"}, 0, -1),
+        ({"status": "1", "audit_status": "-1"}, 1, -1),
+        ({"status": 0, "audit_status": 2}, 0, 2),
+        ({"status": "-", "audit_status": None}, None, None),
+    ],
+)
+def test_dpa_status_forms(raw, status, audit) -> None:
+    from integrations.oceanengine.models import DpaProduct
+
+    p = DpaProduct.model_validate({"product_id": 1, **raw})
+    assert (p.status, p.audit_status) == (status, audit)
+
+
+def test_dpa_unknown_status_string_is_a_clear_rejection() -> None:
+    from pydantic import ValidationError
+
+    from integrations.oceanengine.models import DpaProduct
+
+    with pytest.raises(ValidationError, match="audit_status 'AUDIT_STATUS_WHAT' is not one of"):
+        DpaProduct.model_validate({"product_id": 1, "audit_status": "AUDIT_STATUS_WHAT"})
+
+
+@pytest.mark.parametrize("server_format", ["datetime", "date"])
+def test_douplus_created_filter_works_in_either_server_format(sb, oe, make_client, server_format):
+    from integrations.oceanengine.endpoints import iter_douplus_orders_created
+
+    oe.knobs.douplus_create_time_format = server_format
+    client = make_client()
+    aweme = sb.data.aweme_accounts[0]
+    until = sb.data.today
+    since = until - timedelta(days=30)
+    want = {
+        o.order_id
+        for o in sb.data.douplus_orders(aweme.aweme_sec_uid)
+        if since <= o.create_time.date() <= until
+    }
+    assert want
+    for _ in range(2):  # the second listing asks in the learned format at once
+        got = collect(
+            iter_douplus_orders_created(client, aweme.aweme_sec_uid, since, until, money_unit="fen")
+        )
+        assert got.rejections == [] and {r["order_id"] for r in got.rows} == want
+    pages = -(-len(want) // 100)
+    codes = oe.counters_snapshot()["codes"][EP_DOUPLUS_ORDER_LIST]
+    if server_format == "datetime":  # the first format tried
+        assert codes == {"0": 2 * pages}
+    else:  # one refusal, then the date format, remembered
+        assert codes == {"40001": 1, "0": 2 * pages}
+    assert client.conventions["douplus.order_create_time"] == server_format
+
+
+@pytest.mark.parametrize("server_limit", [None, 30])
+def test_backfill_older_than_the_lookback_is_clamped_with_a_warning(
+    sb, oe, make_client, caplog, server_limit
+) -> None:
+    import logging
+
+    oe.knobs.report_max_lookback_days = server_limit  # None: the server serves any start
+    client = make_client(report_max_lookback_days=30)
+    acct = _good_account(sb)
+    today = sb.data.today
+    start, end = today - timedelta(days=40), today - timedelta(days=25)
+    with caplog.at_level(logging.WARNING, logger="adsync.oceanengine"):
+        rows, rejections = fetch_local_promotion_report(client, acct, start, end)
+    assert rejections == []
+    earliest = today - timedelta(days=30)
+    assert {r["stat_date"] for r in rows} == {
+        earliest + timedelta(days=i) for i in range((end - earliest).days + 1)
+    }
+    warned = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(warned) == 1
+    assert f"10 day(s) {start}..{earliest - timedelta(days=1)} left out" in warned[0]
+    assert "ADSYNC_OCEANENGINE_REPORT_MAX_LOOKBACK_DAYS" in warned[0]
+    assert set(oe.counters_snapshot()["codes"][EP_LOCAL_REPORT]) == {"0"}
+
+    # A range wholly older than the lookback asks nothing; DOU+ clamps the same way.
+    old = collect(
+        iter_douplus_report(
+            client, sb.data.aweme_accounts[0].aweme_sec_uid, start, start, money_unit="fen"
+        )
+    )
+    assert old.rows == [] and EP_DOUPLUS_REPORT not in oe.counters_snapshot()["requests"]
+
+
+def test_sandbox_rejects_report_starts_older_than_its_lookback_knob(sb, oe, make_client) -> None:
+    from integrations.oceanengine.errors import InvalidParams
+
+    oe.knobs.report_max_lookback_days = 30
+    client = make_client(report_max_lookback_days=None)  # the client does not clamp
+    day = sb.data.today - timedelta(days=31)
+    with pytest.raises(InvalidParams, match="start_date: must not be earlier than 30 days"):
+        fetch_local_promotion_report(client, _good_account(sb), day, day)

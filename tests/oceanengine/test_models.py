@@ -125,10 +125,16 @@ def test_douplus_order_budget_fen_to_yuan_exactly_and_first_item() -> None:
     )
 
 
-def test_douplus_fractional_fen_is_refused_not_rounded() -> None:
+def test_douplus_fractional_fen_is_a_unit_mismatch_naming_the_setting() -> None:
+    from integrations.oceanengine.fields import MoneyUnitMismatch
+    from integrations.settings import ConfigError
+
     raw = _loads(ORDER.replace("10050", "100.5"))
-    with pytest.raises(ValueError, match="whole number of fen"):
+    with pytest.raises(MoneyUnitMismatch, match="whole number of fen") as ei:
         DouplusOrder.model_validate(raw).to_row("s", "fen")
+    msg = str(ei.value)
+    assert isinstance(ei.value, ConfigError) and not isinstance(ei.value, ValueError)
+    assert "\n" not in msg and "ADSYNC_DOUPLUS_MONEY_UNIT=yuan" in msg and "100.5" in msg
 
 
 def test_douplus_report_row_uses_requested_day_and_fen() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from integrations.sandbox.data import SandboxData
-from integrations.sandbox.oceanengine_app import OceanEngineKnobs, OceanEngineSim
+from integrations.sandbox.oceanengine_app import TOKEN_IN_QUERY, OceanEngineKnobs, OceanEngineSim
 from integrations.sandbox.runner import serve_in_thread
 
 INT53 = 2**53
@@ -36,6 +36,8 @@ class OE:
     def raw_get(self, endpoint: str, token: str | None = None, **params: Any) -> httpx.Response:
         query = {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in params.items()}
         headers = {"Access-Token": token} if token else {}
+        if token and endpoint.strip("/") in TOKEN_IN_QUERY:
+            query["access_token"] = token  # where the reference request carries it
         return self.http.get(f"{self.url}/open_api/{endpoint}/", params=query, headers=headers)
 
     def get(self, endpoint: str, **params: Any) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def test_paths_work_with_and_without_trailing_slash(oe: OE) -> None:
     )
     token = oe.login()["access_token"]
     for path in ("oauth2/advertiser/get", "oauth2/advertiser/get/"):
-        r = oe.http.get(f"{oe.url}/open_api/{path}", headers={"Access-Token": token})
+        r = oe.http.get(f"{oe.url}/open_api/{path}", params={"access_token": token})
         assert r.json()["code"] == 0
 
 
@@ -204,7 +204,7 @@ def test_advertiser_get_lists_granted_accounts(oe: OE) -> None:
         assert row["account_string_id"] == acc.aweme_sec_uid
         assert row["advertiser_role"] == 10
     for adv in oe.data.dpa_advertisers:
-        assert rows[adv.advertiser_id]["account_type"] == "ADVERTISER"
+        assert rows[adv.advertiser_id]["account_type"] == "ADVERTISER"  # oauth2 enum
     for row in rows.values():
         assert row["is_valid"] is True and isinstance(row["company_list"], list)
         assert type(row["advertiser_id"]) is int and row["advertiser_id"] == row["account_id"]
@@ -221,6 +221,27 @@ def test_advertiser_get_accepts_query_token_and_partial_grants(oe: OE) -> None:
     # BUB also sends app_id + secret in the query: checked when present
     bad = oe.raw_get("oauth2/advertiser/get", token, app_id=oe.sim.app_id, secret="nope")
     assert bad.json()["code"] == 40101
+
+
+def test_advertiser_get_header_only_is_40104_unless_the_knob_accepts_it(oe: OE) -> None:
+    token = oe.login()["access_token"]
+    url = f"{oe.url}/open_api/oauth2/advertiser/get/"
+    header_only = oe.http.get(url, headers={"Access-Token": token}).json()
+    assert header_only["code"] == 40104 and "data" not in header_only  # reference mode
+    other = oe.http.get(url, headers={"Access-Token": token}, params={"access_token": "bogus"})
+    assert other.json()["code"] == 40105  # the query wins: it is where the token is read
+    oe.sim.knobs.advertiser_get_accepts_header = True
+    try:
+        assert oe.http.get(url, headers={"Access-Token": token}).json()["code"] == 0
+    finally:
+        oe.sim.knobs.advertiser_get_accepts_header = False
+    # Every other endpoint reads the header only (official Go SDK middleware/auth.go).
+    cc = oe.data.cc_account_id
+    r = oe.http.get(
+        f"{oe.url}/open_api/v3.0/customer_center/account/list/",
+        params={"access_token": token, "account_id": cc, "filter": '{"account_type":"LOCAL"}'},
+    )
+    assert r.json()["code"] == 40104
 
 
 def test_wrong_method_and_unknown_endpoint(oe: OE) -> None:

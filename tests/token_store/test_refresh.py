@@ -10,7 +10,7 @@ from integrations.database.migrate import upgrade
 from integrations.settings import ConfigError, load_settings
 from tests.token_store.conftest import LeakGuard, api_accepts, refresh_calls
 from token_store.api import TokenStore, build_token_store
-from token_store.errors import AuthCodeInvalid, ReauthorizeRequired
+from token_store.errors import AuthCodeInvalid, ReauthorizeRequired, TransientOAuthError
 from token_store.models import TokenKey
 from token_store.oauth import OceanEngineOAuth, RetryPolicy
 
@@ -97,6 +97,49 @@ def test_rate_limited_refresh_is_retried(sandbox, store) -> None:
     sandbox.oe.knobs.qps_limit = None
     assert api_accepts(sandbox, token)
     assert "40100" in sandbox.oe.counters_snapshot()["codes"]["oauth2/refresh_token"]
+
+
+def test_throttled_refresh_40110_is_retried_never_a_reconsent(sandbox, store, leak_guard) -> None:
+    store.exchange_auth_code(sandbox.oe.issue_auth_code())
+    stale = store.get_access_token()
+    sandbox.oe.knobs.fault_schedule = [
+        ("oauth2/refresh_token", 1, "code_40110"),
+        ("oauth2/refresh_token", 2, "code_40110"),
+    ]
+    new = store.force_refresh(stale_access_token=stale)
+    assert new != stale and api_accepts(sandbox, new)
+    assert sandbox.oe.counters_snapshot()["codes"]["oauth2/refresh_token"] == {"40110": 2, "0": 1}
+
+
+def test_refresh_throttled_beyond_retries_keeps_the_grant(sandbox, store, leak_guard) -> None:
+    store.exchange_auth_code(sandbox.oe.issue_auth_code())
+    sandbox.oe.knobs.fault_schedule = [
+        ("oauth2/refresh_token", n, "code_40110") for n in (1, 2, 3, 4)
+    ]
+    with pytest.raises(TransientOAuthError, match="40110") as e:
+        store.force_refresh()
+    assert not isinstance(e.value, ReauthorizeRequired)
+    leak_guard.text(e.value)
+    assert refresh_calls(sandbox) == 4  # FAST_RETRY.attempts
+    sandbox.oe.knobs.fault_schedule = []
+    assert api_accepts(sandbox, store.force_refresh())  # the stored refresh token still works
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "reconsent"),
+    [
+        (40103, "refresh_token已过期", True),
+        (40107, "refresh_token无效", True),
+        (40199, "invalid refresh_token", True),
+        (40101, "app_id or secret is invalid", False),
+        (40110, "开发者频控", False),
+    ],
+)
+def test_only_a_dead_refresh_token_demands_reconsent(code, message, reconsent) -> None:
+    from token_store.oauth import _is_transient_code, _refresh_token_dead
+
+    dead = not _is_transient_code(code, refreshing=True) and _refresh_token_dead(code, message)
+    assert dead is reconsent
 
 
 def test_lost_answer_then_spent_token_is_reauthorize_not_loop(
