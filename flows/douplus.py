@@ -25,6 +25,7 @@ Bitable (a projection of the DB, through the shared sink and per-account views):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
@@ -337,9 +338,9 @@ def _sync(
     flow_run_name=run_name("douplus"),
 )
 def douplus_daily(
-    date: date | None = None,
-    start: date | None = None,
-    end: date | None = None,
+    date: dt.date | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
     accounts: list[str] | None = None,
     full: bool = False,
     lookback_days: int | None = None,

@@ -12,6 +12,7 @@ visible (progress artifact).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass
 from datetime import date
 
@@ -197,9 +198,9 @@ def _sync(
     flow_run_name=run_name("laike"),
 )
 def laike_daily(
-    date: date | None = None,
-    start: date | None = None,
-    end: date | None = None,
+    date: dt.date | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
     accounts: list[int] | None = None,
     lookback_days: int | None = None,
     chunk_days: int = 7,
