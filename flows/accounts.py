@@ -30,9 +30,8 @@ from sqlalchemy import select, update
 from flows import steps
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_sync
+from flows.sync_run import run_name, run_today
 from flows.transforms import accounts as T
-from flows.window import Window, china_today
 from integrations.database import tables
 from integrations.oceanengine import endpoints as E
 
@@ -224,16 +223,16 @@ def _sync(rt: Runtime, summary: RunSummary, cc_account_types: Sequence[str]) -> 
     description="Authorised ad accounts → ad_accounts; a Prefect event per added/removed/"
     "renamed/disabled account.",
     log_prints=True,
+    flow_run_name=run_name("accounts"),
 )
 def accounts_hourly(cc_account_types: list[str] | None = None):
-    """List the accounts and record changes. ``cc_account_types``: customer-center account
-    types listed under each 工作台 (default ``["LOCAL"]``; also ``AD``, ``QIANCHUAN``)."""
-    rt = get_runtime()
-    today = china_today(rt.settings.timezone)
+    """List the accounts and record changes.
+
+    Args:
+        cc_account_types: Customer-center account types listed under each 工作台 (default
+            LOCAL; also AD, QIANCHUAN).
+    """
     types = list(DEFAULT_CC_ACCOUNT_TYPES) if cc_account_types is None else cc_account_types
-    return run_sync(
-        FLOW_NAME,
-        Window.single(today),
-        lambda rt_, summary: _sync(rt_, summary, types),
-        artifact_key=FLOW_NAME,
+    return run_today(
+        FLOW_NAME, lambda rt_, summary: _sync(rt_, summary, types), artifact_key=FLOW_NAME
     )

@@ -33,11 +33,22 @@ def _version() -> str:
 
 @app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     show_version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     if show_version:
         typer.echo(f"adsync {_version()}")
         raise typer.Exit(0)
+    if ctx.invoked_subcommand is not None and not _asks_for_help():
+        # Every command checks every setting first: a typo or a half-configured sink stops it
+        # with one line (ConfigError → exit 2 in main), whatever the command would have used.
+        from integrations.settings import get_settings
+
+        get_settings()
+
+
+def _asks_for_help() -> bool:
+    return any(a in ("--help", "-h") for a in sys.argv[1:])
 
 
 @db_app.command("upgrade")

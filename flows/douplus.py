@@ -25,6 +25,7 @@ Bitable (a projection of the DB, through the shared sink and per-account views):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
@@ -50,7 +51,7 @@ from flows.douplus_rows import (
 )
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_windowed
+from flows.sync_run import run_name, run_windowed
 from flows.transforms import douplus as T
 from flows.transforms.exact import to_rows
 from flows.window import Window, china_today, split_window
@@ -352,11 +353,12 @@ def _sync(
     "(yesterday + lookback, or a backfill).",
     task_runner=ThreadPoolTaskRunner(max_workers=FETCH_WORKERS),
     log_prints=True,
+    flow_run_name=run_name("douplus"),
 )
 def douplus_daily(
-    date: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
+    date: dt.date | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
     accounts: list[str] | None = None,
     full: bool = False,
     lookback_days: int | None = None,
@@ -365,8 +367,14 @@ def douplus_daily(
     """Sync the window. No parameters: yesterday (China time) plus the lookback days, and the
     orders created in the last 7 days (``full``: 90 days) plus every order with stats.
 
-    Backfill: ``start``/``end`` (YYYY-MM-DD, inclusive) or a single ``date``; ``accounts``
-    limits the run to some 抖音号 (aweme_sec_uid or account id).
+    Args:
+        date: One China date to sync (a backfill of one day). Leave empty for the daily run.
+        start: First China date of a backfill (inclusive); with end, or alone for start..yesterday.
+        end: Last China date of a backfill (inclusive); needs start.
+        accounts: Only these 抖音号 (aweme_sec_uid or account id; default: every authorised one).
+        full: Orders created in the last 90 days instead of the last 7.
+        lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
+        chunk_days: Days fetched per report call of a backfill.
     """
     return run_windowed(
         FLOW_NAME,

@@ -22,9 +22,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import steps
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_sync
+from flows.sync_run import run_name, run_today
 from flows.transforms import dpa as T
-from flows.window import Window, china_today
 from integrations.database import tables
 from integrations.oceanengine import endpoints as E
 
@@ -150,13 +149,14 @@ def _sync(rt: Runtime, summary: RunSummary, advertisers: list[int] | None) -> No
     description="头条 DPA product libraries → DB (motion-comic album/playlet ids) → Bitable.",
     task_runner=ThreadPoolTaskRunner(max_workers=FETCH_WORKERS),
     log_prints=True,
+    flow_run_name=run_name("dpa"),
 )
 def dpa_daily(advertisers: list[int] | None = None):
-    """Sync every authorised advertiser's product libraries (or only ``advertisers``)."""
-    rt = get_runtime()
-    return run_sync(
-        FLOW_NAME,
-        Window.single(china_today(rt.settings.timezone)),
-        lambda rt_, summary: _sync(rt_, summary, advertisers),
-        artifact_key=FLOW_NAME,
+    """Sync every authorised advertiser's product libraries.
+
+    Args:
+        advertisers: Only these advertiser ids (default: every authorised advertiser).
+    """
+    return run_today(
+        FLOW_NAME, lambda rt_, summary: _sync(rt_, summary, advertisers), artifact_key=FLOW_NAME
     )

@@ -12,6 +12,7 @@ visible (progress artifact).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,7 +26,7 @@ from flows import steps
 from flows.calls import Calls, PrefectCalls
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_windowed
+from flows.sync_run import run_name, run_windowed
 from flows.transforms import laike as T
 from flows.transforms.exact import to_rows
 from flows.window import Window, split_window
@@ -194,19 +195,25 @@ def _sync(
     description="本地推 promotion daily report → DB → Bitable (yesterday + lookback, or a backfill).",
     task_runner=ThreadPoolTaskRunner(max_workers=FETCH_WORKERS),
     log_prints=True,
+    flow_run_name=run_name("laike"),
 )
 def laike_daily(
-    date: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
+    date: dt.date | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
     accounts: list[int] | None = None,
     lookback_days: int | None = None,
     chunk_days: int = 7,
 ):
     """Sync the window. No parameters: yesterday (China time) plus the lookback days.
 
-    Backfill: ``start``/``end`` (YYYY-MM-DD, inclusive) or a single ``date``; ``accounts``
-    limits the run to some local account ids.
+    Args:
+        date: One China date to sync (a backfill of one day). Leave empty for the daily run.
+        start: First China date of a backfill (inclusive); with end, or alone for start..yesterday.
+        end: Last China date of a backfill (inclusive); needs start.
+        accounts: Only these 本地推 local account ids (default: every authorised one).
+        lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
+        chunk_days: Days fetched per report call of a backfill (at most 7, the API's span limit).
     """
     return run_windowed(
         FLOW_NAME,

@@ -1,15 +1,20 @@
 """``adsync run <flow>``, ``adsync demo``, ``adsync serve``: running flows from a terminal.
 
 ``run`` prints the run summary and exits 0 when every account succeeded, 1 when the run was
-partial or failed (so cron/CI wrappers can tell).
+partial or failed (so cron/CI wrappers can tell). Settings, parameters, the database and the
+stored tokens are checked before Prefect starts: a run that cannot start is one line and exit 2
+(:class:`ConfigError`), with no temporary server, no traceback and no ledger row.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import date as Date
 from pathlib import Path
 
 import typer
+
+from integrations.settings import ConfigError, get_settings
 
 run_app = typer.Typer(help="Run one flow now, in this terminal.", no_args_is_help=True)
 
@@ -28,6 +33,63 @@ def _prepare_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def parse_day(value: str | None, option: str) -> Date | None:
+    """``YYYY-MM-DD`` → date; ConfigError naming the option (e.g. ``--date 2026-02-30``)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return Date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {value}: not a date (expected YYYY-MM-DD, a real calendar day)"
+        ) from None
+
+
+def preflight(flow_name: str, **window: object) -> None:
+    """Everything a run of ``flow_name`` needs, checked before Prefect starts (ConfigError).
+
+    ``window``: date/start/end/lookback_days for dated flows (checked like the flow will).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from flows.runtime import check_flow_settings
+    from integrations.database.engine import mask_url
+    from token_store.errors import TokenStoreError
+
+    s = get_settings()
+    if window:
+        from flows.window import resolve_window
+
+        lookback = window.get("lookback_days")
+        if lookback is not None and (not isinstance(lookback, int) or lookback < 0):
+            raise ConfigError(f"--lookback-days {lookback}: must be an integer >= 0")
+        try:
+            resolve_window(
+                date=window.get("date"),  # type: ignore[arg-type]
+                start=window.get("start"),  # type: ignore[arg-type]
+                end=window.get("end"),  # type: ignore[arg-type]
+                lookback_days=s.lookback_days if lookback is None else lookback,
+                tz=s.timezone,
+            )
+        except ValueError as e:
+            raise ConfigError(f"--date/--start/--end: {e}") from None
+    check_flow_settings(s, flow_name)
+    try:
+        from integrations.database.migrate import upgrade
+        from token_store.api import build_token_store
+
+        upgrade(s.db_url)  # what the run does first anyway; idempotent
+        build_token_store(s).get()  # stored and decryptable with the configured key
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise ConfigError(f"ADSYNC_DATABASE_URL ({mask_url(s.db_url)}): {reason}") from None
+    except TokenStoreError as e:
+        raise ConfigError(str(e)) from None
+
+
 def execute(flow_fn, **params):
     """Run a flow in this process; return its RunSummary (None if the flow crashed before one)."""
     from flows.summary import RunSummary
@@ -38,7 +100,7 @@ def execute(flow_fn, **params):
     if isinstance(summary, RunSummary):
         typer.echo(summary.text())
         return summary
-    typer.echo(f"{flow_fn.name}: {state.name}: {state.message or summary}", err=True)
+    typer.echo(f"adsync: {flow_fn.name}: {state.name}: {state.message or summary}", err=True)
     return None
 
 
@@ -50,6 +112,17 @@ def run_flow(flow_fn, **params) -> int:
     return 0 if summary is not None and summary.status is RunStatus.SUCCESS else 1
 
 
+def _window(
+    date: str | None, start: str | None, end: str | None, lookback_days: int | None
+) -> dict[str, object]:
+    return {
+        "date": parse_day(date, "--date"),
+        "start": parse_day(start, "--start"),
+        "end": parse_day(end, "--end"),
+        "lookback_days": lookback_days,
+    }
+
+
 @run_app.command("laike")
 def run_laike(
     date: str | None = _DATE,
@@ -59,18 +132,11 @@ def run_laike(
     lookback_days: int | None = typer.Option(None, "--lookback-days"),
 ) -> None:
     """抖音来客 / 本地推 promotion report (default: yesterday + lookback)."""
+    window = _window(date, start, end, lookback_days)
+    preflight("laike-daily", **window)
     from flows.laike import laike_daily
 
-    raise typer.Exit(
-        run_flow(
-            laike_daily,
-            date=date,
-            start=start,
-            end=end,
-            accounts=accounts or None,
-            lookback_days=lookback_days,
-        )
-    )
+    raise typer.Exit(run_flow(laike_daily, accounts=accounts or None, **window))
 
 
 @run_app.command("douplus")
@@ -87,19 +153,11 @@ def run_douplus(
     lookback_days: int | None = typer.Option(None, "--lookback-days"),
 ) -> None:
     """DOU+ orders, daily order stats and the video ranking (default: yesterday + lookback)."""
+    window = _window(date, start, end, lookback_days)
+    preflight("douplus-daily", **window)
     from flows.douplus import douplus_daily
 
-    raise typer.Exit(
-        run_flow(
-            douplus_daily,
-            date=date,
-            start=start,
-            end=end,
-            accounts=accounts or None,
-            full=full,
-            lookback_days=lookback_days,
-        )
-    )
+    raise typer.Exit(run_flow(douplus_daily, accounts=accounts or None, full=full, **window))
 
 
 @run_app.command("accounts")
@@ -111,6 +169,7 @@ def run_accounts(
     ),
 ) -> None:
     """Authorised accounts → ad_accounts; a Prefect event per added/removed/renamed/disabled."""
+    preflight("accounts-hourly")
     from flows.accounts import accounts_hourly
 
     raise typer.Exit(run_flow(accounts_hourly, cc_account_types=cc_account_types or None))
@@ -123,6 +182,7 @@ def run_dpa(
     ),
 ) -> None:
     """头条 DPA product libraries (motion-comic album/playlet ids) → DB → Bitable."""
+    preflight("dpa-daily")
     from flows.dpa import dpa_daily
 
     raise typer.Exit(run_flow(dpa_daily, advertisers=advertisers or None))

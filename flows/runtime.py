@@ -21,7 +21,13 @@ from sqlalchemy import Engine
 from flows.memory import limit_malloc_arenas
 from integrations.database.engine import make_engine
 from integrations.database.migrate import upgrade
-from integrations.settings import Settings, get_settings, require
+from integrations.settings import (
+    ConfigError,
+    Settings,
+    bitable_configured,
+    get_settings,
+    require,
+)
 
 if TYPE_CHECKING:
     from flows.summary import RunSummary
@@ -30,6 +36,26 @@ if TYPE_CHECKING:
     from token_store.api import TokenStore
 
 log = logging.getLogger("adsync.flows")
+
+# Flows that write Bitable: the sink must be configured or explicitly disabled before they start.
+BITABLE_FLOWS = ("laike-daily", "douplus-daily", "dpa-daily")
+
+
+def check_flow_settings(settings: Settings, flow_name: str) -> None:
+    """What a flow needs from the settings, checked before anything runs; ConfigError names it.
+
+    Cheap (no I/O): the CLI calls it before starting Prefect, ``run_sync`` before the ledger row.
+    """
+    require(settings, "oceanengine_app_id", "oceanengine_app_secret")
+    if settings.token_backend == "database":
+        from token_store.crypto import TokenCipher
+
+        TokenCipher(settings.token_encryption_key)  # missing or malformed key: one line
+    if flow_name in BITABLE_FLOWS and bitable_configured(settings) is None:
+        raise ConfigError(
+            "Feishu Bitable is not configured: set ADSYNC_FEISHU_APP_ID, ADSYNC_FEISHU_APP_SECRET "
+            "and ADSYNC_FEISHU_APP_TOKEN, or ADSYNC_FEISHU_ENABLED=false to run without Bitable"
+        )
 
 
 @dataclass
@@ -68,8 +94,11 @@ class Runtime:
 
     @property
     def bitable_enabled(self) -> bool:
-        s = self.settings
-        return bool(s.feishu_app_id and s.feishu_app_secret and s.feishu_app_token)
+        return bitable_configured(self.settings) is True
+
+    def check_tokens(self) -> None:
+        """The stored token set exists and decrypts (no network): TokenStoreError/ConfigError."""
+        self.tokens.get()
 
     @cached_property
     def bitable(self) -> BitableSink:

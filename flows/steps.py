@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import httpx
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from sqlalchemy import Table, select
@@ -25,6 +26,7 @@ from integrations.feishu.specs import table_spec
 from integrations.oceanengine import endpoints as E
 from integrations.oceanengine.errors import OceanEngineError
 from integrations.settings import ConfigError
+from token_store.errors import TokenStoreError, TransientOAuthError
 
 log = logging.getLogger("adsync.flows")
 K = TypeVar("K", int, str)
@@ -51,9 +53,14 @@ def retry_if_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect
         state.result()
     except OceanEngineError as e:
         return e.retryable
+    except TransientOAuthError:
+        return True
     except (
         ValueError,
         ConfigError,
+        TokenStoreError,  # no tokens, re-authorise, key mismatch: a person must act
+        httpx.UnsupportedProtocol,  # a malformed base URL
+        httpx.InvalidURL,
     ):  # our own validation (bad parameters, settings): deterministic
         return False
     except Exception:  # noqa: BLE001 - unknown failures (network stack, bugs): one more try is cheap

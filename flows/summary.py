@@ -7,7 +7,7 @@ the tests all read the same facts.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -109,18 +109,20 @@ class RunSummary:
         return {k: asdict(v) for k, v in self.sinks.items()}
 
     def account_table(self) -> list[dict[str, Any]]:
-        """Rows for the Prefect table artifact (ids as text: JS cannot hold int64)."""
+        """Rows for the Prefect table artifact: Chinese headers (the readers' language), failed
+        accounts first with their full reason (ids as text: JS cannot hold int64)."""
+        ordered = self.failed_accounts + self.ok_accounts
         return [
             {
-                "account_id": str(a.account_id),
-                "account": a.name,
-                "status": "ok" if a.ok else "FAILED",
-                "rows": a.rows,
-                "rejected": a.rejected,
-                "cost_yuan": str(a.cost),
-                "reason": a.reason,
+                "状态": "失败" if not a.ok else "成功",
+                "账户ID": str(a.account_id),
+                "账户名称": a.name,
+                "失败原因": a.reason,
+                "行数": a.rows,
+                "被拒行数": a.rejected,
+                "消耗(元)": str(a.cost),
             }
-            for a in self.accounts
+            for a in ordered
         ]
 
     def markdown(self) -> str:
@@ -179,3 +181,29 @@ class RunSummary:
         d = asdict(self)
         d["status"] = self.status.value
         return json.dumps(d, default=str, ensure_ascii=False)
+
+
+class RunNotGreen(RunSummary, Exception):
+    """The summary of a Partial/Failed run, as the exception its Failed state carries.
+
+    Prefect resolves a Failed state's data into an exception when the run ends (a worker's engine
+    calls ``state.result()``); a plain RunSummary there made it log "RunSummary cannot be resolved
+    into an exception" with a traceback. This is still a RunSummary, so callers reading
+    ``state.result(raise_on_failure=False)`` get the same facts.
+    """
+
+    __hash__ = Exception.__hash__  # raised and logged: hashable by identity
+
+    @classmethod
+    def of(cls, summary: RunSummary) -> RunNotGreen:
+        return cls(**{f.name: getattr(summary, f.name) for f in fields(RunSummary)})
+
+    def __str__(self) -> str:
+        return self.failure_message() or self.status.value
+
+    def __reduce__(self) -> tuple[Any, ...]:  # Exception's pickling would call __init__(*args)
+        return (_rebuild_not_green, ({f.name: getattr(self, f.name) for f in fields(self)},))
+
+
+def _rebuild_not_green(values: dict[str, Any]) -> RunNotGreen:
+    return RunNotGreen(**values)

@@ -15,13 +15,42 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
+from sqlalchemy.exc import SQLAlchemyError
 
-from flows.runtime import Runtime, get_runtime
-from flows.summary import RunStatus, RunSummary
-from flows.window import Window, resolve_window
+from flows.runtime import Runtime, check_flow_settings, get_runtime
+from flows.summary import RunNotGreen, RunStatus, RunSummary
+from flows.window import Window, china_today, resolve_window
 from integrations.database import ledger
+from integrations.settings import ConfigError
+from token_store.errors import TokenStoreError
 
 log = logging.getLogger("adsync.flows")
+
+_ENGINE_EXIT_MESSAGE = "Engine execution exited with unexpected exception"
+
+
+class _ExpectedFailure(logging.Filter):
+    """Drops Prefect's "Engine execution exited with unexpected exception" record (ERROR, with a
+    traceback) when the exception is our own :class:`RunNotGreen`.
+
+    A worker's engine re-raises a Failed final state's data when the flow returns, and logs that
+    as unexpected (prefect/flow_engine.py ``run_flow``). A Partial run is an expected outcome,
+    already named in the state message, the artifact and the ledger; any other exception is
+    still logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (record.msg == _ENGINE_EXIT_MESSAGE and isinstance(exc, RunNotGreen))
+
+
+def _install_filter() -> None:
+    logger = logging.getLogger("prefect.flow_runs")
+    if not any(isinstance(f, _ExpectedFailure) for f in logger.filters):
+        logger.addFilter(_ExpectedFailure())
+
+
+_install_filter()
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:
@@ -43,8 +72,20 @@ def run_sync(
     *,
     artifact_key: str,
 ) -> State:
-    """Run ``body`` with a ledger row and publish the outcome. Returns the final Prefect state."""
-    rt = get_runtime()
+    """Run ``body`` with a ledger row and publish the outcome. Returns the final Prefect state.
+
+    Settings and tokens are checked first: a run that cannot start ends Failed with one line
+    naming the setting, no traceback, no retries and no ledger row (it never ran).
+    """
+    try:
+        rt = get_runtime()
+        check_flow_settings(rt.settings, flow_name)
+        rt.check_tokens()
+    except (ConfigError, TokenStoreError) as e:
+        return _not_started(flow_name, str(e))
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        return _not_started(flow_name, f"cannot use ADSYNC_DATABASE_URL: {reason}")
     summary = RunSummary(
         flow=flow_name, window_start=window.start, window_end=window.end, run_id=_flow_run_id()
     )
@@ -78,7 +119,12 @@ def run_sync(
     if summary.status is RunStatus.SUCCESS:
         return Completed(message=f"{len(summary.ok_accounts)} accounts ok", data=summary)
     name = "Partial" if summary.status is RunStatus.PARTIAL else "Failed"
-    return Failed(name=name, message=summary.failure_message(), data=summary)
+    return Failed(name=name, message=summary.failure_message(), data=RunNotGreen.of(summary))
+
+
+def _not_started(flow_name: str, reason: str) -> State:
+    _logger().error("%s did not start: %s", flow_name, reason)
+    return Failed(name="NotStarted", message=reason, data=ConfigError(reason))
 
 
 def run_windowed(
@@ -91,17 +137,60 @@ def run_windowed(
     lookback_days: int | None,
 ) -> State:
     """:func:`run_sync` over the window of a dated flow's parameters (see resolve_window)."""
-    s = get_runtime().settings
-    window = resolve_window(
-        date=date,
-        start=start,
-        end=end,
-        lookback_days=s.lookback_days if lookback_days is None else lookback_days,
-        tz=s.timezone,
-    )
+    try:
+        s = get_runtime().settings
+        window = resolve_window(
+            date=date,
+            start=start,
+            end=end,
+            lookback_days=s.lookback_days if lookback_days is None else lookback_days,
+            tz=s.timezone,
+        )
+    except (ConfigError, ValueError, TypeError) as e:  # parameters or settings: never retried
+        return _not_started(flow_name, str(e))
     return run_sync(
         flow_name, window, lambda rt, summary: body(rt, summary, window), artifact_key=flow_name
     )
+
+
+def run_today(
+    flow_name: str, body: Callable[[Runtime, RunSummary], None], *, artifact_key: str
+) -> State:
+    """:func:`run_sync` over today (China time) for undated flows (accounts, DPA)."""
+    try:
+        today = china_today(get_runtime().settings.timezone)
+    except ConfigError as e:
+        return _not_started(flow_name, str(e))
+    return run_sync(flow_name, Window.single(today), body, artifact_key=artifact_key)
+
+
+def run_name(label: str) -> Callable[[], str]:
+    """A ``flow_run_name`` callable: ``laike 2026-11-25..2026-11-28`` (+ the token principal when
+    it is not the default), so runs and backfills can be told apart in the Prefect UI."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        params = dict(flow_run.parameters or {})
+        try:
+            s = get_runtime().settings
+            if {"date", "start", "end"} & set(params):
+                lookback = params.get("lookback_days")
+                window: Window | str = resolve_window(
+                    date=params.get("date"),
+                    start=params.get("start"),
+                    end=params.get("end"),
+                    lookback_days=s.lookback_days if lookback is None else lookback,
+                    tz=s.timezone,
+                )
+            else:
+                window = Window.single(china_today(s.timezone))
+            tenant = "" if s.oceanengine_principal == "default" else f" {s.oceanengine_principal}"
+        except Exception:  # noqa: BLE001 - bad settings/parameters: the run itself reports them
+            return label
+        return f"{label} {window}{tenant}"
+
+    return name
 
 
 def _publish(summary: RunSummary, key: str, logger) -> None:

@@ -6,27 +6,51 @@ structured config (accounts, Bitable table/field names) may live in a TOML file 
 ``ADSYNC_CONFIG_FILE`` (default ``adsync.toml`` in the working directory, if present).
 
 Invalid settings raise :class:`ConfigError` whose message is one line naming the setting; the CLI
-turns that into exit code 2 without a traceback.
+turns that into exit code 2 without a traceback. Nothing is ignored silently: an unknown
+``ADSYNC_*`` variable (environment or ``.env``) or an unknown TOML key is an error with a "did you
+mean" suggestion, a secret in the TOML file is an error, and each sink is either fully configured
+or explicitly disabled (``ADSYNC_FEISHU_ENABLED=false``).
 """
 
 from __future__ import annotations
 
+import difflib
+import io
 import os
+import re
+import tomllib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
 ENV_PREFIX = "ADSYNC_"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
+# Datasets whose Bitable table can be configured under [bitable_tables.<dataset>] (the keys of
+# integrations.feishu.specs.SPECS; listed here so loading settings does not import lark-oapi).
+BITABLE_DATASETS = (
+    "local_promotion_daily",
+    "local_account_daily",
+    "douplus_orders",
+    "douplus_video_daily",
+    "dpa_products",
+)
+# Variables with the ADSYNC_ prefix that are not product settings: the config file's name, the
+# monitor's thresholds (integrations/monitoring/config.py) and the test suite's server URLs.
+_OTHER_VARIABLES = ("CONFIG_FILE",)
+# The Bitable sink needs all of these (ADSYNC_FEISHU_ENABLED=false switches it off instead).
+FEISHU_BITABLE_SETTINGS = ("feishu_app_id", "feishu_app_secret", "feishu_app_token")
 
 
 class ConfigError(Exception):
@@ -35,6 +59,8 @@ class ConfigError(Exception):
 
 class BitableTableConfig(BaseModel):
     """Per-dataset Bitable overrides: table name and field-name mapping (ours → theirs)."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo ("feilds") must not be dropped silently
 
     name: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
@@ -90,6 +116,8 @@ class Settings(BaseSettings):
     token_refresh_margin_s: int = Field(default=3600, ge=0)
 
     # --- Feishu ------------------------------------------------------------------------------
+    # None: on when its settings are present; false: off even if they are; true: must be set.
+    feishu_enabled: bool | None = None
     feishu_base_url: str = "https://open.feishu.cn"
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None
@@ -108,6 +136,21 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as e:
             raise ValueError(f"unknown IANA timezone {v!r}") from e
+        return v
+
+    @field_validator("oceanengine_base_url", "feishu_base_url", "prefect_ui_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        check_http_url(v)
+        return v
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, v: Path) -> Path:
+        if v.exists() and not v.is_dir():
+            raise ValueError(f"{v} exists and is not a directory")
         return v
 
     @field_validator("database_url")
@@ -130,6 +173,13 @@ class Settings(BaseSettings):
                 f"unsupported database {url.get_backend_name()!r}; "
                 f"use one of {', '.join(SUPPORTED_BACKENDS)}"
             )
+        db = url.database or ""
+        if url.get_backend_name() == "sqlite" and db and db != ":memory:":
+            # An explicit SQLite path must be in an existing directory: creating /nonexistent/dir
+            # for a mistyped URL would hide the typo (the default in the data dir is created).
+            parent = Path(db).expanduser().parent
+            if not db.startswith("file:") and not parent.is_dir():
+                raise ValueError(f"directory {parent} does not exist (create it or fix the path)")
         return v
 
     @property
@@ -182,22 +232,182 @@ def normalize_db_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def _one_line(err: ValidationError) -> str:
+def check_http_url(v: str) -> None:
+    """ValueError unless ``v`` is an absolute http(s) URL with a host (no retrying a typo)."""
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL with a host: {v!r} (e.g. https://api.example.com)")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ValueError(f"bad port in URL {v!r}") from None
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _known_env_names() -> set[str]:
+    from integrations.monitoring.config import MonitorSettings
+
+    names = {f"{ENV_PREFIX}{n.upper()}" for n in Settings.model_fields}
+    names |= {f"{ENV_PREFIX}{n}" for n in _OTHER_VARIABLES}
+    names |= {f"{ENV_PREFIX}MONITOR_{n.upper()}" for n in MonitorSettings.model_fields}
+    return names
+
+
+def _check_variable_names(names: Iterable[str], where: str) -> None:
+    known = _known_env_names()
+    for raw in names:
+        name = raw.upper()
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        if name.startswith(f"{ENV_PREFIX}TEST_"):  # the test suite's database URLs
+            continue
+        raise ConfigError(
+            f"{raw}{where}: unknown setting{_did_you_mean(name, known)}; "
+            "remove it or fix its name (the README lists every setting)"
+        )
+
+
+def read_dotenv(path: Path = Path(".env")) -> dict[str, str | None]:
+    """The variables of a ``.env`` file; ConfigError (one line) if any line cannot be parsed.
+
+    python-dotenv would print a warning per bad line (hundreds for a file that is not a .env at
+    all) and go on; a half-read configuration is worse than a clear stop.
+    """
+    if not path.is_file():
+        return {}
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read ({type(e).__name__}); is it a .env file?") from None
+    out: dict[str, str | None] = {}
+    bad = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+    if bad:
+        raise ConfigError(
+            f"{path}: {len(bad)} line(s) are not KEY=value (first: line {bad[0]}); "
+            "fix or remove them"
+        )
+    for b in parse_stream(io.StringIO(text)):
+        if b.key is not None:
+            out[b.key] = b.value
+    return out
+
+
+def _secret_fields() -> set[str]:
+    return {n for n, f in Settings.model_fields.items() if "SecretStr" in repr(f.annotation)}
+
+
+def _check_toml(path: Path) -> dict[str, Any]:
+    """Parse the TOML config and reject unknown keys/tables and secrets, naming them."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG_FILE ({path}): invalid TOML: {e}") from None
+    fields = set(Settings.model_fields)
+    secrets = _secret_fields()
+    for key in data:
+        if key in secrets:
+            raise ConfigError(
+                f"{path}: {key} is a secret; set {ENV_PREFIX}{key.upper()} in the environment "
+                "or .env instead, and remove it from the file"
+            )
+        if key not in fields:
+            raise ConfigError(f"{path}: unknown key {key!r}{_did_you_mean(key, fields)}")
+    tables = data.get("bitable_tables", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: bitable_tables must be a table of [bitable_tables.<dataset>]")
+    table_keys = set(BitableTableConfig.model_fields)
+    for dataset, cfg in tables.items():
+        if dataset not in BITABLE_DATASETS:
+            raise ConfigError(
+                f"{path}: unknown table [bitable_tables.{dataset}]"
+                f"{_did_you_mean(dataset, BITABLE_DATASETS)}; known: {', '.join(BITABLE_DATASETS)}"
+            )
+        for key in cfg if isinstance(cfg, dict) else ():
+            if key not in table_keys:
+                raise ConfigError(
+                    f"{path}: unknown key {key!r} in [bitable_tables.{dataset}]"
+                    f"{_did_you_mean(key, table_keys)}"
+                )
+    return data
+
+
+def _one_line(err: ValidationError, toml_keys: Iterable[str] = (), toml: Path | None = None) -> str:
     first = err.errors()[0]
-    loc = first.get("loc") or ()
-    name = str(loc[0]) if loc else "settings"
+    loc = tuple(str(p) for p in first.get("loc") or ())
+    name = loc[0] if loc else "settings"
     msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{ENV_PREFIX}{name.upper()}: {msg}"
+    env_name = f"{ENV_PREFIX}{name.upper()}"
+    from_env = env_name in {k.upper() for k in os.environ}
+    if name in set(toml_keys) and toml is not None and not from_env:
+        return f"{toml}: {'.'.join(loc)}: {msg}"
+    where = f" ({'.'.join(loc[1:])})" if len(loc) > 1 else ""
+    return f"{env_name}{where}: {msg}"
+
+
+def settings_error_line(err: SettingsError, prefix: str = ENV_PREFIX) -> str:
+    """One line for pydantic-settings' "error parsing value for field X from source Y"."""
+    m = re.search(r'field "(\w+)" from source "(\w+)"', str(err))
+    if not m:
+        return f"{prefix}*: {err}"
+    field, source = m.groups()
+    where = " (.env)" if source.startswith("DotEnv") else ""
+    return f"{prefix}{field.upper()}{where}: not valid JSON (a JSON list or object is expected)"
+
+
+def check_sinks(s: Settings) -> None:
+    """Each sink is configured in full or explicitly disabled; ConfigError naming what is missing."""
+    set_ = [n for n in FEISHU_BITABLE_SETTINGS if getattr(s, n) not in (None, "")]
+    missing = [f"{ENV_PREFIX}{n.upper()}" for n in FEISHU_BITABLE_SETTINGS if n not in set_]
+    if s.feishu_enabled is not False and missing and (set_ or s.feishu_enabled):
+        raise ConfigError(
+            f"Feishu Bitable is partly configured: {', '.join(missing)} not set "
+            f"(set {'them' if len(missing) > 1 else 'it'}, or {ENV_PREFIX}FEISHU_ENABLED=false "
+            "to run without Bitable)"
+        )
+    if s.feishu_webhook_secret is not None and s.feishu_webhook_url is None:
+        raise ConfigError(
+            f"{ENV_PREFIX}FEISHU_WEBHOOK_SECRET is set but {ENV_PREFIX}FEISHU_WEBHOOK_URL is not"
+        )
+    if s.feishu_webhook_url is not None:
+        try:
+            check_http_url(s.feishu_webhook_url.get_secret_value())
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}FEISHU_WEBHOOK_URL: not an http(s) URL (value not shown: secret)"
+            ) from None
+
+
+def bitable_configured(s: Settings) -> bool | None:
+    """True: write Bitable; False: explicitly disabled; None: neither configured nor disabled."""
+    if s.feishu_enabled is False:
+        return False
+    if all(getattr(s, n) not in (None, "") for n in FEISHU_BITABLE_SETTINGS):
+        return True
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, .env and TOML; ConfigError on anything invalid."""
+    _check_variable_names(os.environ, "")
+    _check_variable_names(read_dotenv(), " (in .env)")
+    toml = _config_file()
+    toml_data = _check_toml(toml) if toml is not None else {}
     try:
-        return Settings(**overrides)
+        s = Settings(**overrides)
     except ValidationError as e:
-        raise ConfigError(_one_line(e)) from None
-    except (OSError, ValueError) as e:  # unreadable/invalid TOML, bad .env
+        raise ConfigError(_one_line(e, toml_data, toml)) from None
+    except SettingsError as e:
+        raise ConfigError(settings_error_line(e)) from None
+    except (OSError, ValueError) as e:  # unreadable files
         raise ConfigError(f"{ENV_PREFIX}CONFIG_FILE: {e}") from None
+    check_sinks(s)
+    return s
 
 
 @lru_cache(maxsize=1)

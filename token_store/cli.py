@@ -29,10 +29,20 @@ PRINCIPAL_HELP = "Authorising principal (default: ADSYNC_OCEANENGINE_PRINCIPAL).
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         yield
     except (TokenStoreError, ImportFormatError) as e:
         typer.echo(f"adsync tokens: {e}", err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as e:
+        # One line naming the database (password masked), not a driver traceback.
+        from integrations.database.engine import mask_url
+
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        url = mask_url(get_settings().db_url)
+        typer.echo(f"adsync tokens: cannot use ADSYNC_DATABASE_URL ({url}): {reason}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -40,6 +50,10 @@ def _store_and_key(principal: str | None) -> tuple[TokenStore, TokenKey]:
     s = get_settings()
     require(s, "oceanengine_app_id")
     key = TokenKey.oceanengine(str(s.oceanengine_app_id), principal or s.oceanengine_principal)
+    if s.token_backend == "database":
+        from integrations.database.migrate import upgrade
+
+        upgrade(s.db_url)  # storing the first pair on a fresh machine creates the app database
     return build_token_store(s), key
 
 
@@ -77,8 +91,8 @@ def exchange(
     principal: str | None = typer.Option(None, help=PRINCIPAL_HELP),
 ) -> None:
     """Exchange an auth code (10 minutes, single use) and store the token pair."""
-    store, key = _store_and_key(principal)
     with _errors():
+        store, key = _store_and_key(principal)
         st = store.exchange_auth_code(code, key)
     typer.echo("stored a new token pair")
     _describe(st)
@@ -107,8 +121,8 @@ def import_(
 
     Stop the old script first: refresh tokens are single use, so two users of one pair break it.
     """
-    store, key = _store_and_key(principal)
     with _errors():
+        store, key = _store_and_key(principal)
         result = parse_token_json(sys.stdin.read())
         store.put(key, result.token_set)
     ts = result.token_set

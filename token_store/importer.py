@@ -75,7 +75,10 @@ def parse_token_json(text: str, now: datetime | None = None) -> ImportResult:
         saved_at,
     )
     if refresh is None:
-        lifetime = _seconds(doc.get("refresh_token_expires_in")) or DEFAULT_REFRESH_LIFETIME
+        lifetime = (
+            _seconds(doc.get("refresh_token_expires_in"), "refresh_token_expires_in")
+            or DEFAULT_REFRESH_LIFETIME
+        )
         refresh = now + lifetime
         estimated.append("refresh_expires_at")
 
@@ -103,19 +106,26 @@ def _expiry(
     for f in at_fields:
         if doc.get(f) is not None:
             return _time(doc[f], f)
-    seconds = _seconds(doc.get(in_field))
+    seconds = _seconds(doc.get(in_field), in_field)
     if seconds is not None and saved_at is not None:
         return saved_at + seconds
     return None
 
 
-def _seconds(v: Any) -> timedelta | None:
+# Longest lifetime accepted: Ocean Engine's are a day (access) and 30 days (refresh).
+_MAX_LIFETIME_S = 10 * 365 * 86400
+
+
+def _seconds(v: Any, name: str = "lifetime") -> timedelta | None:
     if v is None:
         return None
     try:
-        return timedelta(seconds=int(v))
-    except (TypeError, ValueError):
-        raise ImportFormatError("lifetimes (*_in) must be seconds") from None
+        seconds = int(v)
+    except (TypeError, ValueError, OverflowError):
+        raise ImportFormatError(f"{name!r} must be seconds, got {v!r}") from None
+    if not 0 <= seconds <= _MAX_LIFETIME_S:
+        raise ImportFormatError(f"{name!r} must be 0..{_MAX_LIFETIME_S} seconds, got {v!r}")
+    return timedelta(seconds=seconds)
 
 
 def _time(v: Any, name: str = "time") -> datetime:

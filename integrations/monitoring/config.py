@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
-from integrations.settings import ConfigError
+from integrations.settings import ConfigError, settings_error_line
 
 # Flow names shared by the ledger, Prefect flows and prefect.yaml deployments.
 KNOWN_FLOWS: tuple[str, ...] = ("laike-daily", "douplus-daily", "dpa-daily", "accounts-hourly")
@@ -53,6 +54,8 @@ def load_monitor_settings() -> MonitorSettings:
         loc = first.get("loc") or ("settings",)
         msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         raise ConfigError(f"{ENV_PREFIX}{str(loc[0]).upper()}: {msg}") from None
+    except SettingsError as e:  # a list/JSON setting that is not JSON
+        raise ConfigError(settings_error_line(e, ENV_PREFIX)) from None
 
 
 def utcnow() -> datetime:

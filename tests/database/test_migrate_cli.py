@@ -26,7 +26,7 @@ ADSYNC = Path(sys.executable).with_name("adsync")
 def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each backend, just for this test (migrations need a clean slate)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'nested' / 'dir' / 'app.db'}"  # parent dirs do not exist
+        yield f"sqlite:///{tmp_path / 'app.db'}"  # a new file (its directory must exist)
     else:
         yield from _server_db(PG_URL if request.param == "postgresql" else MYSQL_URL, request.param)
 
@@ -128,6 +128,7 @@ def test_upgrade_default_sqlite_in_data_dir(tmp_path: Path) -> None:
 
 def test_upgrade_from_another_cwd_via_installed_script(tmp_path: Path) -> None:
     db = tmp_path / "elsewhere" / "x.db"
+    db.parent.mkdir()  # an explicit SQLite URL must name an existing directory
     env = {**os.environ, "ADSYNC_DATABASE_URL": f"sqlite:///{db}"}
     proc = subprocess.run(
         [str(ADSYNC), "db", "upgrade"], cwd="/", env=env, capture_output=True, text=True

@@ -54,6 +54,25 @@ def _wait_final(api_url: str, run_id: str, timeout: float = 240) -> dict:
     pytest.fail(f"flow run {run_id} did not finish in {timeout}s (last state {run['state']})")
 
 
+def _error_logs(api_url: str, run_id: str, timeout: float = 60) -> list[str]:
+    """ERROR-or-worse log messages of a flow run (and its task runs), once the run's last
+    line ("Finished in state") has arrived: logs are shipped in batches after the state."""
+    body = {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200, "sort": "TIMESTAMP_ASC"}
+    deadline = time.monotonic() + timeout
+    logs: list[dict] = []
+    while time.monotonic() < deadline:
+        logs = httpx.post(f"{api_url}/logs/filter", json=body, timeout=10).json()
+        if any(
+            log["task_run_id"] is None and log["message"].startswith("Finished in state")
+            for log in logs
+        ):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"no final log line for flow run {run_id}: {[x['message'] for x in logs]}")
+    return [log["message"] for log in logs if log["level"] >= 40]
+
+
 def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypatch):
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
     names = {d["name"] for d in deployments}
@@ -96,6 +115,26 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
                 worker_log.read_text()[-4000:],
             )
             assert run["parameters"] == params
+            assert run["name"] == f"laike {start}..{end}"
+
+            # A partial run (the forbidden account included) through the same worker: Failed,
+            # named Partial, and no ERROR in its logs beyond that account's failure.
+            forbidden = [str(a.id) for a in sb.data.local_accounts if a.forbidden]
+            out = _prefect(
+                ["deployment", "run", "laike-daily/laike-daily", "--param", f"date={end}"], env
+            )
+            m = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
+            assert m, out
+            partial = _wait_final(prefect_server.api_url, m.group(1))
+            assert partial["state"]["type"] == "FAILED"
+            assert partial["state"]["name"] == "Partial"
+            assert forbidden[0] in partial["state"]["message"]
+            assert partial["name"] == f"laike {end}"
+            errors = _error_logs(prefect_server.api_url, partial["id"])
+            assert errors, "the failed account should be logged"
+            for line in errors:
+                assert any(acc in line for acc in forbidden), line
+                assert "Engine execution exited" not in line and "resolved into" not in line
         finally:
             worker.terminate()
             worker.wait(30)
@@ -123,4 +162,8 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
     sched = laike["schedules"][0]["schedule"]
     assert sched["cron"] == "0 7 * * *"
     assert sched["timezone"] == "Asia/Shanghai"
-    assert json.dumps(laike["parameter_openapi_schema"]).count("start") >= 1
+    props = laike["parameter_openapi_schema"]["properties"]
+    for name in ("date", "start", "end"):  # date pickers with help in the UI
+        assert {"type": "string", "format": "date"} in props[name]["anyOf"], props[name]
+        assert props[name]["description"], name
+    assert "Engine execution exited" not in worker_log.read_text()

@@ -146,8 +146,11 @@ def _assert_artifact_names(run_id: str | None, account_id: str) -> None:
         )
     tables_ = [a for a in arts if a.type == "table"]
     assert tables_, [a.key for a in arts]
-    text = json.dumps([a.data for a in tables_], ensure_ascii=False, default=str)
-    assert account_id in text and "FAILED" in text
+    rows = json.loads(tables_[0].data) if isinstance(tables_[0].data, str) else tables_[0].data
+    # Failed accounts first, with their full reason (Chinese headers: the readers' language).
+    assert rows[0]["账户ID"] == account_id and rows[0]["状态"] == "失败", rows[0]
+    assert "40002" in rows[0]["失败原因"], rows[0]
+    assert all(r["状态"] == "成功" for r in rows[1:])
 
 
 def _kill_when(

@@ -48,21 +48,21 @@ def test_token_bucket_paces_many_threads_at_qps() -> None:
         list(pool.map(one, range(n)))
     elapsed = time.monotonic() - t0
     # Granted slots: never more than qps (+1 for the window edge) in any second. Wake-ups: the
-    # same within scheduling jitter on a busy machine. And no slower than needed.
+    # same within scheduling jitter on a busy machine. No upper bound on the time: a busy
+    # machine may stretch it, and pacing is what is asserted.
     assert max_in_window(slots, 1.0) <= qps + 1
     assert max_in_window(stamps, 1.0) <= qps + 5
-    # Upper bound loose: the machine may be busy; the limit itself is asserted exactly above.
-    assert (n - 1) / qps * 0.95 <= elapsed <= (n - 1) / qps * 1.5 + 0.2
+    assert (n - 1) / qps * 0.95 <= elapsed
 
 
 def test_token_bucket_burst_lets_an_idle_limiter_start_a_few_at_once() -> None:
     bucket = TokenBucket(10, burst=3)
     t0 = time.monotonic()
+    # The first three are granted at once: each slot is already due when reserved (no wait,
+    # whatever the machine's load); the fourth is a full interval after the first.
     for _ in range(3):
-        bucket.acquire()
-    assert time.monotonic() - t0 < 0.05
-    bucket.acquire()
-    assert time.monotonic() - t0 >= 0.09
+        assert bucket.reserve() <= time.monotonic()
+    assert bucket.reserve() >= t0 + 0.09
 
 
 def _worker(kind: str, path: str, qps: float, n: int, ready, go, out) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 
 from integrations.sandbox.data import (
@@ -107,9 +106,9 @@ def test_dpa_motion_comic_products() -> None:
 
 
 def test_scales_lazily_to_ten_thousand_accounts() -> None:
-    t0 = time.monotonic()
     d = SandboxData.generate(n_local_accounts=10_000, promotions_per_account=200, today=TODAY)
     last = d.local_accounts[-1].id
     assert len(d.promotions(last)) == 200
     assert d.local_account(last) is d.local_accounts[-1]
-    assert time.monotonic() - t0 < 2
+    # Lazily: only the account asked for has its promotions generated (not 2M of them).
+    assert d.promotions.cache_info().currsize == 1

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -58,14 +57,26 @@ def test_sandbox_in_process(tmp_path: Path) -> None:
         assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_responses_are_fast_on_keep_alive(tmp_path: Path) -> None:
-    # Regression: without TCP_NODELAY every response took ~40 ms (Nagle + delayed ACK).
-    with Sandbox(state_dir=tmp_path) as sb, httpx.Client() as c:
-        c.get(sb.counters_url)
-        t0 = time.monotonic()
-        for _ in range(25):
-            assert c.get(f"{sb.oceanengine_url}/_sandbox/counters").status_code == 200
-        assert (time.monotonic() - t0) / 25 < 0.02
+def test_accepted_connections_have_tcp_nodelay() -> None:
+    # Regression: without TCP_NODELAY every keep-alive response took ~40 ms (Nagle + delayed
+    # ACK). Checked on the server's accepted socket itself: a per-call time limit fails on a
+    # busy machine.
+    from integrations.sandbox.runner import serve_in_thread
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    served = serve_in_thread(app)
+    try:
+        with httpx.Client() as c:  # keep-alive: the connection stays open while we look
+            assert c.get(served.url).text == "ok"
+            conns = list(served.server.server_state.connections)
+            assert len(conns) == 1
+            sock = conns[0].transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        served.stop()
 
 
 def _read_line(proc: subprocess.Popen, timeout: float) -> str:
