@@ -45,8 +45,11 @@ from lark_oapi.api.bitable.v1 import (
     CreateAppTableRequest,
     CreateAppTableRequestBody,
     CreateAppTableViewRequest,
+    DisplayApp,
     FilterInfo,
+    GetAppRequest,
     GetAppTableViewRequest,
+    ListAppRoleRequest,
     ListAppTableFieldRequest,
     ListAppTableRequest,
     ListAppTableViewRequest,
@@ -228,6 +231,18 @@ class BitableApi:
             if not data.has_more or not data.page_token:
                 return
             token = data.page_token
+
+    # -- base ----------------------------------------------------------------------------------
+    def get_app(self) -> DisplayApp:
+        """The base's metadata (``is_advanced``, ``time_zone``, ``revision``)."""
+        req = GetAppRequest.builder().app_token(self.app_token).build()
+        return self.call("app.get", self._bt.app.get, req).data.app
+
+    def probe_roles(self) -> None:
+        """One page of the base's roles: only an app that can manage an advanced base may read
+        them, so 1254302/1254304 here means "no manage rights" (raised as FeishuApiError)."""
+        req = ListAppRoleRequest.builder().app_token(self.app_token).page_size(1).build()
+        self.call("roles.list", self._bt.app_role.list, req)
 
     # -- tables / fields -----------------------------------------------------------------------
     def list_tables(self) -> list[AppTable]:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from integrations.feishu import record_map
 from integrations.feishu.client import BATCH_SIZE, BitableApi
+from integrations.feishu.errors import FeishuError
 from integrations.feishu.schema import TableHandle
 from integrations.feishu.specs import FieldType
 from integrations.feishu.values import date_ms, record_hash, record_key
@@ -30,6 +31,20 @@ from integrations.feishu.values import date_ms, record_hash, record_key
 log = logging.getLogger(__name__)
 
 MAX_CONDITIONS = 50  # per search filter (contract §3)
+
+
+class EmptyScanDistrusted(FeishuError):
+    """A scan saw no records while the map holds entries: records are hidden from the app
+    (advanced permissions) far more often than a table is emptied; the map is left intact."""
+
+    def __init__(self, table: str, entries: int) -> None:
+        self.table, self.entries = table, entries
+        super().__init__(
+            f"Bitable table {table!r}: a scan found 0 records but the record map holds "
+            f"{entries} entries; records may be hidden from the app (advanced permissions: give "
+            "it manage rights, 可管理). Nothing was written and the map is kept. If the table "
+            "was emptied on purpose, delete its rows from bitable_record_map"
+        )
 
 
 @dataclass
@@ -98,6 +113,11 @@ def reconcile(
     with engine.connect() as conn:
         current = record_map.load(conn, app, tid)
     found = scan(api, handle, dates)
+    if not found:
+        settled = sum(1 for e in current.values() if not e.pending)
+        # A full scan with nothing in it, or a date scan while the table looks empty as a whole.
+        if settled and (dates is None or spec.date_field is None or not api.has_records(tid)):
+            raise EmptyScanDistrusted(spec.name, settled)
     result = ReconcileResult(
         records_seen=sum(len(v) for v in found.values()), keys_found=len(found)
     )

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from integrations.feishu import record_map
+from integrations.feishu.access import BaseAccessDenied, BaseInfo, BaseTimeZoneMismatch, check_base
 from integrations.feishu.auth import make_client
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
 from integrations.feishu.errors import FeishuApiError
@@ -85,6 +86,8 @@ class BitableSink:
         # Table handles (ids, field types) by table name while ``tables_cached()`` is open: a
         # run writes a table in several batches and need not list tables and fields each time.
         self._handles: dict[str, TableHandle] | None = None
+        self._base: BaseInfo | None = None
+        self._base_error: Exception | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine, **kw: Any) -> BitableSink:
@@ -98,7 +101,21 @@ class BitableSink:
         return cls(api, engine, **kw)
 
     # -- public --------------------------------------------------------------------------------
+    def base_info(self) -> BaseInfo:
+        """The base's rights and time zone, checked once per sink (= per run) before any write;
+        a denial is remembered and raised again for every table (access.py)."""
+        if self._base_error is not None:
+            raise self._base_error
+        if self._base is None:
+            try:
+                self._base = check_base(self.api)
+            except (BaseAccessDenied, BaseTimeZoneMismatch) as e:
+                self._base_error = e
+                raise
+        return self._base
+
     def ensure_table(self, spec: TableSpec) -> TableHandle:
+        self.base_info()
         cache = self._handles
         handle = cache.get(spec.name) if cache is not None else None
         if handle is None or handle.spec != spec:

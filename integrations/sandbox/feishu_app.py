@@ -336,6 +336,18 @@ class FeishuSim:
         routes = [
             Route("/open-apis/auth/v3/tenant_access_token/internal", self._token, methods=["POST"]),
             Route(
+                APPS,
+                self._route("app.get", lambda r: lambda q, _: b.get_app(p(r, "app_token"))),
+                methods=["GET"],
+            ),
+            Route(
+                f"{APPS}/roles",
+                self._route(
+                    "roles.list", lambda r: lambda q, _: b.list_roles(p(r, "app_token"), q)
+                ),
+                methods=["GET"],
+            ),
+            Route(
                 f"{APPS}/tables",
                 self._route(
                     "tables.list", lambda r: lambda q, _: b.list_tables(p(r, "app_token"), q)
@@ -464,6 +476,17 @@ class FeishuSim:
     # -- inspection and seeding for tests (bypass the API: no counters, knobs or auth) ---------
     def create_base(self, name: str) -> str:
         return self.store.create_base(name).app_token
+
+    def set_advanced(
+        self, app_token: str, advanced: bool = True, *, time_zone: str | None = None
+    ) -> None:
+        """Turn advanced permissions on/off as the base's owner would (and/or its time zone)."""
+        with self.store.lock:
+            base = self.bitable.base(app_token)
+            base.is_advanced = advanced
+            if time_zone is not None:
+                base.time_zone = time_zone
+            self.store.save(base)
 
     def tables(self, app_token: str) -> list[dict[str, Any]]:
         with self.store.lock:

@@ -1,7 +1,7 @@
 """Realism knobs of the Feishu simulator. Plain mutable dataclass: tests change fields at runtime.
 
 Endpoint names (used by the per-endpoint dicts, ``fault_schedule`` and the counters):
-``token``, ``tables.list``, ``tables.create``, ``fields.list``, ``fields.create``,
+``token``, ``app.get``, ``roles.list``, ``tables.list``, ``tables.create``, ``fields.list``, ``fields.create``,
 ``records.search``, ``records.batch_create``, ``records.batch_update``, ``records.batch_delete``,
 ``views.list``, ``views.get``, ``views.create``, ``views.patch``, ``webhook``.
 """
@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 READ_ENDPOINTS = frozenset(
-    {"tables.list", "fields.list", "records.search", "views.list", "views.get"}
+    {
+        "app.get",
+        "roles.list",
+        "tables.list",
+        "fields.list",
+        "records.search",
+        "views.list",
+        "views.get",
+    }
 )
 WRITE_ENDPOINTS = frozenset(
     {
@@ -66,6 +74,13 @@ class FeishuKnobs:
     batch_delete_limit: int = 500
     # Contract §3: views.list items carry no "property"; views.get returns the filter.
     views_list_includes_property: bool = False
+    # Advanced-permission bases (``sim.set_advanced``): does the app hold manage rights (可管理)?
+    # Without them, roles.list answers 1254302 and records.search succeeds with no records
+    # (documented); batch_update/delete of a hidden record → 1254043 (unconfirmed).
+    app_can_manage: bool = True
+    # Hide every record from the app's searches whatever the base's settings (a role whose
+    # record rules exclude the app's rows while the role check passes; unconfirmed variant).
+    hide_records_from_app: bool = False
     # Custom bot: 5/s and 100/min per bot → 11232.
     webhook_rate_limit: bool = True
 
