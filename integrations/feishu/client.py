@@ -83,6 +83,9 @@ WRITE_OPS = frozenset(
     }
 )
 
+# ``ignore_consistency_check`` is never set: with it, reads right after a write may be stale
+# (contracts/feishu.md, corrections), and the recovery path reads to decide what to create.
+
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.RequestException,
     httpx.TransportError,
@@ -172,6 +175,10 @@ class BitableApi:
         return self.client.bitable.v1
 
     # -- core ----------------------------------------------------------------------------------
+    def pause(self, seconds: float) -> None:
+        """Wait (through the injectable sleep): callers that must let the server settle."""
+        self._sleep(seconds)
+
     def _pace(self, write: bool) -> None:
         qps = self.pacing.write_qps if write else self.pacing.read_qps
         if qps <= 0:
@@ -352,7 +359,6 @@ class BitableApi:
             .app_token(self.app_token)
             .table_id(table_id)
             .client_token(client_token)
-            .ignore_consistency_check(True)
             .request_body(
                 BatchCreateAppTableRecordRequestBody.builder()
                 .records([AppTableRecord.builder().fields(f).build() for f in records])
@@ -379,7 +385,6 @@ class BitableApi:
             BatchUpdateAppTableRecordRequest.builder()
             .app_token(self.app_token)
             .table_id(table_id)
-            .ignore_consistency_check(True)
             .request_body(
                 BatchUpdateAppTableRecordRequestBody.builder()
                 .records(

@@ -139,8 +139,10 @@ def reconcile(
     if dates is None or spec.date_field is None:
         stale = set(current) - set(found)
     else:
-        stale = set(scope_keys or ()) & set(current) - set(found)
-    # Pending entries the scan did not cover stay pending: they are settled by a later scan.
+        stale = set(scope_keys or ()) & (set(current) - set(found))
+    # Pending entries stay pending when not found: the create they stand for may still show up
+    # (a stale read); they are overwritten by the create's record_ids or settled by a later scan.
+    stale = {k for k in stale if not current[k].pending}
     result.stale_entries_removed = len(stale)
     with engine.begin() as conn:
         record_map.delete_keys(conn, app, tid, stale)

@@ -24,7 +24,7 @@ from integrations.feishu import record_map
 from integrations.feishu.access import BaseAccessDenied, BaseInfo, BaseTimeZoneMismatch, check_base
 from integrations.feishu.auth import make_client
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
-from integrations.feishu.errors import FeishuApiError
+from integrations.feishu.errors import FeishuApiError, FeishuError
 from integrations.feishu.reconcile import ReconcileResult, reconcile
 from integrations.feishu.retry import RetryPolicy
 from integrations.feishu.schema import TableHandle, ensure_table
@@ -36,6 +36,20 @@ from integrations.settings import Settings, require
 log = logging.getLogger(__name__)
 
 RECORD_ID_NOT_FOUND = 1254043
+STALE_RESCANS = 3  # rescans of a partially found atomic batch before giving up
+STALE_WAIT_S = 1.0  # the 1254291 doc advises 0.5–1 s between calls on one table
+
+
+class StaleRead(FeishuError):
+    """Part of an atomic create batch was found, again and again: nothing more is created."""
+
+    def __init__(self, table: str, found: int, total: int) -> None:
+        super().__init__(
+            f"Bitable table {table!r}: {found} of {total} records of one atomic create were "
+            f"found after {STALE_RESCANS} rescans (stale reads?); nothing was created again. "
+            "The next run reconciles these keys"
+        )
+
 
 # Called after a batch_create returned, before its record_ids are committed (tests inject
 # crashes here; production leaves it None).
@@ -52,6 +66,7 @@ class SinkResult:
     write_calls: int = 0
     retries: dict[str, int] = field(default_factory=dict)  # reason/code → count
     reconciled: bool = False
+    stale_rescans: int = 0  # rescans after a read that could not be right (atomic batches)
 
 
 @dataclass
@@ -321,36 +336,52 @@ class BitableSink:
         token: str,
         res: SinkResult,
     ) -> list[str] | None:
-        """A create failed in transport: look before creating again (batches are atomic)."""
+        """A create failed in transport: look before creating again (batches are atomic).
+
+        All keys found: it had committed. None found: create again with the SAME client_token
+        (a create merely late on the server is then deduplicated by Feishu). Some found: an
+        atomic batch cannot half-land, so the read was stale: wait and rescan; never create
+        from a partial read (after STALE_RESCANS it stops; pending entries settle next run).
+        """
         keys = {it.key for it in chunk}
         log.warning(
             "bitable %r: create outcome unknown; reconciling %d keys", handle.spec.name, len(keys)
         )
+        landed = self._rescan(handle, chunk, res)
+        for attempt in range(1, STALE_RESCANS + 1):
+            if len(landed) in (0, len(keys)):
+                break
+            log.warning(
+                "bitable %r: %d of %d keys of an atomic batch found: stale read, rescanning",
+                handle.spec.name,
+                len(landed),
+                len(keys),
+            )
+            res.stale_rescans += 1
+            self.api.pause(max(STALE_WAIT_S, self.api.policy.delay(attempt)))
+            landed = self._rescan(handle, chunk, res)
+        if len(landed) == len(keys):
+            res.created += len(chunk)  # the reconciled hash is the content's, equal to ours
+            return None
+        if landed:
+            raise StaleRead(handle.spec.name, len(landed), len(keys))
+        return self.api.batch_create(handle.table_id, records, token)
+
+    def _rescan(self, handle: TableHandle, chunk: list[_Row], res: SinkResult) -> set[str]:
+        """Reconcile ``chunk``'s keys (their dates); the keys now mapped to a real record."""
         items = {it.key: it for it in chunk}
         rr = reconcile(
             self.api,
             self.engine,
             handle,
-            dates=self._dates_of(handle.spec, items, keys),
-            scope_keys=keys,
+            dates=self._dates_of(handle.spec, items, items.keys()),
+            scope_keys=items.keys(),
         )
         res.deleted_duplicates += rr.duplicates_deleted
         res.reconciled = True
         with self.engine.connect() as conn:
-            mp = record_map.load(conn, self.api.app_token, handle.table_id, keys)
-        landed = [k for k in keys if (e := mp.get(k)) is not None and not e.pending]
-        if len(landed) == len(keys):
-            # It had committed. The reconciled hash is the content's, equal to ours.
-            res.created += len(chunk)
-            return None
-        # Not there: create again with the SAME client_token, so a create that is merely late
-        # on the server side is deduplicated by Feishu rather than doubled.
-        rest = [(it, rec) for it, rec in zip(chunk, records, strict=True) if it.key not in landed]
-        res.created += len(landed)
-        chunk[:] = [it for it, _ in rest]
-        return self.api.batch_create(
-            handle.table_id, [rec for _, rec in rest], token if not landed else str(uuid.uuid4())
-        )
+            mp = record_map.load(conn, self.api.app_token, handle.table_id, items.keys())
+        return {k for k in items if (e := mp.get(k)) is not None and not e.pending}
 
     def _update_chunk(
         self,
@@ -378,6 +409,20 @@ class BitableSink:
             )
             with self.engine.connect() as conn:
                 mp = record_map.load(conn, app, tid, items.keys())
+            if len(mp) < len(items):
+                # Some keys look gone (deleted by hand, or a stale read): create only what a
+                # second scan, after a pause, still cannot find.
+                res.stale_rescans += 1
+                self.api.pause(max(STALE_WAIT_S, self.api.policy.delay(1)))
+                reconcile(
+                    self.api,
+                    self.engine,
+                    handle,
+                    dates=self._dates_of(spec, items, items.keys()),
+                    scope_keys=items.keys(),
+                )
+                with self.engine.connect() as conn:
+                    mp = record_map.load(conn, app, tid, items.keys())
             again = [(it, mp[it.key].record_id) for it, _ in chunk if it.key in mp]
             fresh = [it for it, _ in chunk if it.key not in mp]
             if again:

@@ -133,6 +133,7 @@ class Bitable:
     def __init__(self, store: Store, knobs: FeishuKnobs) -> None:
         self.store = store
         self.knobs = knobs
+        self._last_batch: dict[str, list[str]] = {}  # table_id -> ids of its last API create
 
     # -- lookup ------------------------------------------------------------------------------
     def base(self, app_token: str) -> Base:
@@ -289,6 +290,12 @@ class Bitable:
         if not isinstance(sorts, list):
             raise FeishuError(1254016, "sort must be an array")
         records = [] if hidden else list(table.records.values())
+        stale = self.knobs.stale_reads > 0 and bool(self._last_batch.get(table_id))
+        if stale:
+            # A lagging read: the newer half of the last created batch is not visible yet.
+            batch = self._last_batch[table_id]
+            lagging = set(batch[len(batch) // 2 :])
+            records = [r for r in records if r.record_id not in lagging]
         view_id = body.get("view_id")
         if view_id:
             view = table.view_by_id(view_id)
@@ -313,6 +320,8 @@ class Bitable:
                     raise field_not_found(n)
             only = set(names)
         page = _page(records, query, default=20, maximum=500)
+        if stale and not page["has_more"]:
+            self.knobs.stale_reads -= 1  # one stale scan = every page of one listing
         auto = bool(body.get("automatic_fields"))
         items = []
         for rec in page["items"]:
@@ -409,6 +418,7 @@ class Bitable:
             if not isinstance(r, dict):
                 raise FeishuError(1254001, "each record must be an object")
         ids = self.insert_records(base, table, [r.get("fields", {}) for r in recs])
+        self._last_batch[table_id] = ids
         out = [
             {"record_id": rid, "id": rid, "fields": write_fields(table, table.records[rid])}
             for rid in ids

@@ -81,6 +81,11 @@ class FeishuKnobs:
     # Hide every record from the app's searches whatever the base's settings (a role whose
     # record rules exclude the app's rows while the role check passes; unconfirmed variant).
     hide_records_from_app: bool = False
+    # The next N records.search calls on a table miss the newer half of its last API-created
+    # batch: a read that lags a write (what ignore_consistency_check=true allows; how long the
+    # real lag lasts is unconfirmed). Decremented per listing
+    # (on its last page).
+    stale_reads: int = 0
     # Custom bot: 5/s and 100/min per bot → 11232.
     webhook_rate_limit: bool = True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.feishu.errors import FeishuApiError
-from integrations.feishu.sink import BitableSink
+from integrations.feishu.sink import BitableSink, StaleRead
 from integrations.feishu.specs import LOCAL_PROMOTION_DAILY as SPEC
 from tests.feishu.conftest import Feishu, keys_in, promotion_rows, table_id
 
@@ -62,3 +62,29 @@ def test_transport_timeout_after_create_is_settled_by_reconcile(feishu: Feishu, 
     keys = keys_in(feishu, table_id(feishu, SPEC.name))
     assert len(keys) == len(set(keys)) == 1000
     assert sink.upsert(SPEC, rows).unchanged == 1000
+
+
+@pytest.mark.parametrize("stale_reads, settles", [(1, True), (50, False)])
+def test_partial_match_of_an_atomic_batch_is_rescanned_never_created(
+    feishu: Feishu, engine, stale_reads: int, settles: bool
+) -> None:
+    """The create commits, then times out; the recovery scan lags and sees half the batch."""
+    feishu.sim.knobs.timeout_s = 3.0
+    feishu.sim.knobs.fault_schedule = [("records.batch_create", 2, "timeout")]
+    sink = BitableSink(feishu.api(timeout_s=1.0), engine)
+    sink.ensure_table(SPEC)
+    sink.upsert(SPEC, promotion_rows(500))  # batch 1
+    feishu.sim.knobs.stale_reads = stale_reads
+    rows = promotion_rows(1000)
+    if settles:
+        res = sink.upsert(SPEC, rows)
+        assert res.stale_rescans == 1 and res.created == 500
+    else:
+        with pytest.raises(StaleRead, match="250 of 500"):
+            sink.upsert(SPEC, rows)
+        feishu.sim.knobs.stale_reads = 0
+        res = BitableSink(feishu.api(), engine).upsert(SPEC, rows)  # the next run settles
+        assert res.reconciled and res.created == 0 and res.unchanged == 1000
+    assert feishu.count("records.batch_create") == 2  # never a create from a partial read
+    keys = keys_in(feishu, table_id(feishu, SPEC.name))
+    assert len(keys) == len(set(keys)) == 1000
