@@ -64,7 +64,16 @@ from lark_oapi.core.exception import ObtainAccessTokenException
 
 from integrations.feishu.auth import clear_tenant_token
 from integrations.feishu.errors import FeishuApiError, FeishuTransportError
-from integrations.feishu.retry import RETRYABLE_CODES, TOKEN_CODES, RetryPolicy
+from integrations.feishu.retry import (
+    RESUBMIT_BUDGET,
+    RESUBMIT_WAIT_S,
+    RESUBMITTED,
+    RETRYABLE_CODES,
+    SMALL_BUDGET,
+    SMALL_BUDGET_CODES,
+    TOKEN_CODES,
+    RetryPolicy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +126,15 @@ def base_gate(app_token: str) -> _BaseGate:
 
 
 class AmbiguousWrite(FeishuTransportError):
-    """A create failed in transport: the batch may or may not exist. Settle by reconcile."""
+    """A create failed in transport (or kept answering 1254608): the batch may or may not
+    exist. Settle by reconcile."""
+
+    def __init__(self, op: str, cause: BaseException | None = None, reason: str = "") -> None:
+        if cause is not None:
+            super().__init__(op, cause)
+        else:
+            self.op = op
+            Exception.__init__(self, f"feishu {op}: {reason}")
 
 
 @dataclass
@@ -191,7 +208,7 @@ class BitableApi:
         """Run ``fn(req)`` under the base lock with pacing, retries and token recovery."""
         write = op in WRITE_OPS
         token_refreshed = False
-        attempt = 0
+        attempt = resubmits = small = 0
         with self._gate.lock:
             while True:
                 attempt += 1
@@ -215,6 +232,24 @@ class BitableApi:
                 if resp.success():
                     return resp
                 code = int(resp.code or 0)
+                if code == RESUBMITTED:
+                    # The same client_token too soon: wait ≥ 1 s, same token (never a new one:
+                    # the first submit may have landed). A create still refused is settled by
+                    # reconcile (AmbiguousWrite), not raised.
+                    resubmits += 1
+                    if resubmits <= RESUBMIT_BUDGET:
+                        self.stats.retries[str(code)] += 1
+                        self._sleep(max(RESUBMIT_WAIT_S, self.policy.delay(resubmits)))
+                        continue
+                    if not idempotent:
+                        raise AmbiguousWrite(op, reason=f"{code} {resp.msg} after retries")
+                if code in SMALL_BUDGET_CODES:
+                    small += 1
+                    if small <= SMALL_BUDGET:
+                        self.stats.retries[str(code)] += 1
+                        self._sleep(self.policy.delay(small))
+                        continue
+                    raise FeishuApiError(op, code, str(resp.msg), resp.get_log_id())
                 if code in TOKEN_CODES and not token_refreshed:
                     # lark-oapi keeps reusing a revoked token until its own expiry: evict it.
                     token_refreshed = True

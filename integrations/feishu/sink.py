@@ -26,7 +26,7 @@ from integrations.feishu.auth import make_client
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
 from integrations.feishu.errors import FeishuApiError, FeishuError
 from integrations.feishu.reconcile import ReconcileResult, reconcile
-from integrations.feishu.retry import RetryPolicy
+from integrations.feishu.retry import CLIENT_TOKEN_CONFLICT, RetryPolicy
 from integrations.feishu.schema import TableHandle, ensure_table
 from integrations.feishu.specs import TableSpec
 from integrations.feishu.values import _as_date, business_key, row_fields, row_hash
@@ -293,6 +293,13 @@ class BitableSink:
                     ids: list[str] | None = fut.result()
                 except AmbiguousWrite:
                     ids = self._settle_ambiguous(handle, cur.chunk, cur.records, cur.token, res)
+                except FeishuApiError as e:
+                    if e.code != CLIENT_TOKEN_CONFLICT:
+                        raise
+                    # Our token names another request: look first, then a new token.
+                    ids = self._settle_ambiguous(
+                        handle, cur.chunk, cur.records, str(uuid.uuid4()), res
+                    )
                 if ids is not None and self.after_create is not None:
                     self.after_create(handle.spec, ids)  # before the next call is sent
                 if nxt is not None:

@@ -350,6 +350,8 @@ class Bitable:
             return token, None
         if seen["fingerprint"] != fingerprint:
             raise FeishuError(1255006, "client_token was used for a different request")
+        if self.knobs.resubmit_1254608 and seen.get("revision") == base.revision:
+            raise FeishuError(1254608, "the same request was submitted again too soon")
         return token, seen["data"]
 
     @staticmethod

@@ -81,6 +81,10 @@ class FeishuKnobs:
     # Hide every record from the app's searches whatever the base's settings (a role whose
     # record rules exclude the app's rows while the role check passes; unconfirmed variant).
     hide_records_from_app: bool = False
+    # A batch_create/batch_update resubmitted with the same client_token while the base's
+    # revision is unchanged → 1254608 (documented); once the base has moved on, the first
+    # response is replayed and nothing written (unconfirmed). False: always replay.
+    resubmit_1254608: bool = True
     # The next N records.search calls on a table miss the newer half of its last API-created
     # batch: a read that lags a write (what ignore_consistency_check=true allows; how long the
     # real lag lasts is unconfirmed). Decremented per listing

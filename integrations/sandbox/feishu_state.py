@@ -90,7 +90,12 @@ class Base:
         return next((t for t in self.tables if t.table_id == table_id), None)
 
     def remember_client_token(self, token: str, fingerprint: str, data: dict[str, Any]) -> None:
-        self.client_tokens[token] = {"fingerprint": fingerprint, "data": data}
+        # The base revision right after this write: a resubmit while it is unchanged → 1254608.
+        self.client_tokens[token] = {
+            "fingerprint": fingerprint,
+            "data": data,
+            "revision": self.revision,
+        }
         while len(self.client_tokens) > CLIENT_TOKEN_MEMORY:
             self.client_tokens.popitem(last=False)
 

@@ -462,12 +462,28 @@ def test_client_token_replays_same_result_and_rejects_a_different_body(fs) -> No
     first = client.bitable.v1.app_table_record.batch_create(
         _create_req(app, tid, [{"key": "x"}], token)
     )
+    too_soon = client.bitable.v1.app_table_record.batch_create(
+        _create_req(app, tid, [{"key": "x"}], token)
+    )
+    assert first.success() and too_soon.code == 1254608  # base revision unchanged
+    assert too_soon.raw.status_code == 403
+    sim.knobs.resubmit_1254608 = False  # the other variant: replay at once
     again = client.bitable.v1.app_table_record.batch_create(
         _create_req(app, tid, [{"key": "x"}], token)
     )
-    assert first.success() and again.success()
+    sim.knobs.resubmit_1254608 = True
+    assert again.success()
     assert again.data.records[0].record_id == first.data.records[0].record_id
     assert len(sim.records(app, tid)) == 1
+    moved = client.bitable.v1.app_table_record.batch_create(  # another write moves the revision
+        _create_req(app, tid, [{"key": "z"}], str(uuid.uuid4()))
+    )
+    later = client.bitable.v1.app_table_record.batch_create(
+        _create_req(app, tid, [{"key": "x"}], token)
+    )
+    assert moved.success() and later.success()
+    assert later.data.records[0].record_id == first.data.records[0].record_id
+    assert len(sim.records(app, tid)) == 2
     other = client.bitable.v1.app_table_record.batch_create(
         _create_req(app, tid, [{"key": "y"}], token)
     )
@@ -476,7 +492,7 @@ def test_client_token_replays_same_result_and_rejects_a_different_body(fs) -> No
         _create_req(app, tid, [{"key": "y"}], "nope")
     )
     assert bad.code == 1254037
-    assert len(sim.records(app, tid)) == 1
+    assert len(sim.records(app, tid)) == 2
 
 
 def test_search_filters_children_dates_paging_and_field_names(fs) -> None:
