@@ -383,6 +383,19 @@ class BitableApi:
         data = self.call("records.search", self._bt.app_table_record.search, req).data
         return bool(data.items) or bool(data.total)
 
+    def count_records(self, table_id: str) -> int:
+        """Records in the table (search ``total``; one read)."""
+        req = (
+            SearchAppTableRecordRequest.builder()
+            .app_token(self.app_token)
+            .table_id(table_id)
+            .page_size(1)
+            .request_body(SearchAppTableRecordRequestBody.builder().build())
+            .build()
+        )
+        data = self.call("records.search", self._bt.app_table_record.search, req).data
+        return int(data.total or len(data.items or []))
+
     def batch_create(
         self, table_id: str, records: list[dict[str, Any]], client_token: str
     ) -> list[str]:

@@ -26,7 +26,7 @@ from integrations.feishu.client import BATCH_SIZE, BitableApi
 from integrations.feishu.errors import FeishuError
 from integrations.feishu.schema import TableHandle
 from integrations.feishu.specs import FieldType
-from integrations.feishu.values import date_ms, record_hash, record_key
+from integrations.feishu.values import _as_date, canonical_cell, date_ms, record_hash, record_key
 
 log = logging.getLogger(__name__)
 
@@ -156,3 +156,37 @@ def reconcile(
         len(stale),
     )
     return result
+
+
+def purge_before(api: BitableApi, engine: Engine, handle: TableHandle, cutoff: date) -> int:
+    """Delete our records dated before ``cutoff`` (retention) and their map entries; the DB's
+    rows stay. Records without a business key are the users' own and are left alone."""
+    spec, tid = handle.spec, handle.table_id
+    assert spec.date_field is not None
+    f = spec.field(spec.date_field)
+    flt: FilterInfo | None = None
+    if handle.fields[f.key].type != FieldType.TEXT:  # text dates: compared here instead
+        cond = (
+            Condition.builder()
+            .field_name(f.name)
+            .operator("isLess")
+            .value(["ExactDate", str(date_ms(cutoff))])
+            .build()
+        )
+        flt = FilterInfo.builder().conjunction("and").conditions([cond]).build()
+    names = [x.name for x in spec.written_fields]
+    doomed: list[tuple[str, str]] = []
+    for rec in api.search(tid, field_names=names, filter_info=flt):
+        fields = rec.fields or {}
+        key = record_key(spec, fields)
+        d = _as_date(canonical_cell(f, fields.get(f.name)))
+        if key and d is not None and d < cutoff:
+            doomed.append((str(rec.record_id), key))
+    for i in range(0, len(doomed), BATCH_SIZE):
+        chunk = doomed[i : i + BATCH_SIZE]
+        api.batch_delete(tid, [rid for rid, _ in chunk])
+        with engine.begin() as conn:
+            record_map.delete_keys(conn, api.app_token, tid, [k for _, k in chunk])
+    if doomed:
+        log.info("bitable: %r: deleted %d record(s) before %s", spec.name, len(doomed), cutoff)
+    return len(doomed)

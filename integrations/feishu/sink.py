@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
@@ -23,9 +23,17 @@ from sqlalchemy import Engine
 from integrations.feishu import record_map
 from integrations.feishu.access import BaseAccessDenied, BaseInfo, BaseTimeZoneMismatch, check_base
 from integrations.feishu.auth import make_client
+from integrations.feishu.capacity import (
+    DEFAULT_RECORD_CAP,
+    RECORD_EXCEED_LIMIT,
+    TableFull,
+    china_today,
+    period_label,
+    retention_cutoff,
+)
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
 from integrations.feishu.errors import FeishuApiError, FeishuError
-from integrations.feishu.reconcile import ReconcileResult, reconcile
+from integrations.feishu.reconcile import ReconcileResult, purge_before, reconcile
 from integrations.feishu.retry import CLIENT_TOKEN_CONFLICT, RetryPolicy
 from integrations.feishu.schema import TableHandle, ensure_table
 from integrations.feishu.specs import TableSpec
@@ -67,6 +75,19 @@ class SinkResult:
     retries: dict[str, int] = field(default_factory=dict)  # reason/code → count
     reconciled: bool = False
     stale_rescans: int = 0  # rescans after a read that could not be right (atomic batches)
+    deleted_old: int = 0  # records past retention_days deleted from Bitable
+    tables: list[str] = field(default_factory=list)  # the tables written (period tables)
+
+    def merge(self, other: SinkResult) -> None:
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, bool):
+                setattr(self, f.name, a or b)
+            elif isinstance(a, int):
+                setattr(self, f.name, a + b)
+        for k, v in other.retries.items():
+            self.retries[k] = self.retries.get(k, 0) + v
+        self.tables += other.tables
 
 
 @dataclass
@@ -93,8 +114,12 @@ class BitableSink:
         *,
         add_missing_fields: bool = False,
         after_create: AfterCreateHook | None = None,
+        record_cap: int = DEFAULT_RECORD_CAP,
     ) -> None:
         self.api = api
+        self.record_cap = record_cap
+        self._periods: dict[str, dict[str, TableSpec]] = {}  # dataset → label → period spec
+        self._purged: set[str] = set()  # table ids purged of old rows in this run
         self.engine = engine
         self.add_missing_fields = add_missing_fields
         self.after_create = after_create
@@ -151,10 +176,31 @@ class BitableSink:
     def ensure_views(
         self, spec: TableSpec, accounts: Mapping[int | str, str], *, max_views: int = 200
     ) -> ViewsResult:
-        """One grid view per account (id → name) on the spec's table; see views.py."""
-        return ensure_views(
-            self.api, self.ensure_table(spec), accounts, max_views=max_views, engine=self.engine
-        )
+        """One grid view per account (id → name) on the spec's table; see views.py. Rotated:
+        on every period table written in this run (else the current period's)."""
+        if spec.rotate == "none":
+            return ensure_views(
+                self.api, self.ensure_table(spec), accounts, max_views=max_views, engine=self.engine
+            )
+        labels = sorted(self._periods.get(spec.dataset, {})) or [
+            period_label(spec.rotate, china_today())
+        ]
+        out = ViewsResult()
+        for label in labels:
+            r = ensure_views(
+                self.api,
+                self.ensure_table(self.period_spec(spec, label)),
+                accounts,
+                max_views=max_views,
+                engine=self.engine,
+            )
+            out.created += r.created
+            out.patched += r.patched
+            out.renamed += r.renamed
+            out.unchanged += r.unchanged
+            out.without_view += r.without_view
+            out.warnings += r.warnings
+        return out
 
     def reconcile(self, spec: TableSpec, dates: Collection[date] | None = None) -> ReconcileResult:
         """On request: scan the table (or ``dates``), delete duplicates, rebuild the map."""
@@ -173,11 +219,51 @@ class BitableSink:
         ``force_reconcile`` rebuilds the map first (scoped to ``dates`` when given, else the
         whole table). Raises SchemaMismatch (nothing written) or a Feishu error.
         """
+        if spec.rotate == "none":
+            return self._upsert_table(spec, rows, force_reconcile=force_reconcile, dates=dates)
+        # One period table per month/week/day: rows go to the table of their date.
+        col = spec.field(spec.date_field or "").column or ""
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for r in rows:
+            d = _as_date(r.get(col))
+            if d is None:
+                raise ValueError(f"{spec.dataset}: row without a date in {col!r}: {dict(r)!r}")
+            groups.setdefault(period_label(spec.rotate, d), []).append(r)
+        res = SinkResult()
+        for label in sorted(groups):
+            part = self._upsert_table(
+                self.period_spec(spec, label),
+                groups[label],
+                force_reconcile=force_reconcile,
+                dates=dates,
+            )
+            res.merge(part)
+        return res
+
+    def period_spec(self, spec: TableSpec, label: str) -> TableSpec:
+        """The spec of ``spec``'s table for one period (``本地推单元日报 2026-11``)."""
+        known = self._periods.setdefault(spec.dataset, {})
+        hit = known.get(label)
+        if hit is None or replace(hit, name=spec.name, period=None, rotate=spec.rotate) != spec:
+            hit = replace(spec, name=f"{spec.name} {label}", period=label)
+            known[label] = hit
+        return hit
+
+    def _upsert_table(
+        self,
+        spec: TableSpec,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        force_reconcile: bool,
+        dates: Collection[date] | None,
+    ) -> SinkResult:
         try:
             return self._upsert(spec, rows, force_reconcile=force_reconcile, dates=dates)
-        except FeishuApiError:
+        except FeishuApiError as e:
             if self._handles is not None:
                 self._handles.pop(spec.name, None)  # the table may have changed under us
+            if e.code == RECORD_EXCEED_LIMIT:  # the cap is lower than we were told
+                raise TableFull(spec.name, spec.dataset, -1, 0, 0, self.record_cap) from e
             raise
 
     def _upsert(
@@ -193,6 +279,13 @@ class BitableSink:
         res = SinkResult()
         handle = self.ensure_table(spec)
         items = self._prepare(spec, rows)
+        res.tables.append(spec.name)
+        if spec.retention_days:
+            cutoff = retention_cutoff(spec.retention_days)
+            items = {k: it for k, it in items.items() if not self._before(spec, it, cutoff)}
+            if handle.table_id not in self._purged:  # once per table and run
+                res.deleted_old = purge_before(self.api, self.engine, handle, cutoff)
+                self._purged.add(handle.table_id)
 
         app, tid = self.api.app_token, handle.table_id
         with self.engine.connect() as conn:
@@ -226,6 +319,8 @@ class BitableSink:
             else:
                 res.unchanged += 1
 
+        if creates:
+            self._check_fit(handle, items, len(creates))
         self._create_all(
             handle, [creates[i : i + BATCH_SIZE] for i in range(0, len(creates), BATCH_SIZE)], res
         )
@@ -256,6 +351,25 @@ class BitableSink:
             k = business_key(spec, r)
             out[k] = _Row(k, row_hash(spec, r), r)  # the same key twice: the last row wins
         return out
+
+    @staticmethod
+    def _before(spec: TableSpec, it: _Row, cutoff: date) -> bool:
+        col = spec.field(spec.date_field or "").column or ""
+        d = _as_date(it.row.get(col))
+        return d is not None and d < cutoff
+
+    def _check_fit(self, handle: TableHandle, items: Mapping[str, _Row], adding: int) -> None:
+        """Stop before writing when the table cannot take ``adding`` more records."""
+        held = self.api.count_records(handle.table_id)
+        if held + adding <= self.record_cap:
+            return
+        spec = handle.spec
+        per_day = float(len(items))
+        if spec.date_field is not None:
+            col = spec.field(spec.date_field).column or ""
+            days = {_as_date(it.row.get(col)) for it in items.values()}
+            per_day = len(items) / max(1, len(days))
+        raise TableFull(spec.name, spec.dataset, held, adding, per_day, self.record_cap)
 
     @staticmethod
     def _dates_of(

@@ -68,7 +68,9 @@ class FeishuKnobs:
     max_tables_per_base: int = 100
     max_views_per_table: int = 200
     max_fields_per_table: int = 300
-    max_records_per_table: int | None = None  # 1254103; the real cap depends on the tenant plan
+    # 1254103 beyond it (documented 20,000; the real cap depends on the tenant's plan). None in
+    # the fast profile, 20,000 in realistic and chaos.
+    max_records_per_table: int | None = None
     batch_create_limit: int = 1000
     batch_update_limit: int = 1000
     batch_delete_limit: int = 500
@@ -101,6 +103,8 @@ class FeishuKnobs:
             return cls(write_qps=None, read_qps=None)
         if profile == "realistic":
             return cls(
+                # Every Bitable error table: 1254103, at most 20,000 records per table.
+                max_records_per_table=20_000,
                 latency_ms=60,
                 jitter_ms=60,
                 endpoint_latency_ms={
