@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -186,6 +187,11 @@ class BitableApi:
         self.stats = CallStats()
         self._sleep = sleep
         self._gate = base_gate(app_token)
+        # The cross-process writer lock of this base (base_lock.BaseLock), set by the sink.
+        self.xlock: Any = None
+
+    def _xheld(self) -> AbstractContextManager[None]:
+        return self.xlock.held() if self.xlock is not None else nullcontext()
 
     @property
     def _bt(self) -> Any:
@@ -216,7 +222,8 @@ class BitableApi:
                 self._gate.last_call = time.monotonic()
                 self.stats.calls[op] += 1
                 try:
-                    resp = fn(req)
+                    with self._xheld():
+                        resp = fn(req)
                 except ObtainAccessTokenException as e:
                     raise FeishuApiError("auth", int(e.code or 0), str(e.msg)) from None
                 except _TRANSPORT_ERRORS as e:

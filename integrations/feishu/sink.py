@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from integrations.feishu import record_map
 from integrations.feishu.access import BaseAccessDenied, BaseInfo, BaseTimeZoneMismatch, check_base
 from integrations.feishu.auth import make_client
+from integrations.feishu.base_lock import BaseLock
 from integrations.feishu.capacity import (
     DEFAULT_RECORD_CAP,
     RECORD_EXCEED_LIMIT,
@@ -115,8 +116,11 @@ class BitableSink:
         add_missing_fields: bool = False,
         after_create: AfterCreateHook | None = None,
         record_cap: int = DEFAULT_RECORD_CAP,
+        cross_process_lock: bool = True,
     ) -> None:
         self.api = api
+        if cross_process_lock and api.xlock is None:  # one writer per base across processes
+            api.xlock = BaseLock(engine, api.app_token)
         self.record_cap = record_cap
         self._periods: dict[str, dict[str, TableSpec]] = {}  # dataset → label → period spec
         self._purged: set[str] = set()  # table ids purged of old rows in this run

@@ -37,7 +37,9 @@ from integrations.sandbox.feishu_webhook import (
 
 DEFAULT_BASE_NAME = "adsync sandbox"
 TOKEN_REUSE_MIN_S = 30 * 60  # the endpoint reuses a token with more than 30 min left (contract §1)
-COUNTER_NAMES = (*sorted(BITABLE_ENDPOINTS), "token", "webhook", "writes")
+# "write_overlaps": writes that arrived while another write to the same base was in flight
+# (counted whatever ``write_conflicts`` says): the measure of one-writer-per-base.
+COUNTER_NAMES = (*sorted(BITABLE_ENDPOINTS), "token", "webhook", "writes", "write_overlaps")
 APPS = "/open-apis/bitable/v1/apps/{app_token}"
 
 _BAD_GATEWAY = (
@@ -232,6 +234,8 @@ class FeishuSim:
         if is_write:
             with self._lock:
                 busy = self._inflight.get(app_token, 0) > 0
+                if busy:
+                    self._counters["write_overlaps"] += 1
                 if busy and self.knobs.write_conflicts:
                     return self._error(
                         FeishuError(1254291, "another write to this base is in progress")
