@@ -46,7 +46,7 @@ def test_db_upgrade_cli_twice_creates_schema_matching_tables(
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2 and all(line.startswith("database at revision head: ") for line in out)
 
-    assert current_revision(fresh_db_url) == head_revision() == "0002"
+    assert current_revision(fresh_db_url) == head_revision() == "i15_base_lock"
     engine = make_engine(fresh_db_url)
     try:
         with engine.connect() as conn:
@@ -75,7 +75,7 @@ def test_upgrade_from_0001_adds_view_map(fresh_db_url: str) -> None:
             )
         upgrade(fresh_db_url)
         upgrade(fresh_db_url)
-        assert current_revision(fresh_db_url) == "0002"
+        assert current_revision(fresh_db_url) == "i15_base_lock"
         with engine.connect() as conn:
             assert "bitable_view_map" in sa.inspect(conn).get_table_names()
             assert conn.execute(sa.text("SELECT count(*) FROM bitable_record_map")).scalar() == 1
@@ -133,7 +133,7 @@ def test_upgrade_from_another_cwd_via_installed_script(tmp_path: Path) -> None:
         [str(ADSYNC), "db", "upgrade"], cwd="/", env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert current_revision(f"sqlite:///{db}") == "0002"
+    assert current_revision(f"sqlite:///{db}") == "i15_base_lock"
 
 
 @pytest.mark.parametrize(
