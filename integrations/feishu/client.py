@@ -189,6 +189,7 @@ class BitableApi:
         self._gate = base_gate(app_token)
         # The cross-process writer lock of this base (base_lock.BaseLock), set by the sink.
         self.xlock: Any = None
+        self.last_default_view_id: str | None = None
 
     def _xheld(self) -> AbstractContextManager[None]:
         return self.xlock.held() if self.xlock is not None else nullcontext()
@@ -321,9 +322,9 @@ class BitableApi:
             .build()
         )
         # Not idempotent: a transport failure here is settled by re-listing tables next run.
-        return self.call(
-            "tables.create", self._bt.app_table.create, req, idempotent=False
-        ).data.table_id
+        data = self.call("tables.create", self._bt.app_table.create, req, idempotent=False).data
+        self.last_default_view_id = data.default_view_id  # returned when fields are sent
+        return data.table_id
 
     def list_fields(self, table_id: str) -> list[AppTableFieldForList]:
         def build(tok: str | None) -> ListAppTableFieldRequest:
@@ -508,11 +509,16 @@ class BitableApi:
         *,
         name: str | None = None,
         filter_conditions: list[tuple[str, str, str]] | None = None,
+        hidden_fields: list[str] | None = None,
     ) -> AppTableView:
-        """Rename and/or set the filter (``[(field_id, operator, json_value)]``, AND)."""
+        """Rename and/or set the filter (``[(field_id, operator, json_value)]``, AND) and/or
+        the hidden fields (field ids)."""
         body = PatchAppTableViewRequestBody.builder()
         if name is not None:
             body = body.view_name(name)
+        prop = AppTableViewProperty.builder()
+        if hidden_fields is not None:
+            prop = prop.hidden_fields(hidden_fields)
         if filter_conditions is not None:
             conds = [
                 AppTableViewPropertyFilterInfoCondition.builder()
@@ -523,7 +529,9 @@ class BitableApi:
                 for fid, op, val in filter_conditions
             ]
             info = AppTableViewPropertyFilterInfo.builder().conjunction("and").conditions(conds)
-            body = body.property(AppTableViewProperty.builder().filter_info(info.build()).build())
+            prop = prop.filter_info(info.build())
+        if filter_conditions is not None or hidden_fields is not None:
+            body = body.property(prop.build())
         req = (
             PatchAppTableViewRequest.builder()
             .app_token(self.app_token)

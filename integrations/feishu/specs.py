@@ -55,7 +55,7 @@ KIND_TYPE: dict[ValueKind, FieldType] = {
 
 MONEY_FORMAT = "0.00"
 COUNT_FORMAT = "0"
-DATE_FORMAT = "yyyy-MM-dd"
+DATE_FORMAT = "yyyy/MM/dd"  # the documented enum has no "yyyy-MM-dd"
 DATETIME_FORMAT = "yyyy-MM-dd HH:mm"
 
 
