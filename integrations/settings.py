@@ -67,6 +67,12 @@ class BitableTableConfig(BaseModel):
     # For adopting an existing table without a key field: the business key is derived from
     # these (mapped) fields, joined with "|" (e.g. ["时间", "单元ID"]).
     key_from: list[str] | None = None
+    # Feishu caps a table at ~20,000 records (1254103). ``rotate``: one table per period, named
+    # "<name> 2026-11" (month), "<name> 2026-W48" (week) or "<name> 2026-11-22" (day), each
+    # with its own per-account views. ``retention_days``: rows older than that many days are
+    # deleted from Bitable (never from the database). Defaults: one table, everything kept.
+    rotate: Literal["none", "month", "week", "day"] = "none"
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 def _default_data_dir() -> Path:

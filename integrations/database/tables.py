@@ -331,6 +331,15 @@ bitable_view_map = Table(
     Column("verified_at", PreciseDateTime(), nullable=False),
 )
 
+# One writer per Bitable base across processes: a lease (integrations/feishu/base_lock.py).
+bitable_base_lock = Table(
+    "bitable_base_lock",
+    metadata,
+    Column("app_token", String(64), primary_key=True),
+    Column("holder", String(64), nullable=True),  # NULL = free
+    Column("expires_at", PreciseDateTime(), nullable=True),
+)
+
 sync_runs = Table(
     "sync_runs",
     metadata,

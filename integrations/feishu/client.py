@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -45,8 +46,11 @@ from lark_oapi.api.bitable.v1 import (
     CreateAppTableRequest,
     CreateAppTableRequestBody,
     CreateAppTableViewRequest,
+    DisplayApp,
     FilterInfo,
+    GetAppRequest,
     GetAppTableViewRequest,
+    ListAppRoleRequest,
     ListAppTableFieldRequest,
     ListAppTableRequest,
     ListAppTableViewRequest,
@@ -61,7 +65,16 @@ from lark_oapi.core.exception import ObtainAccessTokenException
 
 from integrations.feishu.auth import clear_tenant_token
 from integrations.feishu.errors import FeishuApiError, FeishuTransportError
-from integrations.feishu.retry import RETRYABLE_CODES, TOKEN_CODES, RetryPolicy
+from integrations.feishu.retry import (
+    RESUBMIT_BUDGET,
+    RESUBMIT_WAIT_S,
+    RESUBMITTED,
+    RETRYABLE_CODES,
+    SMALL_BUDGET,
+    SMALL_BUDGET_CODES,
+    TOKEN_CODES,
+    RetryPolicy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +92,9 @@ WRITE_OPS = frozenset(
         "views.patch",
     }
 )
+
+# ``ignore_consistency_check`` is never set: with it, reads right after a write may be stale
+# (contracts/feishu.md, corrections), and the recovery path reads to decide what to create.
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.RequestException,
@@ -111,7 +127,15 @@ def base_gate(app_token: str) -> _BaseGate:
 
 
 class AmbiguousWrite(FeishuTransportError):
-    """A create failed in transport: the batch may or may not exist. Settle by reconcile."""
+    """A create failed in transport (or kept answering 1254608): the batch may or may not
+    exist. Settle by reconcile."""
+
+    def __init__(self, op: str, cause: BaseException | None = None, reason: str = "") -> None:
+        if cause is not None:
+            super().__init__(op, cause)
+        else:
+            self.op = op
+            Exception.__init__(self, f"feishu {op}: {reason}")
 
 
 @dataclass
@@ -163,12 +187,22 @@ class BitableApi:
         self.stats = CallStats()
         self._sleep = sleep
         self._gate = base_gate(app_token)
+        # The cross-process writer lock of this base (base_lock.BaseLock), set by the sink.
+        self.xlock: Any = None
+        self.last_default_view_id: str | None = None
+
+    def _xheld(self) -> AbstractContextManager[None]:
+        return self.xlock.held() if self.xlock is not None else nullcontext()
 
     @property
     def _bt(self) -> Any:
         return self.client.bitable.v1
 
     # -- core ----------------------------------------------------------------------------------
+    def pause(self, seconds: float) -> None:
+        """Wait (through the injectable sleep): callers that must let the server settle."""
+        self._sleep(seconds)
+
     def _pace(self, write: bool) -> None:
         qps = self.pacing.write_qps if write else self.pacing.read_qps
         if qps <= 0:
@@ -181,7 +215,7 @@ class BitableApi:
         """Run ``fn(req)`` under the base lock with pacing, retries and token recovery."""
         write = op in WRITE_OPS
         token_refreshed = False
-        attempt = 0
+        attempt = resubmits = small = 0
         with self._gate.lock:
             while True:
                 attempt += 1
@@ -189,7 +223,8 @@ class BitableApi:
                 self._gate.last_call = time.monotonic()
                 self.stats.calls[op] += 1
                 try:
-                    resp = fn(req)
+                    with self._xheld():
+                        resp = fn(req)
                 except ObtainAccessTokenException as e:
                     raise FeishuApiError("auth", int(e.code or 0), str(e.msg)) from None
                 except _TRANSPORT_ERRORS as e:
@@ -205,6 +240,24 @@ class BitableApi:
                 if resp.success():
                     return resp
                 code = int(resp.code or 0)
+                if code == RESUBMITTED:
+                    # The same client_token too soon: wait ≥ 1 s, same token (never a new one:
+                    # the first submit may have landed). A create still refused is settled by
+                    # reconcile (AmbiguousWrite), not raised.
+                    resubmits += 1
+                    if resubmits <= RESUBMIT_BUDGET:
+                        self.stats.retries[str(code)] += 1
+                        self._sleep(max(RESUBMIT_WAIT_S, self.policy.delay(resubmits)))
+                        continue
+                    if not idempotent:
+                        raise AmbiguousWrite(op, reason=f"{code} {resp.msg} after retries")
+                if code in SMALL_BUDGET_CODES:
+                    small += 1
+                    if small <= SMALL_BUDGET:
+                        self.stats.retries[str(code)] += 1
+                        self._sleep(self.policy.delay(small))
+                        continue
+                    raise FeishuApiError(op, code, str(resp.msg), resp.get_log_id())
                 if code in TOKEN_CODES and not token_refreshed:
                     # lark-oapi keeps reusing a revoked token until its own expiry: evict it.
                     token_refreshed = True
@@ -228,6 +281,18 @@ class BitableApi:
             if not data.has_more or not data.page_token:
                 return
             token = data.page_token
+
+    # -- base ----------------------------------------------------------------------------------
+    def get_app(self) -> DisplayApp:
+        """The base's metadata (``is_advanced``, ``time_zone``, ``revision``)."""
+        req = GetAppRequest.builder().app_token(self.app_token).build()
+        return self.call("app.get", self._bt.app.get, req).data.app
+
+    def probe_roles(self) -> None:
+        """One page of the base's roles: only an app that can manage an advanced base may read
+        them, so 1254302/1254304 here means "no manage rights" (raised as FeishuApiError)."""
+        req = ListAppRoleRequest.builder().app_token(self.app_token).page_size(1).build()
+        self.call("roles.list", self._bt.app_role.list, req)
 
     # -- tables / fields -----------------------------------------------------------------------
     def list_tables(self) -> list[AppTable]:
@@ -257,9 +322,9 @@ class BitableApi:
             .build()
         )
         # Not idempotent: a transport failure here is settled by re-listing tables next run.
-        return self.call(
-            "tables.create", self._bt.app_table.create, req, idempotent=False
-        ).data.table_id
+        data = self.call("tables.create", self._bt.app_table.create, req, idempotent=False).data
+        self.last_default_view_id = data.default_view_id  # returned when fields are sent
+        return data.table_id
 
     def list_fields(self, table_id: str) -> list[AppTableFieldForList]:
         def build(tok: str | None) -> ListAppTableFieldRequest:
@@ -326,6 +391,19 @@ class BitableApi:
         data = self.call("records.search", self._bt.app_table_record.search, req).data
         return bool(data.items) or bool(data.total)
 
+    def count_records(self, table_id: str) -> int:
+        """Records in the table (search ``total``; one read)."""
+        req = (
+            SearchAppTableRecordRequest.builder()
+            .app_token(self.app_token)
+            .table_id(table_id)
+            .page_size(1)
+            .request_body(SearchAppTableRecordRequestBody.builder().build())
+            .build()
+        )
+        data = self.call("records.search", self._bt.app_table_record.search, req).data
+        return int(data.total or len(data.items or []))
+
     def batch_create(
         self, table_id: str, records: list[dict[str, Any]], client_token: str
     ) -> list[str]:
@@ -337,7 +415,6 @@ class BitableApi:
             .app_token(self.app_token)
             .table_id(table_id)
             .client_token(client_token)
-            .ignore_consistency_check(True)
             .request_body(
                 BatchCreateAppTableRecordRequestBody.builder()
                 .records([AppTableRecord.builder().fields(f).build() for f in records])
@@ -364,7 +441,6 @@ class BitableApi:
             BatchUpdateAppTableRecordRequest.builder()
             .app_token(self.app_token)
             .table_id(table_id)
-            .ignore_consistency_check(True)
             .request_body(
                 BatchUpdateAppTableRecordRequestBody.builder()
                 .records(
@@ -433,11 +509,16 @@ class BitableApi:
         *,
         name: str | None = None,
         filter_conditions: list[tuple[str, str, str]] | None = None,
+        hidden_fields: list[str] | None = None,
     ) -> AppTableView:
-        """Rename and/or set the filter (``[(field_id, operator, json_value)]``, AND)."""
+        """Rename and/or set the filter (``[(field_id, operator, json_value)]``, AND) and/or
+        the hidden fields (field ids)."""
         body = PatchAppTableViewRequestBody.builder()
         if name is not None:
             body = body.view_name(name)
+        prop = AppTableViewProperty.builder()
+        if hidden_fields is not None:
+            prop = prop.hidden_fields(hidden_fields)
         if filter_conditions is not None:
             conds = [
                 AppTableViewPropertyFilterInfoCondition.builder()
@@ -448,7 +529,9 @@ class BitableApi:
                 for fid, op, val in filter_conditions
             ]
             info = AppTableViewPropertyFilterInfo.builder().conjunction("and").conditions(conds)
-            body = body.property(AppTableViewProperty.builder().filter_info(info.build()).build())
+            prop = prop.filter_info(info.build())
+        if filter_conditions is not None or hidden_fields is not None:
+            body = body.property(prop.build())
         req = (
             PatchAppTableViewRequest.builder()
             .app_token(self.app_token)

@@ -23,13 +23,28 @@ from sqlalchemy import Engine
 
 from integrations.feishu import record_map
 from integrations.feishu.client import BATCH_SIZE, BitableApi
+from integrations.feishu.errors import FeishuError
 from integrations.feishu.schema import TableHandle
 from integrations.feishu.specs import FieldType
-from integrations.feishu.values import date_ms, record_hash, record_key
+from integrations.feishu.values import _as_date, canonical_cell, date_ms, record_hash, record_key
 
 log = logging.getLogger(__name__)
 
 MAX_CONDITIONS = 50  # per search filter (contract §3)
+
+
+class EmptyScanDistrusted(FeishuError):
+    """A scan saw no records while the map holds entries: records are hidden from the app
+    (advanced permissions) far more often than a table is emptied; the map is left intact."""
+
+    def __init__(self, table: str, entries: int) -> None:
+        self.table, self.entries = table, entries
+        super().__init__(
+            f"Bitable table {table!r}: a scan found 0 records but the record map holds "
+            f"{entries} entries; records may be hidden from the app (advanced permissions: give "
+            "it manage rights, 可管理). Nothing was written and the map is kept. If the table "
+            "was emptied on purpose, delete its rows from bitable_record_map"
+        )
 
 
 @dataclass
@@ -98,6 +113,11 @@ def reconcile(
     with engine.connect() as conn:
         current = record_map.load(conn, app, tid)
     found = scan(api, handle, dates)
+    if not found:
+        settled = sum(1 for e in current.values() if not e.pending)
+        # A full scan with nothing in it, or a date scan while the table looks empty as a whole.
+        if settled and (dates is None or spec.date_field is None or not api.has_records(tid)):
+            raise EmptyScanDistrusted(spec.name, settled)
     result = ReconcileResult(
         records_seen=sum(len(v) for v in found.values()), keys_found=len(found)
     )
@@ -119,8 +139,10 @@ def reconcile(
     if dates is None or spec.date_field is None:
         stale = set(current) - set(found)
     else:
-        stale = set(scope_keys or ()) & set(current) - set(found)
-    # Pending entries the scan did not cover stay pending: they are settled by a later scan.
+        stale = set(scope_keys or ()) & (set(current) - set(found))
+    # Pending entries stay pending when not found: the create they stand for may still show up
+    # (a stale read); they are overwritten by the create's record_ids or settled by a later scan.
+    stale = {k for k in stale if not current[k].pending}
     result.stale_entries_removed = len(stale)
     with engine.begin() as conn:
         record_map.delete_keys(conn, app, tid, stale)
@@ -134,3 +156,37 @@ def reconcile(
         len(stale),
     )
     return result
+
+
+def purge_before(api: BitableApi, engine: Engine, handle: TableHandle, cutoff: date) -> int:
+    """Delete our records dated before ``cutoff`` (retention) and their map entries; the DB's
+    rows stay. Records without a business key are the users' own and are left alone."""
+    spec, tid = handle.spec, handle.table_id
+    assert spec.date_field is not None
+    f = spec.field(spec.date_field)
+    flt: FilterInfo | None = None
+    if handle.fields[f.key].type != FieldType.TEXT:  # text dates: compared here instead
+        cond = (
+            Condition.builder()
+            .field_name(f.name)
+            .operator("isLess")
+            .value(["ExactDate", str(date_ms(cutoff))])
+            .build()
+        )
+        flt = FilterInfo.builder().conjunction("and").conditions([cond]).build()
+    names = [x.name for x in spec.written_fields]
+    doomed: list[tuple[str, str]] = []
+    for rec in api.search(tid, field_names=names, filter_info=flt):
+        fields = rec.fields or {}
+        key = record_key(spec, fields)
+        d = _as_date(canonical_cell(f, fields.get(f.name)))
+        if key and d is not None and d < cutoff:
+            doomed.append((str(rec.record_id), key))
+    for i in range(0, len(doomed), BATCH_SIZE):
+        chunk = doomed[i : i + BATCH_SIZE]
+        api.batch_delete(tid, [rid for rid, _ in chunk])
+        with engine.begin() as conn:
+            record_map.delete_keys(conn, api.app_token, tid, [k for _, k in chunk])
+    if doomed:
+        log.info("bitable: %r: deleted %d record(s) before %s", spec.name, len(doomed), cutoff)
+    return len(doomed)

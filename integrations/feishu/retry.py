@@ -12,6 +12,17 @@ from dataclasses import dataclass
 
 # Throttled, write conflict, data not ready, server timeout, gateway rate limit.
 RETRYABLE_CODES = frozenset({1254290, 1254291, 1254607, 1255040, 99991400})
+# Documented as "retry", but also used for errors a retry cannot fix (1254002 "Fail": too large a
+# change, a bad page_token; 1255001/1255002 internal/RPC errors): their own small budget.
+SMALL_BUDGET_CODES = frozenset({1254002, 1255001, 1255002})
+SMALL_BUDGET = 2  # retries per call
+# Same client_token resubmitted while the base revision is unchanged: retry later with the SAME
+# token (a new one could double a create that did land); at least this long between tries.
+RESUBMITTED = 1254608
+RESUBMIT_WAIT_S = 1.0
+RESUBMIT_BUDGET = 2
+# Same client_token on a different request: the sink reconciles, then uses a new token.
+CLIENT_TOKEN_CONFLICT = 1255006
 # Token revoked/expired early: drop lark-oapi's cached token and retry once.
 TOKEN_CODES = frozenset({99991663, 99991665})
 RATE_LIMIT_RESET_HEADER = "x-ogw-ratelimit-reset"

@@ -91,7 +91,13 @@ def ensure_table(
         table_id = api.create_table(spec.name, [(f.name, int(f.type), f.property) for f in wanted])
         log.info("bitable: created table %r (%s)", spec.name, table_id)
         existing = _list(api, table_id)
-        return TableHandle(spec, table_id, _resolve(spec, existing), created=True)
+        handle = TableHandle(spec, table_id, _resolve(spec, existing), created=True)
+        view_id = api.last_default_view_id
+        if spec.key_field is not None and view_id:  # hide the key in the default view too
+            api.patch_view(
+                table_id, view_id, hidden_fields=[handle.fields[spec.key_field.key].field_id]
+            )
+        return handle
 
     table_id = str(table.table_id)
     existing = _list(api, table_id)

@@ -14,18 +14,28 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
 
 from integrations.feishu import record_map
+from integrations.feishu.access import BaseAccessDenied, BaseInfo, BaseTimeZoneMismatch, check_base
 from integrations.feishu.auth import make_client
+from integrations.feishu.base_lock import BaseLock
+from integrations.feishu.capacity import (
+    DEFAULT_RECORD_CAP,
+    RECORD_EXCEED_LIMIT,
+    TableFull,
+    china_today,
+    period_label,
+    retention_cutoff,
+)
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
-from integrations.feishu.errors import FeishuApiError
-from integrations.feishu.reconcile import ReconcileResult, reconcile
-from integrations.feishu.retry import RetryPolicy
+from integrations.feishu.errors import FeishuApiError, FeishuError
+from integrations.feishu.reconcile import ReconcileResult, purge_before, reconcile
+from integrations.feishu.retry import CLIENT_TOKEN_CONFLICT, RetryPolicy
 from integrations.feishu.schema import TableHandle, ensure_table
 from integrations.feishu.specs import TableSpec
 from integrations.feishu.values import _as_date, business_key, row_fields, row_hash
@@ -35,6 +45,20 @@ from integrations.settings import Settings, require
 log = logging.getLogger(__name__)
 
 RECORD_ID_NOT_FOUND = 1254043
+STALE_RESCANS = 3  # rescans of a partially found atomic batch before giving up
+STALE_WAIT_S = 1.0  # the 1254291 doc advises 0.5–1 s between calls on one table
+
+
+class StaleRead(FeishuError):
+    """Part of an atomic create batch was found, again and again: nothing more is created."""
+
+    def __init__(self, table: str, found: int, total: int) -> None:
+        super().__init__(
+            f"Bitable table {table!r}: {found} of {total} records of one atomic create were "
+            f"found after {STALE_RESCANS} rescans (stale reads?); nothing was created again. "
+            "The next run reconciles these keys"
+        )
+
 
 # Called after a batch_create returned, before its record_ids are committed (tests inject
 # crashes here; production leaves it None).
@@ -51,6 +75,20 @@ class SinkResult:
     write_calls: int = 0
     retries: dict[str, int] = field(default_factory=dict)  # reason/code → count
     reconciled: bool = False
+    stale_rescans: int = 0  # rescans after a read that could not be right (atomic batches)
+    deleted_old: int = 0  # records past retention_days deleted from Bitable
+    tables: list[str] = field(default_factory=list)  # the tables written (period tables)
+
+    def merge(self, other: SinkResult) -> None:
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, bool):
+                setattr(self, f.name, a or b)
+            elif isinstance(a, int):
+                setattr(self, f.name, a + b)
+        for k, v in other.retries.items():
+            self.retries[k] = self.retries.get(k, 0) + v
+        self.tables += other.tables
 
 
 @dataclass
@@ -77,14 +115,23 @@ class BitableSink:
         *,
         add_missing_fields: bool = False,
         after_create: AfterCreateHook | None = None,
+        record_cap: int = DEFAULT_RECORD_CAP,
+        cross_process_lock: bool = True,
     ) -> None:
         self.api = api
+        if cross_process_lock and api.xlock is None:  # one writer per base across processes
+            api.xlock = BaseLock(engine, api.app_token)
+        self.record_cap = record_cap
+        self._periods: dict[str, dict[str, TableSpec]] = {}  # dataset → label → period spec
+        self._purged: set[str] = set()  # table ids purged of old rows in this run
         self.engine = engine
         self.add_missing_fields = add_missing_fields
         self.after_create = after_create
         # Table handles (ids, field types) by table name while ``tables_cached()`` is open: a
         # run writes a table in several batches and need not list tables and fields each time.
         self._handles: dict[str, TableHandle] | None = None
+        self._base: BaseInfo | None = None
+        self._base_error: Exception | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine, **kw: Any) -> BitableSink:
@@ -98,7 +145,21 @@ class BitableSink:
         return cls(api, engine, **kw)
 
     # -- public --------------------------------------------------------------------------------
+    def base_info(self) -> BaseInfo:
+        """The base's rights and time zone, checked once per sink (= per run) before any write;
+        a denial is remembered and raised again for every table (access.py)."""
+        if self._base_error is not None:
+            raise self._base_error
+        if self._base is None:
+            try:
+                self._base = check_base(self.api)
+            except (BaseAccessDenied, BaseTimeZoneMismatch) as e:
+                self._base_error = e
+                raise
+        return self._base
+
     def ensure_table(self, spec: TableSpec) -> TableHandle:
+        self.base_info()
         cache = self._handles
         handle = cache.get(spec.name) if cache is not None else None
         if handle is None or handle.spec != spec:
@@ -119,10 +180,31 @@ class BitableSink:
     def ensure_views(
         self, spec: TableSpec, accounts: Mapping[int | str, str], *, max_views: int = 200
     ) -> ViewsResult:
-        """One grid view per account (id → name) on the spec's table; see views.py."""
-        return ensure_views(
-            self.api, self.ensure_table(spec), accounts, max_views=max_views, engine=self.engine
-        )
+        """One grid view per account (id → name) on the spec's table; see views.py. Rotated:
+        on every period table written in this run (else the current period's)."""
+        if spec.rotate == "none":
+            return ensure_views(
+                self.api, self.ensure_table(spec), accounts, max_views=max_views, engine=self.engine
+            )
+        labels = sorted(self._periods.get(spec.dataset, {})) or [
+            period_label(spec.rotate, china_today())
+        ]
+        out = ViewsResult()
+        for label in labels:
+            r = ensure_views(
+                self.api,
+                self.ensure_table(self.period_spec(spec, label)),
+                accounts,
+                max_views=max_views,
+                engine=self.engine,
+            )
+            out.created += r.created
+            out.patched += r.patched
+            out.renamed += r.renamed
+            out.unchanged += r.unchanged
+            out.without_view += r.without_view
+            out.warnings += r.warnings
+        return out
 
     def reconcile(self, spec: TableSpec, dates: Collection[date] | None = None) -> ReconcileResult:
         """On request: scan the table (or ``dates``), delete duplicates, rebuild the map."""
@@ -141,11 +223,51 @@ class BitableSink:
         ``force_reconcile`` rebuilds the map first (scoped to ``dates`` when given, else the
         whole table). Raises SchemaMismatch (nothing written) or a Feishu error.
         """
+        if spec.rotate == "none":
+            return self._upsert_table(spec, rows, force_reconcile=force_reconcile, dates=dates)
+        # One period table per month/week/day: rows go to the table of their date.
+        col = spec.field(spec.date_field or "").column or ""
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for r in rows:
+            d = _as_date(r.get(col))
+            if d is None:
+                raise ValueError(f"{spec.dataset}: row without a date in {col!r}: {dict(r)!r}")
+            groups.setdefault(period_label(spec.rotate, d), []).append(r)
+        res = SinkResult()
+        for label in sorted(groups):
+            part = self._upsert_table(
+                self.period_spec(spec, label),
+                groups[label],
+                force_reconcile=force_reconcile,
+                dates=dates,
+            )
+            res.merge(part)
+        return res
+
+    def period_spec(self, spec: TableSpec, label: str) -> TableSpec:
+        """The spec of ``spec``'s table for one period (``本地推单元日报 2026-11``)."""
+        known = self._periods.setdefault(spec.dataset, {})
+        hit = known.get(label)
+        if hit is None or replace(hit, name=spec.name, period=None, rotate=spec.rotate) != spec:
+            hit = replace(spec, name=f"{spec.name} {label}", period=label)
+            known[label] = hit
+        return hit
+
+    def _upsert_table(
+        self,
+        spec: TableSpec,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        force_reconcile: bool,
+        dates: Collection[date] | None,
+    ) -> SinkResult:
         try:
             return self._upsert(spec, rows, force_reconcile=force_reconcile, dates=dates)
-        except FeishuApiError:
+        except FeishuApiError as e:
             if self._handles is not None:
                 self._handles.pop(spec.name, None)  # the table may have changed under us
+            if e.code == RECORD_EXCEED_LIMIT:  # the cap is lower than we were told
+                raise TableFull(spec.name, spec.dataset, -1, 0, 0, self.record_cap) from e
             raise
 
     def _upsert(
@@ -161,6 +283,13 @@ class BitableSink:
         res = SinkResult()
         handle = self.ensure_table(spec)
         items = self._prepare(spec, rows)
+        res.tables.append(spec.name)
+        if spec.retention_days:
+            cutoff = retention_cutoff(spec.retention_days)
+            items = {k: it for k, it in items.items() if not self._before(spec, it, cutoff)}
+            if handle.table_id not in self._purged:  # once per table and run
+                res.deleted_old = purge_before(self.api, self.engine, handle, cutoff)
+                self._purged.add(handle.table_id)
 
         app, tid = self.api.app_token, handle.table_id
         with self.engine.connect() as conn:
@@ -194,6 +323,8 @@ class BitableSink:
             else:
                 res.unchanged += 1
 
+        if creates:
+            self._check_fit(handle, items, len(creates))
         self._create_all(
             handle, [creates[i : i + BATCH_SIZE] for i in range(0, len(creates), BATCH_SIZE)], res
         )
@@ -224,6 +355,25 @@ class BitableSink:
             k = business_key(spec, r)
             out[k] = _Row(k, row_hash(spec, r), r)  # the same key twice: the last row wins
         return out
+
+    @staticmethod
+    def _before(spec: TableSpec, it: _Row, cutoff: date) -> bool:
+        col = spec.field(spec.date_field or "").column or ""
+        d = _as_date(it.row.get(col))
+        return d is not None and d < cutoff
+
+    def _check_fit(self, handle: TableHandle, items: Mapping[str, _Row], adding: int) -> None:
+        """Stop before writing when the table cannot take ``adding`` more records."""
+        held = self.api.count_records(handle.table_id)
+        if held + adding <= self.record_cap:
+            return
+        spec = handle.spec
+        per_day = float(len(items))
+        if spec.date_field is not None:
+            col = spec.field(spec.date_field).column or ""
+            days = {_as_date(it.row.get(col)) for it in items.values()}
+            per_day = len(items) / max(1, len(days))
+        raise TableFull(spec.name, spec.dataset, held, adding, per_day, self.record_cap)
 
     @staticmethod
     def _dates_of(
@@ -261,6 +411,13 @@ class BitableSink:
                     ids: list[str] | None = fut.result()
                 except AmbiguousWrite:
                     ids = self._settle_ambiguous(handle, cur.chunk, cur.records, cur.token, res)
+                except FeishuApiError as e:
+                    if e.code != CLIENT_TOKEN_CONFLICT:
+                        raise
+                    # Our token names another request: look first, then a new token.
+                    ids = self._settle_ambiguous(
+                        handle, cur.chunk, cur.records, str(uuid.uuid4()), res
+                    )
                 if ids is not None and self.after_create is not None:
                     self.after_create(handle.spec, ids)  # before the next call is sent
                 if nxt is not None:
@@ -304,36 +461,52 @@ class BitableSink:
         token: str,
         res: SinkResult,
     ) -> list[str] | None:
-        """A create failed in transport: look before creating again (batches are atomic)."""
+        """A create failed in transport: look before creating again (batches are atomic).
+
+        All keys found: it had committed. None found: create again with the SAME client_token
+        (a create merely late on the server is then deduplicated by Feishu). Some found: an
+        atomic batch cannot half-land, so the read was stale: wait and rescan; never create
+        from a partial read (after STALE_RESCANS it stops; pending entries settle next run).
+        """
         keys = {it.key for it in chunk}
         log.warning(
             "bitable %r: create outcome unknown; reconciling %d keys", handle.spec.name, len(keys)
         )
+        landed = self._rescan(handle, chunk, res)
+        for attempt in range(1, STALE_RESCANS + 1):
+            if len(landed) in (0, len(keys)):
+                break
+            log.warning(
+                "bitable %r: %d of %d keys of an atomic batch found: stale read, rescanning",
+                handle.spec.name,
+                len(landed),
+                len(keys),
+            )
+            res.stale_rescans += 1
+            self.api.pause(max(STALE_WAIT_S, self.api.policy.delay(attempt)))
+            landed = self._rescan(handle, chunk, res)
+        if len(landed) == len(keys):
+            res.created += len(chunk)  # the reconciled hash is the content's, equal to ours
+            return None
+        if landed:
+            raise StaleRead(handle.spec.name, len(landed), len(keys))
+        return self.api.batch_create(handle.table_id, records, token)
+
+    def _rescan(self, handle: TableHandle, chunk: list[_Row], res: SinkResult) -> set[str]:
+        """Reconcile ``chunk``'s keys (their dates); the keys now mapped to a real record."""
         items = {it.key: it for it in chunk}
         rr = reconcile(
             self.api,
             self.engine,
             handle,
-            dates=self._dates_of(handle.spec, items, keys),
-            scope_keys=keys,
+            dates=self._dates_of(handle.spec, items, items.keys()),
+            scope_keys=items.keys(),
         )
         res.deleted_duplicates += rr.duplicates_deleted
         res.reconciled = True
         with self.engine.connect() as conn:
-            mp = record_map.load(conn, self.api.app_token, handle.table_id, keys)
-        landed = [k for k in keys if (e := mp.get(k)) is not None and not e.pending]
-        if len(landed) == len(keys):
-            # It had committed. The reconciled hash is the content's, equal to ours.
-            res.created += len(chunk)
-            return None
-        # Not there: create again with the SAME client_token, so a create that is merely late
-        # on the server side is deduplicated by Feishu rather than doubled.
-        rest = [(it, rec) for it, rec in zip(chunk, records, strict=True) if it.key not in landed]
-        res.created += len(landed)
-        chunk[:] = [it for it, _ in rest]
-        return self.api.batch_create(
-            handle.table_id, [rec for _, rec in rest], token if not landed else str(uuid.uuid4())
-        )
+            mp = record_map.load(conn, self.api.app_token, handle.table_id, items.keys())
+        return {k for k in items if (e := mp.get(k)) is not None and not e.pending}
 
     def _update_chunk(
         self,
@@ -361,6 +534,20 @@ class BitableSink:
             )
             with self.engine.connect() as conn:
                 mp = record_map.load(conn, app, tid, items.keys())
+            if len(mp) < len(items):
+                # Some keys look gone (deleted by hand, or a stale read): create only what a
+                # second scan, after a pause, still cannot find.
+                res.stale_rescans += 1
+                self.api.pause(max(STALE_WAIT_S, self.api.policy.delay(1)))
+                reconcile(
+                    self.api,
+                    self.engine,
+                    handle,
+                    dates=self._dates_of(spec, items, items.keys()),
+                    scope_keys=items.keys(),
+                )
+                with self.engine.connect() as conn:
+                    mp = record_map.load(conn, app, tid, items.keys())
             again = [(it, mp[it.key].record_id) for it, _ in chunk if it.key in mp]
             fresh = [it for it, _ in chunk if it.key not in mp]
             if again:

@@ -55,7 +55,7 @@ KIND_TYPE: dict[ValueKind, FieldType] = {
 
 MONEY_FORMAT = "0.00"
 COUNT_FORMAT = "0"
-DATE_FORMAT = "yyyy-MM-dd"
+DATE_FORMAT = "yyyy/MM/dd"  # the documented enum has no "yyyy-MM-dd"
 DATETIME_FORMAT = "yyyy-MM-dd HH:mm"
 
 
@@ -99,6 +99,9 @@ class TableSpec:
     date_field: str | None = None  # field key used to scope reconcile to a window
     name: str = ""  # effective table name
     key_from: tuple[str, ...] | None = None  # Bitable names deriving the key (adopted tables)
+    rotate: str = "none"  # none | month | week | day (capacity.py)
+    retention_days: int | None = None  # rows older than this are deleted from Bitable only
+    period: str | None = None  # set on a period table's spec ("2026-11"); name includes it
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -168,7 +171,14 @@ class TableSpec:
             fields=fields,
             name=cfg.name or self.default_name,
             key_from=tuple(cfg.key_from) if cfg.key_from else None,
+            rotate=cfg.rotate,
+            retention_days=cfg.retention_days,
         )
+        if (spec.rotate != "none" or spec.retention_days) and spec.date_field is None:
+            raise ValueError(
+                f"bitable_tables.{self.dataset}: rotate/retention_days need a dated dataset; "
+                f"{self.dataset} has no date field"
+            )
         if spec.key_from:
             spec.key_parts()  # validate now: a typo must not surface mid-sync
         return spec

@@ -297,6 +297,7 @@ def _apply(
     tid = handle.table_id
     done: dict[str, tuple[str, str]] = {}
     capped = False
+    hidden = key_hidden(handle)
     for s in steps:
         aid, want, v = s.aid, s.want, s.view
         try:
@@ -307,7 +308,12 @@ def _apply(
                 done[v.view_id] = (aid, want)
                 res.renamed += 1
             elif s.kind == "patch" and v is not None:
-                api.patch_view(tid, v.view_id, filter_conditions=[(fid, "is", filter_value(aid))])
+                api.patch_view(
+                    tid,
+                    v.view_id,
+                    filter_conditions=[(fid, "is", filter_value(aid))],
+                    hidden_fields=hidden,
+                )
                 done[v.view_id] = (aid, v.view_name)
                 res.patched += 1
             elif capped or total >= max_views:
@@ -317,7 +323,10 @@ def _apply(
                 created = api.create_view(tid, want)
                 total += 1
                 api.patch_view(
-                    tid, created.view_id, filter_conditions=[(fid, "is", filter_value(aid))]
+                    tid,
+                    created.view_id,
+                    filter_conditions=[(fid, "is", filter_value(aid))],
+                    hidden_fields=hidden,
                 )
                 done[created.view_id] = (aid, want)
                 res.created += 1
@@ -332,6 +341,13 @@ def _apply(
             else:
                 raise
     return done
+
+
+def key_hidden(handle: TableHandle) -> list[str] | None:
+    """``hidden_fields`` for views we create or re-point: the business-key column, so the first
+    column a person sees is a meaningful one (None for adopted tables without a key field)."""
+    key = handle.spec.key_field
+    return [handle.fields[key.key].field_id] if key is not None else None
 
 
 def accounts_name(accounts: Mapping[int | str, str], aid: str) -> str:

@@ -334,8 +334,20 @@ def check_bitable(m: Monitor) -> list[Finding]:
     s = m.settings
     if not m.mon.bitable_check or not (s.feishu_app_token and s.feishu_app_id):
         return []  # Bitable not configured here: nothing to check
+    from integrations.feishu.capacity import DEFAULT_RECORD_CAP as cap
+
     out = []
     for d in scan_duplicates(s, m.lark_client):
+        if d.records >= 0.8 * cap:  # Feishu's record cap per table (1254103)
+            out.append(
+                Finding(
+                    W,
+                    "bitable",
+                    f"table {d.table_name} ({d.table_id})",
+                    f"{d.records:,} records, {d.records / cap:.0%} of Feishu's {cap:,} cap",
+                    f"set bitable_tables.{d.dataset}.rotate or retention_days before it fills",
+                )
+            )
         if not d.duplicates:
             continue
         sample = ", ".join(list(d.duplicates)[:3])

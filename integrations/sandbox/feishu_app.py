@@ -37,7 +37,9 @@ from integrations.sandbox.feishu_webhook import (
 
 DEFAULT_BASE_NAME = "adsync sandbox"
 TOKEN_REUSE_MIN_S = 30 * 60  # the endpoint reuses a token with more than 30 min left (contract §1)
-COUNTER_NAMES = (*sorted(BITABLE_ENDPOINTS), "token", "webhook", "writes")
+# "write_overlaps": writes that arrived while another write to the same base was in flight
+# (counted whatever ``write_conflicts`` says): the measure of one-writer-per-base.
+COUNTER_NAMES = (*sorted(BITABLE_ENDPOINTS), "token", "webhook", "writes", "write_overlaps")
 APPS = "/open-apis/bitable/v1/apps/{app_token}"
 
 _BAD_GATEWAY = (
@@ -232,6 +234,8 @@ class FeishuSim:
         if is_write:
             with self._lock:
                 busy = self._inflight.get(app_token, 0) > 0
+                if busy:
+                    self._counters["write_overlaps"] += 1
                 if busy and self.knobs.write_conflicts:
                     return self._error(
                         FeishuError(1254291, "another write to this base is in progress")
@@ -335,6 +339,18 @@ class FeishuSim:
 
         routes = [
             Route("/open-apis/auth/v3/tenant_access_token/internal", self._token, methods=["POST"]),
+            Route(
+                APPS,
+                self._route("app.get", lambda r: lambda q, _: b.get_app(p(r, "app_token"))),
+                methods=["GET"],
+            ),
+            Route(
+                f"{APPS}/roles",
+                self._route(
+                    "roles.list", lambda r: lambda q, _: b.list_roles(p(r, "app_token"), q)
+                ),
+                methods=["GET"],
+            ),
             Route(
                 f"{APPS}/tables",
                 self._route(
@@ -464,6 +480,17 @@ class FeishuSim:
     # -- inspection and seeding for tests (bypass the API: no counters, knobs or auth) ---------
     def create_base(self, name: str) -> str:
         return self.store.create_base(name).app_token
+
+    def set_advanced(
+        self, app_token: str, advanced: bool = True, *, time_zone: str | None = None
+    ) -> None:
+        """Turn advanced permissions on/off as the base's owner would (and/or its time zone)."""
+        with self.store.lock:
+            base = self.bitable.base(app_token)
+            base.is_advanced = advanced
+            if time_zone is not None:
+                base.time_zone = time_zone
+            self.store.save(base)
 
     def tables(self, app_token: str) -> list[dict[str, Any]]:
         with self.store.lock:

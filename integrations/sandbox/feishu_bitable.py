@@ -133,6 +133,7 @@ class Bitable:
     def __init__(self, store: Store, knobs: FeishuKnobs) -> None:
         self.store = store
         self.knobs = knobs
+        self._last_batch: dict[str, list[str]] = {}  # table_id -> ids of its last API create
 
     # -- lookup ------------------------------------------------------------------------------
     def base(self, app_token: str) -> Base:
@@ -152,6 +153,34 @@ class Bitable:
         for t in base.tables:
             taken |= {f.field_id for f in t.fields} | {v.view_id for v in t.views}
         return taken
+
+    # -- base ---------------------------------------------------------------------------------
+    def records_hidden(self, base: Base) -> bool:
+        """Searches by the app see no records (advanced base without manage rights, or forced)."""
+        return self.knobs.hide_records_from_app or (
+            base.is_advanced and not self.knobs.app_can_manage
+        )
+
+    def get_app(self, app_token: str) -> dict[str, Any]:
+        base = self.base(app_token)
+        return {
+            "app": {
+                "app_token": base.app_token,
+                "name": base.name,
+                "revision": base.revision,
+                "is_advanced": base.is_advanced,
+                "time_zone": base.time_zone,
+            }
+        }
+
+    def list_roles(self, app_token: str, query: dict[str, str]) -> dict[str, Any]:
+        """Custom roles (none here). Needs advanced permissions on and manage rights."""
+        base = self.base(app_token)
+        if not base.is_advanced:
+            raise FeishuError(1254301, "advanced permissions are not enabled on this base")
+        if not self.knobs.app_can_manage:
+            raise FeishuError(1254302, "the app has no manage rights on this base")
+        return _page([], query, default=20, maximum=100)
 
     # -- tables ------------------------------------------------------------------------------
     def list_tables(self, app_token: str, query: dict[str, str]) -> dict[str, Any]:
@@ -255,11 +284,18 @@ class Bitable:
         table = self.table(app_token, table_id)
         body = _obj(body) if body is not None else {}
         flt, sorts = body.get("filter"), body.get("sort") or []
+        hidden = self.records_hidden(self.base(app_token))
         if flt is not None and not isinstance(flt, dict):
             raise FeishuError(1254018, "filter must be an object")
         if not isinstance(sorts, list):
             raise FeishuError(1254016, "sort must be an array")
-        records = list(table.records.values())
+        records = [] if hidden else list(table.records.values())
+        stale = self.knobs.stale_reads > 0 and bool(self._last_batch.get(table_id))
+        if stale:
+            # A lagging read: the newer half of the last created batch is not visible yet.
+            batch = self._last_batch[table_id]
+            lagging = set(batch[len(batch) // 2 :])
+            records = [r for r in records if r.record_id not in lagging]
         view_id = body.get("view_id")
         if view_id:
             view = table.view_by_id(view_id)
@@ -284,6 +320,8 @@ class Bitable:
                     raise field_not_found(n)
             only = set(names)
         page = _page(records, query, default=20, maximum=500)
+        if stale and not page["has_more"]:
+            self.knobs.stale_reads -= 1  # one stale scan = every page of one listing
         auto = bool(body.get("automatic_fields"))
         items = []
         for rec in page["items"]:
@@ -312,6 +350,8 @@ class Bitable:
             return token, None
         if seen["fingerprint"] != fingerprint:
             raise FeishuError(1255006, "client_token was used for a different request")
+        if self.knobs.resubmit_1254608 and seen.get("revision") == base.revision:
+            raise FeishuError(1254608, "the same request was submitted again too soon")
         return token, seen["data"]
 
     @staticmethod
@@ -380,6 +420,7 @@ class Bitable:
             if not isinstance(r, dict):
                 raise FeishuError(1254001, "each record must be an object")
         ids = self.insert_records(base, table, [r.get("fields", {}) for r in recs])
+        self._last_batch[table_id] = ids
         out = [
             {"record_id": rid, "id": rid, "fields": write_fields(table, table.records[rid])}
             for rid in ids
@@ -430,7 +471,7 @@ class Bitable:
             rid = r.get("record_id")
             if not isinstance(rid, str) or not rid:
                 raise FeishuError(1254006, "record_id is required")
-            if rid not in table.records:
+            if rid not in table.records or self.records_hidden(base):
                 raise FeishuError(1254043, f"record_id {rid!r} not found")
             changes.append((rid, self._validate_cells(table, r.get("fields", {}), pending)))
         self._apply_options(base, table, pending)
@@ -458,7 +499,7 @@ class Bitable:
         for rid in ids:
             if not isinstance(rid, str):
                 raise FeishuError(1254006, "records must be record ids")
-            if rid not in table.records:
+            if rid not in table.records or self.records_hidden(base):
                 raise FeishuError(1254043, f"record_id {rid!r} not found")
         for rid in ids:
             table.records.pop(rid, None)

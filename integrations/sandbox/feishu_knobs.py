@@ -1,7 +1,7 @@
 """Realism knobs of the Feishu simulator. Plain mutable dataclass: tests change fields at runtime.
 
 Endpoint names (used by the per-endpoint dicts, ``fault_schedule`` and the counters):
-``token``, ``tables.list``, ``tables.create``, ``fields.list``, ``fields.create``,
+``token``, ``app.get``, ``roles.list``, ``tables.list``, ``tables.create``, ``fields.list``, ``fields.create``,
 ``records.search``, ``records.batch_create``, ``records.batch_update``, ``records.batch_delete``,
 ``views.list``, ``views.get``, ``views.create``, ``views.patch``, ``webhook``.
 """
@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 READ_ENDPOINTS = frozenset(
-    {"tables.list", "fields.list", "records.search", "views.list", "views.get"}
+    {
+        "app.get",
+        "roles.list",
+        "tables.list",
+        "fields.list",
+        "records.search",
+        "views.list",
+        "views.get",
+    }
 )
 WRITE_ENDPOINTS = frozenset(
     {
@@ -60,12 +68,30 @@ class FeishuKnobs:
     max_tables_per_base: int = 100
     max_views_per_table: int = 200
     max_fields_per_table: int = 300
-    max_records_per_table: int | None = None  # 1254103; the real cap depends on the tenant plan
+    # 1254103 beyond it (documented 20,000; the real cap depends on the tenant's plan). None in
+    # the fast profile, 20,000 in realistic and chaos.
+    max_records_per_table: int | None = None
     batch_create_limit: int = 1000
     batch_update_limit: int = 1000
     batch_delete_limit: int = 500
     # Contract §3: views.list items carry no "property"; views.get returns the filter.
     views_list_includes_property: bool = False
+    # Advanced-permission bases (``sim.set_advanced``): does the app hold manage rights (可管理)?
+    # Without them, roles.list answers 1254302 and records.search succeeds with no records
+    # (documented); batch_update/delete of a hidden record → 1254043 (unconfirmed).
+    app_can_manage: bool = True
+    # Hide every record from the app's searches whatever the base's settings (a role whose
+    # record rules exclude the app's rows while the role check passes; unconfirmed variant).
+    hide_records_from_app: bool = False
+    # A batch_create/batch_update resubmitted with the same client_token while the base's
+    # revision is unchanged → 1254608 (documented); once the base has moved on, the first
+    # response is replayed and nothing written (unconfirmed). False: always replay.
+    resubmit_1254608: bool = True
+    # The next N records.search calls on a table miss the newer half of its last API-created
+    # batch: a read that lags a write (what ignore_consistency_check=true allows; how long the
+    # real lag lasts is unconfirmed). Decremented per listing
+    # (on its last page).
+    stale_reads: int = 0
     # Custom bot: 5/s and 100/min per bot → 11232.
     webhook_rate_limit: bool = True
 
@@ -77,6 +103,8 @@ class FeishuKnobs:
             return cls(write_qps=None, read_qps=None)
         if profile == "realistic":
             return cls(
+                # Every Bitable error table: 1254103, at most 20,000 records per table.
+                max_records_per_table=20_000,
                 latency_ms=60,
                 jitter_ms=60,
                 endpoint_latency_ms={

@@ -80,6 +80,9 @@ class Base:
     name: str
     revision: int = 1
     tables: list[Table] = field(default_factory=list)
+    # Advanced permissions (高级权限) on; what the app then sees depends on FeishuKnobs.
+    is_advanced: bool = False
+    time_zone: str = "Asia/Shanghai"
     # client_token -> {"fingerprint": str, "data": response data}
     client_tokens: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 
@@ -87,7 +90,12 @@ class Base:
         return next((t for t in self.tables if t.table_id == table_id), None)
 
     def remember_client_token(self, token: str, fingerprint: str, data: dict[str, Any]) -> None:
-        self.client_tokens[token] = {"fingerprint": fingerprint, "data": data}
+        # The base revision right after this write: a resubmit while it is unchanged → 1254608.
+        self.client_tokens[token] = {
+            "fingerprint": fingerprint,
+            "data": data,
+            "revision": self.revision,
+        }
         while len(self.client_tokens) > CLIENT_TOKEN_MEMORY:
             self.client_tokens.popitem(last=False)
 
@@ -99,6 +107,8 @@ def _base_to_json(base: Base) -> dict[str, Any]:
         "app_token": base.app_token,
         "name": base.name,
         "revision": base.revision,
+        "is_advanced": base.is_advanced,
+        "time_zone": base.time_zone,
         "tables": [
             {
                 "table_id": t.table_id,
@@ -139,6 +149,8 @@ def _base_from_json(d: dict[str, Any]) -> Base:
         name=d["name"],
         revision=d.get("revision", 1),
         tables=tables,
+        is_advanced=bool(d.get("is_advanced", False)),
+        time_zone=d.get("time_zone", "Asia/Shanghai"),
         client_tokens=OrderedDict((k, v) for k, v in d.get("client_tokens", [])),
     )
 

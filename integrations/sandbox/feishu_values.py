@@ -32,9 +32,10 @@ NUMBER_FORMATS = {
     "0", "0.0", "0.00", "0.000", "0.0000", "1,000", "1,000.00", "%", "0.00%", "¥", "¥0.00", "$",
     "$0.00",
 }  # fmt: skip
+# The documented date_formatter enum (field guide; "yyyy/MM/dd HH:mm" from its examples).
+# "yyyy-MM-dd" is widely used in third-party code but not documented: rejected (1254001).
 DATE_FORMATS = {
     "yyyy/MM/dd", "yyyy-MM-dd HH:mm", "MM-dd", "MM/dd/yyyy", "dd/MM/yyyy", "yyyy/MM/dd HH:mm",
-    "yyyy-MM-dd",
 }  # fmt: skip
 MAX_TEXT_CHARS = 100_000
 MAX_MULTI_ITEMS = 1000

@@ -21,7 +21,7 @@ def test_creates_table_with_typed_fields_and_key_first(feishu: Feishu, sink: Bit
     )
     by = {f["field_name"]: f for f in fields}
     assert by["消耗(元)"]["type"] == 2 and by["消耗(元)"]["property"]["formatter"] == "0.00"
-    assert by["日期"]["type"] == 5 and by["日期"]["property"]["date_formatter"] == "yyyy-MM-dd"
+    assert by["日期"]["type"] == 5 and by["日期"]["property"]["date_formatter"] == "yyyy/MM/dd"
     assert by["单元ID"]["type"] == 1 and by["账户ID"]["type"] == 1
     feishu.sim.reset_counters()
     assert not sink.ensure_table(SPEC).created  # found by name the second time

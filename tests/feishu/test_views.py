@@ -54,6 +54,9 @@ def test_250_accounts_give_200_views_a_warning_and_all_records(
     account_field = h.fields["local_account_id"].field_id
     v0 = next(v for v in views if v["view_name"] == accounts[BASE_ID])
     assert v0["property"]["filter_info"]["conditions"][0]["field_id"] == account_field
+    # The business-key column is hidden in every view we made, the default view included.
+    key_field = h.fields["business_key"].field_id
+    assert all(v["property"]["hidden_fields"] == [key_field] for v in views)
 
     feishu.sim.reset_counters()
     again = ensure_views(sink.api, h, accounts)

@@ -95,3 +95,18 @@ def test_clean_table_is_healthy_and_bad_webhook_fails_loudly(setup, feishu):
     send(settings, findings, "host")
     (msg,) = sim.webhook_messages
     assert msg["card"]["header"]["template"] == "orange"
+
+
+def test_a_table_at_80_percent_of_the_record_cap_is_a_warning(setup, feishu):
+    sim, served = feishu
+    setup.healthy()
+    y = yesterday_cn()
+    table_id = _seed(sim, [f"{y}|{ACC_A}|{n}" for n in range(16_000)])  # 80 % of 20,000
+    env = feishu_env(sim, served)
+    settings = load_settings(
+        database_url=setup.url, **{k.removeprefix("ADSYNC_").lower(): v for k, v in env.items()}
+    )
+    m = Monitor(settings=settings, mon=MonitorSettings(), engine=setup.engine, now=utcnow())
+    (f,) = run_checks(m)
+    assert f.severity == Severity.WARNING and f.where == f"table {TABLE} ({table_id})"
+    assert "16,000 records, 80% of Feishu's 20,000 cap" in f.message

@@ -75,7 +75,7 @@ def _create_table(client: lark.Client, app_token: str, name: str = "daily") -> A
             .fields(
                 [
                     _hdr("key", 1),
-                    _hdr("date", 5, date_formatter="yyyy-MM-dd"),
+                    _hdr("date", 5, date_formatter="yyyy/MM/dd"),
                     _hdr("spend", 2, formatter="0.00"),
                     _hdr("account", 1),
                 ]
@@ -462,12 +462,28 @@ def test_client_token_replays_same_result_and_rejects_a_different_body(fs) -> No
     first = client.bitable.v1.app_table_record.batch_create(
         _create_req(app, tid, [{"key": "x"}], token)
     )
+    too_soon = client.bitable.v1.app_table_record.batch_create(
+        _create_req(app, tid, [{"key": "x"}], token)
+    )
+    assert first.success() and too_soon.code == 1254608  # base revision unchanged
+    assert too_soon.raw.status_code == 403
+    sim.knobs.resubmit_1254608 = False  # the other variant: replay at once
     again = client.bitable.v1.app_table_record.batch_create(
         _create_req(app, tid, [{"key": "x"}], token)
     )
-    assert first.success() and again.success()
+    sim.knobs.resubmit_1254608 = True
+    assert again.success()
     assert again.data.records[0].record_id == first.data.records[0].record_id
     assert len(sim.records(app, tid)) == 1
+    moved = client.bitable.v1.app_table_record.batch_create(  # another write moves the revision
+        _create_req(app, tid, [{"key": "z"}], str(uuid.uuid4()))
+    )
+    later = client.bitable.v1.app_table_record.batch_create(
+        _create_req(app, tid, [{"key": "x"}], token)
+    )
+    assert moved.success() and later.success()
+    assert later.data.records[0].record_id == first.data.records[0].record_id
+    assert len(sim.records(app, tid)) == 2
     other = client.bitable.v1.app_table_record.batch_create(
         _create_req(app, tid, [{"key": "y"}], token)
     )
@@ -476,7 +492,7 @@ def test_client_token_replays_same_result_and_rejects_a_different_body(fs) -> No
         _create_req(app, tid, [{"key": "y"}], "nope")
     )
     assert bad.code == 1254037
-    assert len(sim.records(app, tid)) == 1
+    assert len(sim.records(app, tid)) == 2
 
 
 def test_search_filters_children_dates_paging_and_field_names(fs) -> None:
@@ -587,3 +603,52 @@ def test_table_field_and_view_name_rules(fs) -> None:
         ListAppTableFieldRequest.builder().app_token(app).table_id("tblNOPE").build()
     )
     assert unknown.code == 1254041
+
+
+def test_only_documented_date_formatters_are_accepted(fs) -> None:
+    sim, client = fs
+    tid = _create_table(client, sim.app_token).data.table_id
+
+    def create(fmt: str) -> Any:
+        prop = AppTableFieldProperty.builder().date_formatter(fmt).build()
+        body = AppTableField.builder().field_name(f"d {fmt}").type(5).property(prop).build()
+        req = (
+            CreateAppTableFieldRequest.builder()
+            .app_token(sim.app_token)
+            .table_id(tid)
+            .request_body(body)
+            .build()
+        )
+        return client.bitable.v1.app_table_field.create(req)
+
+    assert create("yyyy-MM-dd").code == 1254001  # common, but not in the documented enum
+    for fmt in ("yyyy/MM/dd", "yyyy-MM-dd HH:mm", "MM-dd", "MM/dd/yyyy", "dd/MM/yyyy"):
+        assert create(fmt).success(), fmt
+
+
+def test_app_get_and_roles_on_advanced_bases(fs) -> None:
+    from lark_oapi.api.bitable.v1 import GetAppRequest, ListAppRoleRequest
+
+    sim, client = fs
+    app = sim.app_token
+    got = client.bitable.v1.app.get(GetAppRequest.builder().app_token(app).build())
+    assert got.success() and got.data.app.is_advanced is False
+    assert got.data.app.time_zone == "Asia/Shanghai"
+    roles = ListAppRoleRequest.builder().app_token(app).page_size(1).build()
+    assert client.bitable.v1.app_role.list(roles).code == 1254301  # not advanced
+    tid = _create_table(client, app).data.table_id
+    sim.add_records(app, tid, [{"key": "a"}, {"key": "b"}])
+    sim.set_advanced(app)
+    assert client.bitable.v1.app.get(
+        GetAppRequest.builder().app_token(app).build()
+    ).data.app.is_advanced
+    assert client.bitable.v1.app_role.list(roles).success()  # the app can manage it
+    body = SearchAppTableRecordRequestBody.builder().build()
+    assert (
+        len(client.bitable.v1.app_table_record.search(_search_req(app, tid, body)).data.items) == 2
+    )
+    sim.knobs.app_can_manage = False  # documented: search succeeds with no records
+    denied = client.bitable.v1.app_role.list(roles)
+    assert denied.code == 1254302 and denied.raw.status_code == 403
+    hidden = client.bitable.v1.app_table_record.search(_search_req(app, tid, body))
+    assert hidden.success() and not hidden.data.items and hidden.data.total == 0

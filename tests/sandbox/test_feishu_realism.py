@@ -190,9 +190,14 @@ def test_timeout_fault_commits_the_write_and_client_token_makes_the_retry_safe()
             client.bitable.v1.app_table_record.batch_create(_create(sim, tid, ["a"], token))
         stored = sim.records(sim.app_token, tid)
         assert len(stored) == 1  # committed before the gateway timed out
-        retry = client.bitable.v1.app_table_record.batch_create(_create(sim, tid, ["a"], token))
-        assert retry.success() and retry.data.records[0].record_id == stored[0]["record_id"]
+        soon = client.bitable.v1.app_table_record.batch_create(_create(sim, tid, ["a"], token))
+        assert soon.code == 1254608  # nothing else written since: "submitted repeatedly"
         assert len(sim.records(sim.app_token, tid)) == 1
+        other = client.bitable.v1.app_table_record.batch_create(_create(sim, tid, ["b"]))
+        retry = client.bitable.v1.app_table_record.batch_create(_create(sim, tid, ["a"], token))
+        assert other.success() and retry.success()
+        assert retry.data.records[0].record_id == stored[0]["record_id"]
+        assert len(sim.records(sim.app_token, tid)) == 2
 
 
 def test_random_faults_are_reproducible_from_the_seed() -> None:

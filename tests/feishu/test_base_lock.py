@@ -1,0 +1,93 @@
+"""One writer per base across processes: two processes write one base, 0 overlapping writes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pytest
+import sqlalchemy as sa
+
+from integrations.database.tables import bitable_base_lock
+from integrations.feishu.base_lock import BaseBusy, BaseLock
+from tests.feishu.conftest import Feishu, promotion_rows
+
+
+def _writer(url: str, app_id: str, secret: str, sim_url: str, app_token: str, name: str) -> None:
+    """A second flow in its own process: its own lark client, sink and DB connection."""
+    from integrations.database.engine import make_engine
+    from integrations.feishu.auth import build_client
+    from integrations.feishu.client import BitableApi, Pacing
+    from integrations.feishu.retry import RetryPolicy
+    from integrations.feishu.sink import BitableSink
+    from integrations.feishu.specs import LOCAL_PROMOTION_DAILY
+    from integrations.settings import BitableTableConfig
+
+    engine = make_engine(url)
+    policy = RetryPolicy(max_attempts=6, base_delay_s=0.005, max_delay_s=0.02)
+    api = BitableApi(
+        build_client(app_id, secret, sim_url), app_token, policy=policy, pacing=Pacing(0, 0)
+    )
+    spec = LOCAL_PROMOTION_DAILY.configured(BitableTableConfig(name=name))
+    sink = BitableSink(api, engine)
+    res = sink.upsert(spec, promotion_rows(1500, days=3))
+    assert res.created == 1500
+    rows = promotion_rows(1500, days=3)
+    for r in rows[::3]:
+        r["show_cnt"] += 1
+    assert sink.upsert(spec, rows).updated == 500
+    engine.dispose()
+
+
+def test_two_processes_on_one_base_never_overlap_writes(feishu: Feishu, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    from tests.feishu.conftest import _engine
+
+    _engine(url).dispose()  # migrated once
+    # Writes take a while, so unserialised writers would overlap (and get 1254291).
+    feishu.sim.knobs.endpoint_latency_ms = {
+        "records.batch_create": (40.0, 20.0),
+        "records.batch_update": (40.0, 20.0),
+    }
+    feishu.sim.reset_counters()
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(
+            target=_writer,
+            args=(
+                url,
+                feishu.sim.app_id,
+                feishu.sim.app_secret,
+                feishu.url,
+                feishu.sim.app_token,
+                n,
+            ),
+        )
+        for n in ("甲表", "乙表")
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    c = feishu.sim.counters_snapshot()
+    assert c["records.batch_create"] == 6 and c["records.batch_update"] == 2
+    assert c["write_overlaps"] == 0
+
+
+def test_lease_excludes_others_until_released_or_expired(tmp_path) -> None:
+    from tests.feishu.conftest import _engine
+
+    engine = _engine(f"sqlite:///{tmp_path / 'l.db'}")
+    a = BaseLock(engine, "bascnX", holder="a")
+    b = BaseLock(engine, "bascnX", holder="b", wait_s=0.05, sleep=lambda s: None)
+    with a.held():
+        assert not b.try_acquire()
+        with pytest.raises(BaseBusy, match="another process held its writer lock"):
+            b.acquire()
+    assert b.try_acquire()
+    b.release()
+    short = BaseLock(engine, "bascnX", holder="c", lease_s=-1)  # a crashed holder's lease
+    assert short.try_acquire()
+    assert a.try_acquire()  # expired: taken over
+    with engine.connect() as c:
+        assert c.execute(sa.select(bitable_base_lock.c.holder)).scalar_one() == "a"

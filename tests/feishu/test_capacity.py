@@ -1,0 +1,157 @@
+"""Feishu's record cap (1254103): the fit check, period tables (rotate) and retention."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from integrations.feishu.capacity import TableFull, china_today, period_label
+from integrations.feishu.sink import BitableSink
+from integrations.feishu.specs import LOCAL_PROMOTION_DAILY
+from integrations.feishu.values import business_key
+from integrations.settings import BitableTableConfig
+from tests.feishu.conftest import Feishu, promotion_rows
+
+ACCOUNTS = 100
+PROMOS = 3  # per account and day: 300 rows a day, 9,000 in 30 days
+CAP = 5_000
+
+
+def backfill_rows(days: int, end: date) -> list[dict[str, Any]]:
+    rng = random.Random(3)
+    out = []
+    for n in range(days):
+        d = end - timedelta(days=n)
+        for a in range(ACCOUNTS):
+            for p in range(PROMOS):
+                out.append(
+                    {
+                        "stat_date": d,
+                        "local_account_id": 1854347260793866 + a,
+                        "promotion_id": 7450000000000000000 + a * 10 + p,
+                        "promotion_name": f"单元 {a}-{p}",
+                        "project_id": None,
+                        "project_name": None,
+                        "cost": Decimal(rng.randrange(0, 100_000)) / 100,
+                        "show_cnt": rng.randrange(0, 1000),
+                        "click_cnt": rng.randrange(0, 50),
+                        "convert_cnt": rng.randrange(0, 5),
+                        "conversion_cost": Decimal("1.5"),
+                        "clue_pay_order_cnt": 0,
+                        "account_name": f"账户{a}",
+                    }
+                )
+    return out
+
+
+def _tables(feishu: Feishu) -> dict[str, str]:
+    return {t["name"]: t["table_id"] for t in feishu.sim.tables(feishu.sim.app_token)}
+
+
+def _content(feishu: Feishu, tid: str) -> dict[str, tuple[str, float]]:
+    recs = feishu.sim.records(feishu.sim.app_token, tid)
+    keys = [r["fields"]["业务键"] for r in recs]
+    assert len(keys) == len(set(keys))
+    return {r["fields"]["业务键"]: (r["fields"]["单元名称"], r["fields"]["消耗(元)"]) for r in recs}
+
+
+def _expected(spec, rows) -> dict[str, tuple[str, float]]:
+    return {business_key(spec, r): (r["promotion_name"], float(r["cost"])) for r in rows}
+
+
+def test_a_write_that_does_not_fit_stops_with_one_named_line(
+    feishu: Feishu, engine: sa.Engine
+) -> None:
+    feishu.sim.knobs.max_records_per_table = 50
+    sink = BitableSink(feishu.api(), engine, record_cap=50)
+    sink.upsert(LOCAL_PROMOTION_DAILY, promotion_rows(40, days=2))
+    feishu.sim.reset_counters()
+    more = promotion_rows(70, days=2)  # 30 new keys, 35 rows a day
+    with pytest.raises(TableFull) as ei:
+        sink.upsert(LOCAL_PROMOTION_DAILY, more)
+    msg = str(ei.value)
+    assert "\n" not in msg and "'本地推单元日报'" in msg and "35 rows/day" in msg
+    assert 'rotate = "day" (≈35 a table)' in msg and "retention_days" not in msg
+    assert (
+        feishu.writes() == 0
+        and len(feishu.sim.records(feishu.sim.app_token, _tables(feishu)["本地推单元日报"])) == 40
+    )
+
+
+def test_feishu_cap_below_ours_is_the_same_named_error(feishu: Feishu, engine: sa.Engine) -> None:
+    feishu.sim.knobs.max_records_per_table = 10  # the tenant's plan: lower than assumed
+    with pytest.raises(TableFull, match="is full.*1254103"):
+        BitableSink(feishu.api(), engine).upsert(LOCAL_PROMOTION_DAILY, promotion_rows(20))
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        BitableTableConfig(rotate="week"),
+        BitableTableConfig(retention_days=14),
+        BitableTableConfig(rotate="month", retention_days=14),
+    ],
+    ids=["rotate-week", "retention-14", "month+retention-14"],
+)
+def test_30_day_backfill_at_100_accounts_lands_under_the_cap(
+    feishu: Feishu, engine: sa.Engine, cfg: BitableTableConfig
+) -> None:
+    feishu.sim.knobs.max_records_per_table = CAP
+    spec = LOCAL_PROMOTION_DAILY.configured(cfg)
+    end = china_today() - timedelta(days=1)
+    rows = backfill_rows(30, end)
+    single = LOCAL_PROMOTION_DAILY
+    with pytest.raises(TableFull):  # the default single table cannot take it
+        BitableSink(feishu.api(), engine, record_cap=CAP).upsert(single, rows)
+
+    if cfg.retention_days:  # an older load first: retention must delete it from Bitable
+        old = [r for r in rows if r["stat_date"] < end - timedelta(days=cfg.retention_days + 3)]
+        BitableSink(feishu.api(), engine, record_cap=CAP).upsert(
+            LOCAL_PROMOTION_DAILY.configured(BitableTableConfig(rotate=cfg.rotate)), old[:4000]
+        )
+    res = BitableSink(feishu.api(), engine, record_cap=CAP).upsert(spec, rows)
+
+    cutoff = end - timedelta(days=10_000)
+    if cfg.retention_days:
+        cutoff = china_today() - timedelta(days=cfg.retention_days)
+    kept = [r for r in rows if r["stat_date"] >= cutoff]
+    by_table: dict[str, list[dict[str, Any]]] = {}
+    for r in kept:
+        name = spec.name
+        if spec.rotate != "none":
+            name = f"{spec.name} {period_label(spec.rotate, r['stat_date'])}"
+        by_table.setdefault(name, []).append(r)
+    tables = _tables(feishu)
+    for name, part in by_table.items():
+        got = _content(feishu, tables[name])
+        assert len(got) <= CAP
+        assert got == _expected(spec, part), name  # Bitable == DB for the kept rows
+    for name, tid in tables.items():  # no table over the cap, nothing outside the kept rows
+        n = len(feishu.sim.records(feishu.sim.app_token, tid))
+        assert n <= CAP and (name in by_table or n == 0), name
+    assert res.created == len(kept)
+    if cfg.retention_days:
+        assert res.deleted_old > 0
+
+    feishu.sim.reset_counters()  # rerun: nothing to write
+    again = BitableSink(feishu.api(), engine, record_cap=CAP).upsert(spec, rows)
+    assert again.unchanged == len(kept) and feishu.writes() == 0
+
+
+def test_period_tables_get_their_own_views(feishu: Feishu, engine: sa.Engine) -> None:
+    spec = LOCAL_PROMOTION_DAILY.configured(BitableTableConfig(rotate="month"))
+    sink = BitableSink(feishu.api(), engine)
+    rows = promotion_rows(20, accounts=2, days=4, start=date(2026, 10, 30))
+    res = sink.upsert(spec, rows)
+    assert res.tables == ["本地推单元日报 2026-10", "本地推单元日报 2026-11"]
+    views = sink.ensure_views(spec, {1854347260793866: "甲", 1854347260793867: "乙"})
+    assert views.created == 4
+    tables = _tables(feishu)
+    for name in res.tables:
+        names = {v["view_name"] for v in feishu.sim.views(feishu.sim.app_token, tables[name])}
+        assert {"甲", "乙"} <= names
