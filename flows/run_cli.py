@@ -152,6 +152,8 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Attach the flow commands to the root app."""
+    # Before anything imports prefect: its settings are read once, at import.
+    _prepare_prefect()
     app.add_typer(run_app, name="run")
     app.command("demo")(demo)
     app.command("serve")(serve)
