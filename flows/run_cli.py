@@ -7,6 +7,7 @@ partial or failed (so cron/CI wrappers can tell).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -30,10 +31,13 @@ def _prepare_prefect() -> None:
 
 def execute(flow_fn, **params):
     """Run a flow in this process; return its RunSummary (None if the flow crashed before one)."""
+    from flows.progress import live_display, quiet_task_logging
     from flows.summary import RunSummary
 
     _prepare_prefect()
-    state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
+    quiet_task_logging()
+    with live_display(sys.stdout.isatty()):
+        state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, RunSummary):
         typer.echo(summary.text())

@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
+from flows import progress
 from flows.runtime import Runtime, get_runtime
 from flows.summary import RunStatus, RunSummary
 from flows.window import Window, resolve_window
@@ -45,6 +46,7 @@ def run_sync(
 ) -> State:
     """Run ``body`` with a ledger row and publish the outcome. Returns the final Prefect state."""
     rt = get_runtime()
+    progress.quiet_task_logging()
     summary = RunSummary(
         flow=flow_name, window_start=window.start, window_end=window.end, run_id=_flow_run_id()
     )
@@ -53,7 +55,12 @@ def run_sync(
     calls_before = rt.api_calls()
     t0 = time.monotonic()
     try:
-        with rt.run_scope():
+        with (
+            rt.run_scope(),
+            progress.tracking(
+                flow_name, f"{window.start}..{window.end}", rt.api_calls, rt.throttled_calls
+            ),
+        ):
             body(rt, summary)
     except Exception as e:  # noqa: BLE001 - recorded in ledger/state; never lost
         logger.exception("%s failed", flow_name)

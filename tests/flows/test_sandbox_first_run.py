@@ -4,6 +4,7 @@ printed next commands (source it, ``adsync run laike --start … --end …``) wo
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -26,6 +27,23 @@ def _read_line(stream, timeout: float) -> str:
     reader.join(timeout)
     assert out and out[0], f"no ready line within {timeout}s"
     return out[0]
+
+
+def _progress_artifacts(run_id: str) -> list:
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+    )
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+                type=ArtifactFilterType(any_=["progress"]),
+            )
+        )
 
 
 def test_serve_writes_a_ready_env_file_and_the_printed_run_works(
@@ -76,6 +94,8 @@ def test_serve_writes_a_ready_env_file_and_the_printed_run_works(
         out = proc.stdout + proc.stderr
         # fast profile: one account is deliberately without permission → PARTIAL, exit 1.
         assert "Traceback" not in out, out[-3000:]
+        # Quiet by default: no per-task "Finished in state Completed()" lines (item 5).
+        assert out.count("Finished in state Completed") == 0, out[-3000:]
         assert "PARTIAL (" in proc.stdout or "SUCCESS (" in proc.stdout, out[-3000:]
         assert proc.returncode == (1 if "PARTIAL (" in proc.stdout else 0)
 
@@ -87,10 +107,16 @@ def test_serve_writes_a_ready_env_file_and_the_printed_run_works(
                     sa.select(t.c.stat_date).distinct().where(t.c.stat_date.between(start, end))
                 ).scalars()
                 assert len(set(days)) == 7
-                led = conn.execute(sa.select(tables.sync_runs.c.status)).scalars().all()
-                assert led == ["PARTIAL" if proc.returncode else "SUCCESS"]
+                led = conn.execute(
+                    sa.select(tables.sync_runs.c.status, tables.sync_runs.c.run_id)
+                ).all()
+                assert [r.status for r in led] == ["PARTIAL" if proc.returncode else "SUCCESS"]
         finally:
             eng.dispose()
+        # The run's progress artifact exists for this one-week run and ended at 100.
+        progress = _progress_artifacts(led[0].run_id)
+        assert [a.data for a in progress] == [100], progress
+        assert re.search(r"accounts (\d+)/\1,", progress[0].description or ""), progress
     finally:
         serve.terminate()
         try:
