@@ -9,12 +9,18 @@ and where to look. Nothing here is demo-only logic: it is the real flow, client,
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 
 from integrations.settings import Settings, get_settings
+
+ENV_FILE_NAME = ".env.sandbox"
 
 
 def sandbox_env(sb, data_dir: Path) -> dict[str, str]:
@@ -42,6 +48,81 @@ def seed_tokens(sb, settings: Settings) -> None:
 
     upgrade(settings.db_url)
     build_token_store(settings).exchange_auth_code(sb.oe.issue_auth_code())
+
+
+def prepare_sandbox_env(sb, data_dir: Path) -> dict[str, str]:
+    """Point this process at ``sb`` and authorise it; return the env a second process needs.
+
+    The returned variables pin everything a later ``adsync run`` must share with this process:
+    the simulators' addresses and credentials, the encryption key the token pair was stored
+    with, and the database (and data dir) holding that pair.
+    """
+    data_dir = data_dir.resolve()
+    env = sandbox_env(sb, data_dir)
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = get_settings()
+    seed_tokens(sb, settings)
+    env["ADSYNC_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["ADSYNC_DATABASE_URL"] = settings.db_url
+    env["ADSYNC_TOKEN_BACKEND"] = settings.token_backend
+    return env
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> Path:
+    """Write ``env`` as a .env file that both python-dotenv and ``sh`` (``set -a; . FILE``) read.
+
+    Mode 0600: the values are sandbox-only, but it is still a file of secrets.
+    """
+    path = path.resolve()
+    lines = [
+        "# Written by adsync: points adsync at a running sandbox (valid while it runs).",
+        "# Use: set -a; . " + shlex.quote(str(path)) + "; set +a",
+    ]
+    lines += [f"{k}={shlex.quote(v)}" for k, v in sorted(env.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return path
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _exe(name: str) -> str:
+    """How to call a console script of this install, relative to the cwd when inside it."""
+    return _rel(Path(sys.executable).with_name(name))
+
+
+def next_commands(env_file: Path, page_url: str | None, today: date | None = None) -> list[str]:
+    """The exact commands that run the product against the sandbox described by ``env_file``."""
+    today = today or datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    end = today - timedelta(days=1)
+    start = end - timedelta(days=6)
+    src = f"set -a; . {shlex.quote(str(env_file))}; set +a"
+    lines = [
+        "next, in another terminal (this one keeps the sandbox up; Ctrl-C stops it):",
+        f"  {src}",
+        f"  {_exe('adsync')} run laike --start {start} --end {end}",
+        f"  {_exe('adsync')} run douplus",
+        f"  {_exe('adsync')} tokens status",
+        f"  {_exe('python')} {_rel(Path(__file__).resolve().parents[1] / 'monitor.py')} view",
+    ]
+    if page_url:
+        lines.append(f"  open {page_url}   # the sandbox Bitable and the bot's cards")
+    lines.append(
+        "  (optional, faster runs: `"
+        + _exe("prefect")
+        + " server start` in a third terminal, then `export "
+        "PREFECT_API_URL=http://127.0.0.1:4200/api`)"
+    )
+    return lines
 
 
 def _demo_exit_code(sb, summaries) -> int:
@@ -74,11 +155,8 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
     t0 = time.monotonic()
     state_dir = state_dir.resolve()
     with Sandbox(state_dir=state_dir, profile="realistic") as sb:
-        env = sandbox_env(sb, state_dir.parent)
-        os.environ.update(env)
-        get_settings.cache_clear()
+        env = prepare_sandbox_env(sb, state_dir.parent)
         settings = get_settings()
-        seed_tokens(sb, settings)
         typer.echo(f"sandbox up: Ocean Engine {sb.oceanengine_url}, Feishu {sb.feishu_url}")
         # DOU+ after 来客, as scheduled; then the account list and the DPA product libraries.
         summaries = [
@@ -98,7 +176,11 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
         )
         typer.echo("  runs and health:    .venv/bin/python monitor.py view")
         if keep_serving:
-            typer.echo("sandbox keeps serving; Ctrl-C to stop")
+            env_file = write_env_file(Path.cwd() / ENV_FILE_NAME, env)
+            typer.echo(f"  sandbox settings:   {env_file}")
+            typer.echo("")
+            for line in next_commands(env_file, sb.page_url):
+                typer.echo(line)
             try:
                 while True:
                     time.sleep(3600)

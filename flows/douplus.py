@@ -32,14 +32,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 from sqlalchemy import ColumnElement, Connection, Select, select
 
-from flows import steps
+from flows import progress, steps
 from flows.douplus_rows import (
     ORDER_KEY,
     ORDER_STATS_KEY,
@@ -181,12 +179,15 @@ def fetch_chunk(
     rows from this chunk are left out, so the DB never gets stats without their orders.
     """
     ids = [uid for uid, r in results.items() if r.ok]
+    prog = progress.current()  # two fetch units per account and chunk: stats, orders
+    prog.skipped(2 * (len(results) - len(ids)))
     stat_futures = fetch_stats.map(ids, unmapped(chunk.start), unmapped(chunk.end))
     # A unit mismatch is the setting's fault, not an account's: fail the run once, in one
     # line, before any account is marked failed for it.
     _raise_money_unit_mismatch(stat_futures)
     stats = steps.collect(stat_futures, ids, results)
     ok = [uid for uid in ids if results[uid].ok]
+    prog.skipped(len(ids) - len(ok))
     wanted = {
         uid: sorted({r["order_id"] for r in stats if r["aweme_sec_uid"] == uid}) for uid in ok
     }
@@ -324,11 +325,7 @@ def _sync(
     today = china_today(rt.settings.timezone)
     since = today - timedelta(days=FULL_ORDER_DAYS if full else INCREMENTAL_ORDER_DAYS)
     chunks = split_window(window, chunk_days)
-    progress_id = None
-    if len(chunks) > 1 and FlowRunContext.get() is not None:
-        progress_id = create_progress_artifact(
-            progress=0.0, key=f"{FLOW_NAME}-backfill", description=f"backfill {window}"
-        )
+    progress.current().add_total(2 * len(results) * len(chunks))
     for i, chunk in enumerate(chunks, 1):
         # The created-since listing once per run; later chunks fetch their stats' orders by id.
         try:
@@ -338,8 +335,6 @@ def _sync(
             summary.accounts = []
             raise
         write_db(orders, stats, summary)
-        if progress_id is not None:
-            update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))
     write_video_daily(window, summary)
     if rt.bitable_enabled:
         project_bitable(window, since, names, summary)

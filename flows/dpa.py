@@ -19,7 +19,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import steps
+from flows import progress, steps
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
 from flows.sync_run import run_name, run_today
@@ -135,6 +135,7 @@ def _sync(rt: Runtime, summary: RunSummary, advertisers: list[int] | None) -> No
     results = {aid: AccountResult(account_id=aid, name=n) for aid, n in sorted(names.items())}
     summary.accounts = list(results.values())
     libraries = _libraries(sorted(names), results)
+    progress.current().add_total(len(libraries))
     futures = fetch_products.map(libraries)
     rows = steps.collect(futures, [lib.advertiser_id for lib in libraries], results)
     write_db(rows, summary)

@@ -5,8 +5,8 @@ concurrency bounded by the client's per-app rate limiter) → validate → polar
 aggregate → upsert both into the DB → project those DB rows into Bitable + per-account views.
 The writing is done batch by batch on a serial lane while the remaining accounts are still being
 fetched (see ``_Writer``): the run is bound by the Ocean Engine QPS, not by fetch + write. A
-backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is durable and
-visible (progress artifact).
+backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is durable; the
+progress artifact moves with every written batch (flows/progress.py).
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from prefect import flow, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import steps
+from flows import progress, steps
 from flows.calls import Calls, PrefectCalls
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
@@ -31,14 +29,16 @@ from flows.transforms import laike as T
 from flows.transforms.exact import to_rows
 from flows.window import Window, split_window
 from integrations.database import tables
-from integrations.feishu.client import BATCH_SIZE
 from integrations.oceanengine import endpoints as E
 
 FLOW_NAME = "laike-daily"
 # Threads; the rate limiter bounds the request rate as long as enough are waiting for a slot:
 # QPS × (latency + a task run's own overhead) with margin (16 measured 18.3 calls/s at 19.0).
 FETCH_WORKERS = 32
-FLUSH_ROWS = BATCH_SIZE  # write as soon as one Bitable create chunk's worth of rows is fetched
+# Write as soon as one Bitable create chunk's worth of rows is fetched (= feishu.client.BATCH_SIZE;
+# not imported from there: that module imports lark-oapi, seconds of start-up before the first
+# report call; tests/flows/test_startup.py checks they agree).
+FLUSH_ROWS = 500
 PROMOS, ACCOUNTS = "local_promotion_daily", "local_account_daily"
 DATASETS = (PROMOS, ACCOUNTS)
 
@@ -167,23 +167,19 @@ def _sync(
     }
     summary.accounts = list(results.values())
     chunks = split_window(window, chunk_days)
-    progress_id = None
-    if len(chunks) > 1 and FlowRunContext.get() is not None:
-        progress_id = create_progress_artifact(
-            progress=0.0, key=f"{FLOW_NAME}-backfill", description=f"backfill {window}"
-        )
+    prog = progress.current()
+    prog.add_total(len(results) * len(chunks))
     writer = _Writer(rt, c, names, summary)
     try:
-        for i, chunk in enumerate(chunks, 1):
+        for chunk in chunks:
             writer.chunk(chunk)
             ids = [aid for aid, r in results.items() if r.ok]
+            prog.skipped(len(results) - len(ids))  # failed in an earlier chunk
             for aid, outcome in c.each(fetch_local_report, ids, chunk.start, chunk.end):
                 rows = steps.record_fetch(results[aid], outcome)
                 if results[aid].ok:
                     writer.add(aid, rows)
             writer.flush(final=True)  # waits for this chunk's writes
-            if progress_id is not None:
-                update_progress_artifact(artifact_id=progress_id, progress=100.0 * i / len(chunks))
     except BaseException:
         with contextlib.suppress(Exception):  # the first error is the one to report
             c.drain()

@@ -9,6 +9,7 @@ stored tokens are checked before Prefect starts: a run that cannot start is one 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date as Date
 from pathlib import Path
 
@@ -92,10 +93,13 @@ def preflight(flow_name: str, **window: object) -> None:
 
 def execute(flow_fn, **params):
     """Run a flow in this process; return its RunSummary (None if the flow crashed before one)."""
+    from flows.progress import live_display, quiet_task_logging
     from flows.summary import RunSummary
 
     _prepare_prefect()
-    state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
+    quiet_task_logging()
+    with live_display(sys.stdout.isatty()):
+        state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, RunSummary):
         typer.echo(summary.text())
@@ -212,6 +216,8 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Attach the flow commands to the root app."""
+    # Before anything imports prefect: its settings are read once, at import.
+    _prepare_prefect()
     app.add_typer(run_app, name="run")
     app.command("demo")(demo)
     app.command("serve")(serve)

@@ -121,6 +121,12 @@ class Runtime:
             return 0
         return self.oceanengine.stats.total
 
+    def throttled_calls(self) -> int:
+        """Ocean Engine answers 40100 / HTTP 429 so far (retried by the client)."""
+        if "oceanengine" not in self.__dict__:
+            return 0
+        return int(self.oceanengine.stats.snapshot()["retries"].get("Throttled", 0))
+
     def run_url(self, summary: RunSummary) -> str | None:
         ui = self.settings.prefect_ui_url
         if not ui or not summary.run_id:
@@ -132,13 +138,19 @@ class Runtime:
         if self.settings.feishu_webhook_url is None:
             return
         try:
-            from integrations.feishu.notifier import BotNotifier, CardReport, build_card
+            from integrations.feishu.notifier import (
+                BotNotifier,
+                CardReport,
+                base_web_url,
+                build_card,
+            )
 
             notifier = BotNotifier.from_settings(self.settings)
             if notifier is not None:
-                notifier.send_card(
-                    build_card(CardReport.from_summary(summary, self.run_url(summary)))
+                report = CardReport.from_summary(
+                    summary, self.run_url(summary), base_web_url(self.settings)
                 )
+                notifier.send_card(build_card(report))
         except Exception as e:  # noqa: BLE001 - a failed notification never fails the sync
             log.warning("Feishu notification failed: %s", type(e).__name__)
 

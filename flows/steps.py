@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from sqlalchemy import Table, select
 
+from flows import progress
 from flows.runtime import Runtime
 from flows.summary import AccountResult, RunSummary
 from flows.window import Window
@@ -90,7 +91,9 @@ def record_fetch(res: AccountResult, outcome: FetchResult | BaseException) -> li
         res.ok = False
         res.reason = short_reason(outcome)
         log.warning("account %s failed: %s", res.account_id, res.reason)
+        progress.current().fetched(ok=False)
         return []
+    progress.current().fetched(ok=True, rows=len(outcome.rows))
     res.rows += len(outcome.rows)
     res.cost += sum((r.get("cost") or Decimal(0) for r in outcome.rows), Decimal(0))
     res.rejected += len(outcome.rejections)
@@ -195,6 +198,7 @@ def upsert_db(
     summary.sink(f"db:{table.name}").add(
         inserted=res.inserted, updated=res.updated, unchanged=res.unchanged
     )
+    progress.current().batch_written(len(rows))  # moves the run's progress artifact
 
 
 def window_rows(

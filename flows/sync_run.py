@@ -17,6 +17,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 from sqlalchemy.exc import SQLAlchemyError
 
+from flows import progress
 from flows.runtime import Runtime, check_flow_settings, get_runtime
 from flows.summary import RunNotGreen, RunStatus, RunSummary
 from flows.window import Window, china_today, resolve_window
@@ -77,6 +78,7 @@ def run_sync(
     Settings and tokens are checked first: a run that cannot start ends Failed with one line
     naming the setting, no traceback, no retries and no ledger row (it never ran).
     """
+    progress.quiet_task_logging()
     try:
         rt = get_runtime()
         check_flow_settings(rt.settings, flow_name)
@@ -94,7 +96,12 @@ def run_sync(
     calls_before = rt.api_calls()
     t0 = time.monotonic()
     try:
-        with rt.run_scope():
+        with (
+            rt.run_scope(),
+            progress.tracking(
+                flow_name, f"{window.start}..{window.end}", rt.api_calls, rt.throttled_calls
+            ),
+        ):
             body(rt, summary)
     except Exception as e:  # noqa: BLE001 - recorded in ledger/state; never lost
         logger.exception("%s failed", flow_name)

@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     feishu_app_token: str | None = None  # the Bitable base
     feishu_webhook_url: SecretStr | None = None
     feishu_webhook_secret: SecretStr | None = None
+    # Your tenant's web address (e.g. https://example.feishu.cn): links on the run card.
+    feishu_web_url: str | None = None
     bitable_tables: dict[str, BitableTableConfig] = Field(default_factory=dict)
 
     # --- Prefect -----------------------------------------------------------------------------

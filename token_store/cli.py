@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import typer
 
 from integrations.settings import get_settings, require
 from token_store.api import TokenStore, build_token_store
-from token_store.errors import TokenStoreError
+from token_store.errors import TokenNotFound, TokenStoreError
 from token_store.importer import ImportFormatError, parse_token_json
 from token_store.models import TokenKey, TokenStatus
 from token_store.oauth import OceanEngineOAuth
@@ -57,8 +58,13 @@ def _store_and_key(principal: str | None) -> tuple[TokenStore, TokenKey]:
     return build_token_store(s), key
 
 
+def _tz() -> ZoneInfo:
+    return get_settings().tz  # ADSYNC_TIMEZONE: China time (Asia/Shanghai) by default
+
+
 def _t(dt: datetime) -> str:
-    return dt.isoformat(timespec="seconds")
+    """China time (the zone every date of the product is in), with its offset: unambiguous."""
+    return f"{dt.astimezone(_tz()).isoformat(sep=' ', timespec='seconds')} ({_tz().key})"
 
 
 def _describe(st: TokenStatus, echo: Callable[[str], None] = typer.echo) -> None:
@@ -69,6 +75,10 @@ def _describe(st: TokenStatus, echo: Callable[[str], None] = typer.echo) -> None
     flag = " (EXPIRES WITHIN 7 DAYS)" if st.refresh_expiring_soon else ""
     flag = " (EXPIRED: re-authorise)" if st.refresh_expired else flag
     echo(f"  refresh token expires: {_t(st.refresh_expires_at)}{flag}")
+
+
+def _status_of(key: TokenKey, ts) -> TokenStatus:  # noqa: ANN001 - a TokenSet
+    return TokenStatus.of(key, ts.access_expires_at, ts.refresh_expires_at, ts.account_ids)
 
 
 @app.command("auth-url")
@@ -104,7 +114,11 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     with _errors():
         statuses = build_token_store(get_settings()).status()
     if as_json:
-        typer.echo(json.dumps([st.model_dump(mode="json") for st in statuses], indent=2))
+        out = [st.model_dump(mode="json") for st in statuses]
+        for st, doc in zip(statuses, out, strict=True):
+            for name in ("access_expires_at", "refresh_expires_at"):
+                doc[name] = getattr(st, name).astimezone(_tz()).isoformat(timespec="seconds")
+        typer.echo(json.dumps(out, indent=2))
         return
     if not statuses:
         typer.echo("no tokens stored; run `adsync tokens auth-url` to start")
@@ -124,10 +138,20 @@ def import_(
     with _errors():
         store, key = _store_and_key(principal)
         result = parse_token_json(sys.stdin.read())
+        try:
+            old: TokenStatus | None = _status_of(key, store.get(key))
+        except TokenNotFound:
+            old = None
         store.put(key, result.token_set)
     ts = result.token_set
-    typer.echo("imported a token pair (access + refresh token)")
-    _describe(TokenStatus.of(key, ts.access_expires_at, ts.refresh_expires_at, ts.account_ids))
+    if old is None:
+        typer.echo("imported a token pair (access + refresh token)")
+    else:
+        # Say so: the replaced refresh token is gone from the store for good.
+        typer.echo(f"imported a token pair, REPLACING the pair stored under {key}:")
+        typer.echo(f"  replaced: accounts {', '.join(map(str, old.account_ids)) or '(none)'}")
+        typer.echo(f"  replaced: refresh token expires {_t(old.refresh_expires_at)}")
+    _describe(_status_of(key, ts))
     if result.estimated:
         typer.echo(
             f"  note: {', '.join(result.estimated)} not in the input: estimated "

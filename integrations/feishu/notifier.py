@@ -1,4 +1,6 @@
-"""Feishu custom-bot notifications: an interactive card per sync run.
+"""Feishu custom-bot notifications: an interactive card per sync run, in Chinese (its readers
+are the operators of a Chinese ad business), times in China time, with links to the Bitable base
+(``ADSYNC_FEISHU_WEB_URL``) and the Prefect run (``ADSYNC_PREFECT_UI_URL``) when configured.
 
 - Signed when a secret is set: ``sign = base64(HMAC-SHA256(key=f"{ts}\\n{secret}", msg=b""))``
   (contract §6; the key/message order is Feishu's, not a typo).
@@ -18,7 +20,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import SecretStr
@@ -32,6 +36,37 @@ R = TypeVar("R")
 MAX_BODY_BYTES = 20_000
 COLOURS = {"SUCCESS": "green", "PARTIAL": "orange", "FAILED": "red"}
 _MAX_LISTED = 30  # accounts listed by name on the card before "… and N more"
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+STATUS_ZH = {"SUCCESS": "成功", "PARTIAL": "部分失败", "FAILED": "失败"}
+FLOW_ZH = {
+    "laike-daily": "来客 / 本地推日报",
+    "douplus-daily": "DOU+ 订单与视频日报",
+    "dpa-daily": "DPA 商品库",
+    "accounts-hourly": "广告账户同步",
+}
+COUNT_ZH = {"inserted": "新增", "updated": "更新", "unchanged": "未变", "deleted": "删除重复"}
+
+
+def base_web_url(settings: Settings) -> str | None:
+    """The Bitable base in a browser: ``{ADSYNC_FEISHU_WEB_URL}/base/{app_token}`` (Feishu's own
+    URL form, e.g. https://example.feishu.cn/base/bascn…); None unless both are set."""
+    web, token = settings.feishu_web_url, settings.feishu_app_token
+    if not web or not token:
+        return None
+    return f"{str(web).rstrip('/')}/base/{token}"
+
+
+def _sink_zh(name: str) -> str:
+    """``db:x`` → 数据库 x; ``bitable:x`` → 多维表格 <x's default table name>."""
+    kind, _, dataset = name.partition(":")
+    if kind == "db":
+        return f"数据库 {dataset}"
+    if kind == "bitable":
+        from integrations.feishu.specs import SPECS  # no lark-oapi behind it
+
+        spec = SPECS.get(dataset)
+        return f"多维表格「{spec.default_name if spec else dataset}」"
+    return name
 
 
 def sign(timestamp: str, secret: str) -> str:
@@ -51,9 +86,14 @@ class CardReport:
     rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # sink → counts
     run_url: str | None = None
     notes: list[str] = field(default_factory=list)  # warnings (e.g. accounts without a view)
+    base_url: str | None = None  # the Bitable base in a browser
+    error: str = ""  # a failure that is not one account's
+    finished_at: datetime | None = None  # shown in China time
 
     @classmethod
-    def from_summary(cls, summary: Any, run_url: str | None = None) -> CardReport:
+    def from_summary(
+        cls, summary: Any, run_url: str | None = None, base_url: str | None = None
+    ) -> CardReport:
         """From a ``flows.summary.RunSummary`` (duck-typed: integrations never import flows)."""
         status = str(getattr(summary.status, "value", summary.status))
         rows = {
@@ -62,8 +102,9 @@ class CardReport:
             }
             for name, s in summary.sinks.items()
         }
+        flow = str(summary.flow)
         return cls(
-            title=f"{summary.flow}: {status}",
+            title=f"{FLOW_ZH.get(flow, flow)}：{STATUS_ZH.get(status.upper(), status)}",
             status=status,
             window=f"{summary.window_start} → {summary.window_end}",
             accounts_ok=[_acct(a) for a in summary.ok_accounts],
@@ -71,6 +112,9 @@ class CardReport:
             rows=rows,
             run_url=run_url,
             notes=list(getattr(summary, "warnings", []) or []),
+            base_url=base_url,
+            error=str(getattr(summary, "error", "") or ""),
+            finished_at=datetime.now(CHINA_TZ),
         )
 
 
@@ -80,32 +124,42 @@ def _acct(a: Any) -> str:
 
 def _listed(items: Iterable[str]) -> str:
     xs = list(items)
-    head = ", ".join(xs[:_MAX_LISTED])
-    return head + (f" … and {len(xs) - _MAX_LISTED} more" if len(xs) > _MAX_LISTED else "")
+    head = "、".join(xs[:_MAX_LISTED])
+    return head + (f" …… 另有 {len(xs) - _MAX_LISTED} 个" if len(xs) > _MAX_LISTED else "")
 
 
 def build_card(r: CardReport) -> dict[str, Any]:
-    """Interactive card (schema 2.0) for the report."""
+    """Interactive card (schema 2.0) for the report, in Chinese."""
     lines = [
-        f"**Window** {r.window}",
-        f"**Accounts** {len(r.accounts_ok)} ok, {len(r.accounts_failed)} failed",
+        f"**数据日期** {r.window}",
+        f"**账户** 成功 {len(r.accounts_ok)} 个，失败 {len(r.accounts_failed)} 个",
     ]
+    if r.finished_at is not None:
+        at = r.finished_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"**完成时间** {at}（北京时间）")
+    if r.error:
+        lines.append(f"**错误** {r.error}")
     if r.accounts_failed:
-        lines.append("**Failed**")
-        lines += [f"- {a}: {reason}" for a, reason in r.accounts_failed[:_MAX_LISTED]]
+        lines.append("**失败账户**（原因）")
+        lines += [f"- {a}：{reason}" for a, reason in r.accounts_failed[:_MAX_LISTED]]
         if len(r.accounts_failed) > _MAX_LISTED:
-            lines.append(f"- … and {len(r.accounts_failed) - _MAX_LISTED} more")
+            lines.append(f"- …… 另有 {len(r.accounts_failed) - _MAX_LISTED} 个")
     if r.accounts_ok:
-        lines.append(f"**OK** {_listed(r.accounts_ok)}")
+        lines.append(f"**成功账户** {_listed(r.accounts_ok)}")
     if r.rows:
-        lines.append("**Rows per sink**")
+        lines.append("**写入行数**")
         for sink, counts in r.rows.items():
-            parts = ", ".join(f"{k} {v}" for k, v in counts.items())
-            lines.append(f"- {sink}: {parts}")
+            parts = "，".join(f"{COUNT_ZH.get(k, k)} {v}" for k, v in counts.items())
+            lines.append(f"- {_sink_zh(sink)}：{parts}")
     lines += [f"⚠️ {n}" for n in r.notes]
     elements: list[dict[str, Any]] = [{"tag": "markdown", "content": "\n".join(lines)}]
+    links = []
+    if r.base_url:
+        links.append(f"[打开多维表格]({r.base_url})")
     if r.run_url:
-        elements.append({"tag": "markdown", "content": f"[Open the Prefect run]({r.run_url})"})
+        links.append(f"[查看 Prefect 运行记录]({r.run_url})")
+    if links:
+        elements.append({"tag": "markdown", "content": " · ".join(links)})
     return {
         "schema": "2.0",
         "header": {

@@ -3,6 +3,11 @@
 ``serve`` prints exactly one JSON line on stdout once both servers accept connections, so a
 caller (script, test, the demo) can read it and go. Printing the sandbox credentials is the
 point of that line; they are fake and only valid against this loopback sandbox.
+
+Before that line, ``serve`` authorises the sandbox app (a real auth-code exchange) into the app
+database and writes ``.env.sandbox``: sourcing it makes ``adsync run …`` work against this
+sandbox at once (same encryption key, same database, a token pair the simulator knows). The
+next commands go to stderr, for people.
 """
 
 from __future__ import annotations
@@ -53,14 +58,20 @@ def serve(
         ProfileName.realistic, "--profile", help="Latency/limits/faults (README: Sandbox)."
     ),
     seed: int = typer.Option(42, "--seed", help="Seed of the simulated data."),
+    env_file: Path = typer.Option(
+        Path(".env.sandbox"),
+        "--env-file",
+        help="Where to write the ADSYNC_* settings that point adsync at this sandbox.",
+    ),
 ) -> None:
     """Serve both simulators on 127.0.0.1 until Ctrl-C / SIGTERM; print one JSON line when ready."""
+    from flows.demo import next_commands, prepare_sandbox_env, write_env_file
     from integrations.sandbox.server import Sandbox
+    from integrations.settings import get_settings
 
+    data_dir = get_settings().data_dir
     if state_dir is None:
-        from integrations.settings import get_settings
-
-        state_dir = get_settings().data_dir / "sandbox"
+        state_dir = data_dir / "sandbox"
     state_dir.mkdir(parents=True, exist_ok=True)
 
     stop = threading.Event()
@@ -75,6 +86,11 @@ def serve(
         feishu_port=feishu_port,
     )
     with sandbox:
-        typer.echo(json.dumps(ready_line(sandbox), ensure_ascii=False))
+        env = prepare_sandbox_env(sandbox, data_dir)
+        written = write_env_file(env_file, env)
+        line = ready_line(sandbox) | {"env": env, "env_file": str(written)}
+        typer.echo(json.dumps(line, ensure_ascii=False))
+        for text in next_commands(written, sandbox.page_url):
+            typer.echo(text, err=True)
         while not stop.wait(0.5):
             pass

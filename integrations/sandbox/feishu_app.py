@@ -25,7 +25,7 @@ from starlette.routing import Route
 from integrations.sandbox.feishu_bitable import Bitable, field_json, view_json, write_fields
 from integrations.sandbox.feishu_errors import FeishuError
 from integrations.sandbox.feishu_knobs import BITABLE_ENDPOINTS, WRITE_ENDPOINTS, FeishuKnobs
-from integrations.sandbox.feishu_page import render_page
+from integrations.sandbox.feishu_page import NotFound, render_base, render_page
 from integrations.sandbox.feishu_realism import Realism
 from integrations.sandbox.feishu_state import Store
 from integrations.sandbox.feishu_webhook import (
@@ -321,8 +321,29 @@ class FeishuSim:
         )
 
     async def _page(self, request: Request) -> Response:
+        with self._lock:
+            cards = list(self.webhook_messages)
         with self.store.lock:
-            html = render_page(list(self.store.bases.values()), self.counters_snapshot())
+            html = render_page(list(self.store.bases.values()), self.counters_snapshot(), cards)
+        return HTMLResponse(html)
+
+    async def _base_page(self, request: Request) -> Response:
+        """Feishu's web address of a base/table/view (what the run card links to)."""
+        q = request.query_params
+        try:
+            page = int(q.get("page", "1"))
+        except ValueError:
+            page = 1
+        with self._lock:
+            cards = list(self.webhook_messages)
+        with self.store.lock:
+            base = self.store.bases.get(request.path_params["app_token"])
+            try:
+                if base is None:
+                    raise NotFound("base")
+                html = render_base(base, q.get("table"), q.get("view"), page, cards)
+            except NotFound as e:
+                return HTMLResponse(f"<p>not found: {e}</p>", status_code=404)
         return HTMLResponse(html)
 
     async def _counters_json(self, request: Request) -> Response:
@@ -471,6 +492,7 @@ class FeishuSim:
             Route("/_sandbox/", self._page, methods=["GET"]),
             Route("/_sandbox", self._page, methods=["GET"]),
             Route("/_sandbox/counters", self._counters_json, methods=["GET"]),
+            Route("/base/{app_token}", self._base_page, methods=["GET"]),
             Route(
                 "/{path:path}", self._not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
             ),

@@ -155,6 +155,8 @@ class Sandbox:
                     "ADSYNC_FEISHU_APP_TOKEN": str(self.fs.app_token),
                     "ADSYNC_FEISHU_WEBHOOK_URL": str(self.feishu_webhook_url),
                     "ADSYNC_FEISHU_WEBHOOK_SECRET": str(self.fs.webhook_secret),
+                    # The sandbox serves /base/{app_token} like Feishu's web app (its page).
+                    "ADSYNC_FEISHU_WEB_URL": self.feishu_url,
                 }
             )
         return env

@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from flows.summary import AccountResult, RunSummary
-from integrations.feishu.notifier import BotNotifier, CardReport, build_card
+from integrations.feishu.notifier import BotNotifier, CardReport, base_web_url, build_card
+from integrations.settings import load_settings
 from tests.feishu.conftest import Feishu
 
 
@@ -34,7 +35,7 @@ def test_signed_card_reaches_the_webhook(feishu: Feishu) -> None:
     card = msg["card"]
     assert card["header"]["template"] == "orange"
     text = "\n".join(e["content"] for e in card["body"]["elements"])
-    assert "上海店: 40102 token expired" in text and "inserted 10" in text
+    assert "上海店：40102 token expired" in text and "新增 10" in text
     assert "2026-11-19 → 2026-11-22" in text and "/runs/flow-run/abc" in text
 
 
@@ -66,6 +67,40 @@ def test_card_from_run_summary() -> None:
     s.sink("bitable:x").add(inserted=3)
     card = build_card(CardReport.from_summary(s, run_url=None))
     assert card["header"]["template"] == "orange"
-    assert "2 b: boom" in card["body"]["elements"][0]["content"]
+    assert card["header"]["title"]["content"] == "laike：部分失败"
+    body = card["body"]["elements"][0]["content"]
+    assert "- 2 b：boom" in body and "成功 1 个，失败 1 个" in body
+    assert "（北京时间）" in body and "多维表格「x」：新增 3" in body
+    assert len(card["body"]["elements"]) == 1  # no links configured
     s.accounts = [AccountResult(1, "a")]
     assert build_card(CardReport.from_summary(s))["header"]["template"] == "green"
+
+
+def test_card_is_chinese_with_links_to_the_base_and_the_run() -> None:
+    s = RunSummary(
+        flow="laike-daily", window_start=date(2026, 11, 20), window_end=date(2026, 11, 22)
+    )
+    s.accounts = [AccountResult(1, "a")]
+    s.sink("bitable:local_promotion_daily").add(inserted=3, unchanged=2)
+    s.sink("db:local_promotion_daily").add(inserted=3)
+    settings = load_settings(
+        feishu_web_url="https://example.feishu.cn/", feishu_app_token="bascnAbc"
+    )
+    assert base_web_url(settings) == "https://example.feishu.cn/base/bascnAbc"
+    assert base_web_url(load_settings(feishu_app_token="bascnAbc")) is None
+    card = build_card(
+        CardReport.from_summary(s, "http://ui/runs/flow-run/1", base_web_url(settings))
+    )
+    assert card["header"]["title"]["content"] == "来客 / 本地推日报：成功"
+    body, links = (e["content"] for e in card["body"]["elements"])
+    assert "多维表格「本地推单元日报」：新增 3，更新 0，未变 2" in body
+    assert "数据库 local_promotion_daily：新增 3" in body
+    assert "[打开多维表格](https://example.feishu.cn/base/bascnAbc)" in links
+    assert "[查看 Prefect 运行记录](http://ui/runs/flow-run/1)" in links
+    s.error = "OperationalError: database is locked"
+    s.accounts = []
+    failed = build_card(CardReport.from_summary(s))
+    assert failed["header"]["template"] == "red"
+    assert (
+        "**错误** OperationalError: database is locked" in failed["body"]["elements"][0]["content"]
+    )

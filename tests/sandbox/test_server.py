@@ -94,7 +94,8 @@ def test_serve_prints_one_json_line_then_serves(tmp_path: Path) -> None:
     env["ADSYNC_DATA_DIR"] = str(tmp_path / "data")
     proc = subprocess.Popen(
         [sys.executable, "-c", "from flows.cli import main; main()", "sandbox", "serve",
-         "--profile", "fast", "--seed", "9", "--state-dir", str(tmp_path / "state")],
+         "--profile", "fast", "--seed", "9", "--state-dir", str(tmp_path / "state"),
+         "--env-file", str(tmp_path / ".env.sandbox")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -124,7 +125,8 @@ def test_serve_prints_one_json_line_then_serves(tmp_path: Path) -> None:
             assert set(ready["env"]) >= FEISHU_ENV
         assert _exchange(ready["oceanengine_url"], oe, oe["auth_code"])["code"] == 0
         counters = httpx.get(ready["counters_url"]).json()
-        assert counters["oceanengine"]["requests"]["oauth2/access_token"] == 1
+        # serve's own exchange (the token pair behind .env.sandbox) and ours
+        assert counters["oceanengine"]["requests"]["oauth2/access_token"] == 2
     finally:
         proc.terminate()
         try:

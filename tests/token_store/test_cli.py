@@ -134,3 +134,42 @@ def test_config_errors_are_one_line_exit_2(cli_env, sandbox, capfd, leak_guard, 
     finally:
         keyring.set_keyring(previous)
     assert code == 2 and "ADSYNC_TOKEN_BACKEND=database" in err
+
+
+def test_status_in_china_time_and_import_says_it_replaces(
+    cli_env, sandbox, capfd, leak_guard, monkeypatch
+) -> None:
+    code, out, _ = run(["tokens", "exchange", sandbox.oe.issue_auth_code()], capfd, leak_guard)
+    assert code == 0
+    code, out, _ = run(["tokens", "status"], capfd, leak_guard)
+    expiry_lines = [ln for ln in out.splitlines() if "expires:" in ln]
+    assert len(expiry_lines) == 2
+    assert all("+08:00 (Asia/Shanghai)" in ln for ln in expiry_lines), out
+    code, out, _ = run(["tokens", "status", "--json"], capfd, leak_guard)
+    (st,) = json.loads(out)
+    assert st["refresh_expires_at"].endswith("+08:00")
+
+    # Importing over the stored pair says so, naming the key and what it replaced.
+    oauth = OceanEngineOAuth(
+        sandbox.oceanengine_url, str(sandbox.oe.app_id), SecretStr(sandbox.oe.app_secret)
+    )
+    ts = oauth.exchange_auth_code(sandbox.oe.issue_auth_code())
+    pair = {
+        "access_token": ts.access_token.get_secret_value(),
+        "refresh_token": ts.refresh_token.get_secret_value(),
+        "account_ids": ts.account_ids,
+    }
+    code, out, _ = run(["tokens", "import"], capfd, leak_guard, json.dumps(pair), monkeypatch)
+    assert code == 0
+    key = f"oceanengine:{sandbox.oe.app_id}:default"
+    assert f"REPLACING the pair stored under {key}" in out
+    assert "replaced: refresh token expires" in out
+    # A key with nothing stored: a plain import, no REPLACING.
+    code, out, _ = run(
+        ["tokens", "import", "--principal", "fresh"],
+        capfd,
+        leak_guard,
+        json.dumps(pair),
+        monkeypatch,
+    )
+    assert code == 0 and "REPLACING" not in out and "imported a token pair" in out
