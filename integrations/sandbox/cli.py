@@ -61,7 +61,9 @@ def serve(
         from integrations.settings import get_settings
 
         state_dir = get_settings().data_dir / "sandbox"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    from integrations.private_files import private_dir
+
+    private_dir(state_dir)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -66,6 +66,7 @@ def test_sigkill_of_adsync_run_leaves_no_prefect_server(tmp_path, monkeypatch) -
             "PREFECT_HOME": str(tmp_path / "prefect"),  # no PREFECT_API_URL: temporary server
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(START_BOUND_S),
         }
         adsync = str(Path(sys.executable).parent / "adsync")
         proc = subprocess.Popen(
