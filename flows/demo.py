@@ -27,11 +27,12 @@ def sandbox_env(sb, data_dir: Path) -> dict[str, str]:
     """ADSYNC_* for the sandbox plus a persistent local token-encryption key for the demo."""
     from cryptography.fernet import Fernet
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    from integrations.private_files import private_dir, write_private
+
+    private_dir(data_dir)
     key_file = data_dir / "demo-token-key"
     if not key_file.exists():
-        key_file.write_bytes(Fernet.generate_key())
-        key_file.chmod(0o600)
+        write_private(key_file, Fernet.generate_key())
     env = dict(sb.env())
     env.setdefault("ADSYNC_TOKEN_ENCRYPTION_KEY", key_file.read_text().strip())
     return env

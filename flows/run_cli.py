@@ -32,6 +32,10 @@ def _prepare_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # No machine here reaches Prefect's telemetry host; don't log an error about it every run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A temporary server started here dies with this process, even on SIGKILL.
+    from flows.ephemeral_server import ensure_guarded_server
+
+    ensure_guarded_server()
 
 
 def parse_day(value: str | None, option: str) -> Date | None:

@@ -71,4 +71,7 @@ def build_runner_deployments(prefect_yaml: Path) -> list[Any]:
 def serve_deployments(prefect_yaml: Path, *, limit: int = 4) -> None:
     from prefect import serve
 
+    from flows.ephemeral_server import ensure_guarded_server
+
+    ensure_guarded_server()  # without PREFECT_API_URL: a temporary server that dies with us
     serve(*build_runner_deployments(prefect_yaml), limit=limit)

@@ -21,13 +21,24 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
 
 from integrations.settings import ConfigError, Settings
 from token_store.backends.base import Backend
-from token_store.errors import ConcurrentInsert, ReauthorizeRequired, TokenNotFound
+from token_store.errors import (
+    ConcurrentInsert,
+    ReauthorizeRequired,
+    TokenNotFound,
+    TokenPairNotStored,
+    TokenStoreError,
+)
 from token_store.models import TokenKey, TokenSet, TokenStatus, utcnow
 from token_store.oauth import OceanEngineOAuth
+from token_store.rescue import read_rescue, remove_rescue, write_rescue
+from token_store.rescue import rescue_dirs as rescue_dirs_for
 
 __all__ = [
     "ReauthorizeRequired",
@@ -59,11 +70,16 @@ class TokenStore:
         oauth: OceanEngineOAuth | None = None,
         refresh_margin: timedelta = DEFAULT_MARGIN,
         default_key: TokenKey | None = None,
+        rescue_dirs: list[Path] | None = None,
+        rescue_key: SecretStr | None = None,
     ) -> None:
         self._backend = backend
         self._oauth = oauth
         self.refresh_margin = refresh_margin
         self.default_key = default_key
+        # Where and how an exchanged pair is saved if the store fails (token_store/rescue.py).
+        self.rescue_dirs = rescue_dirs if rescue_dirs is not None else rescue_dirs_for(Path("data"))
+        self.rescue_key = rescue_key
 
     def __repr__(self) -> str:
         return f"TokenStore({self._backend!r}, default_key={self.default_key})"
@@ -135,10 +151,41 @@ class TokenStore:
         log.info("stored tokens for key %s", key)
 
     def exchange_auth_code(self, code: str, key: TokenKey | None = None) -> TokenStatus:
-        """Exchange a consent auth code and store the pair. Returns its (non-secret) status."""
+        """Exchange a consent auth code and store the pair. Returns its (non-secret) status.
+
+        The code is single use, so the store is proven writable *before* it is spent
+        (``Backend.probe``); a store that fails afterwards gets the pair written to an encrypted
+        rescue file (:mod:`token_store.rescue`) and :class:`TokenPairNotStored` names it.
+        """
         key = self._key(key)
-        ts = self._oauth_for(key).exchange_auth_code(code)
+        oauth = self._oauth_for(key)
+        try:
+            self._backend.probe(key)
+        except TokenStoreError as e:
+            raise TokenStoreError(
+                f"{e}; the auth code was NOT used: fix the store and run the same command again "
+                "(a code is valid for 10 minutes after consent)"
+            ) from None
+        ts = oauth.exchange_auth_code(code)
+        try:
+            self.put(key, ts)
+        except BaseException as e:  # noqa: BLE001 - whatever broke, the pair must survive
+            reason = _reason(e)
+            try:
+                rescue = write_rescue(self.rescue_dirs, key, ts, self.rescue_key)
+            except Exception as re:  # noqa: BLE001 - reported in the message below
+                raise TokenPairNotStored(key, reason, None, _reason(re)) from None
+            log.error(
+                "token pair for key %s not stored (%s); rescued to %s", key, reason, rescue.path
+            )
+            raise TokenPairNotStored(key, reason, rescue.path, "") from None
+        return TokenStatus.of(key, ts.access_expires_at, ts.refresh_expires_at, ts.account_ids)
+
+    def import_rescue(self, path: Path) -> TokenStatus:
+        """Store the pair of a rescue file under its key; the file is deleted once stored."""
+        key, ts = read_rescue(path, self.rescue_key)
         self.put(key, ts)
+        remove_rescue(path)
         return TokenStatus.of(key, ts.access_expires_at, ts.refresh_expires_at, ts.account_ids)
 
     # --- internals -------------------------------------------------------------------------
@@ -221,18 +268,22 @@ class TokenProvider:
         return f"TokenProvider({self.key})"
 
 
-def build_token_store(settings: Settings, engine: Engine | None = None) -> TokenStore:
+def build_token_store(
+    settings: Settings, engine: Engine | None = None, interactive: bool = False
+) -> TokenStore:
     """The store the settings ask for (``ADSYNC_TOKEN_BACKEND``), with the configured app.
 
     ``engine``: reuse the caller's engine for the database backend (else one is made from
     ``settings.db_url``). A missing/invalid encryption key is reported on first token use, so
-    ``status()`` works without it.
+    ``status()`` works without it. ``interactive``: a person at a terminal may answer a keyring
+    password prompt (the CLI on a TTY); otherwise prompting keyrings are refused and keyring
+    calls are time-bounded.
     """
     backend: Backend
     if settings.token_backend == "keyring":
         from token_store.backends.keyring import KeyringBackend
 
-        backend = KeyringBackend(settings.data_dir / "locks")
+        backend = KeyringBackend(settings.data_dir / "locks", interactive=interactive)
     else:
         from token_store.backends.database import DatabaseBackend
         from token_store.crypto import TokenCipher
@@ -255,4 +306,13 @@ def build_token_store(settings: Settings, engine: Engine | None = None) -> Token
         default_key=TokenKey.oceanengine(app_id, settings.oceanengine_principal)
         if app_id
         else None,
+        rescue_dirs=rescue_dirs_for(settings.data_dir),
+        rescue_key=settings.token_encryption_key,
     )
+
+
+def _reason(e: BaseException) -> str:
+    """One line naming what failed; driver messages name hosts and tables, never tokens."""
+    inner = getattr(e, "orig", None) or e
+    text = str(inner).strip().splitlines()[0][:200] if str(inner).strip() else ""
+    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__

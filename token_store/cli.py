@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
@@ -47,6 +48,11 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _interactive() -> bool:
+    # A keyring may prompt for its password only when a person is at the terminal.
+    return sys.stdin.isatty()
+
+
 def _store_and_key(principal: str | None) -> tuple[TokenStore, TokenKey]:
     s = get_settings()
     require(s, "oceanengine_app_id")
@@ -55,7 +61,7 @@ def _store_and_key(principal: str | None) -> tuple[TokenStore, TokenKey]:
         from integrations.database.migrate import upgrade
 
         upgrade(s.db_url)  # storing the first pair on a fresh machine creates the app database
-    return build_token_store(s), key
+    return build_token_store(s, interactive=_interactive()), key
 
 
 def _tz() -> ZoneInfo:
@@ -112,7 +118,7 @@ def exchange(
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Expiry times and authorised accounts of every stored key (no secrets)."""
     with _errors():
-        statuses = build_token_store(get_settings()).status()
+        statuses = build_token_store(get_settings(), interactive=_interactive()).status()
     if as_json:
         out = [st.model_dump(mode="json") for st in statuses]
         for st, doc in zip(statuses, out, strict=True):
@@ -130,11 +136,24 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 @app.command("import")
 def import_(
     principal: str | None = typer.Option(None, help=PRINCIPAL_HELP),
+    rescue_file: Path | None = typer.Option(
+        None,
+        "--rescue-file",
+        help="A rescue file written by a failed `tokens exchange` (stored under its own key; "
+        "deleted once stored).",
+    ),
 ) -> None:
     """Store a token pair read as JSON from stdin (ours, or an older script's token cache).
 
     Stop the old script first: refresh tokens are single use, so two users of one pair break it.
     """
+    if rescue_file is not None:
+        s = get_settings()
+        with _errors():
+            st = build_token_store(s, interactive=_interactive()).import_rescue(rescue_file)
+        typer.echo(f"imported the rescued token pair; removed {rescue_file}")
+        _describe(st)
+        return
     with _errors():
         store, key = _store_and_key(principal)
         result = parse_token_json(sys.stdin.read())

@@ -48,3 +48,31 @@ class AuthCodeInvalid(OAuthError):
 
 class ConcurrentInsert(TokenStoreError):
     """Two writers created the same new key at once; the caller retries and then updates."""
+
+
+class TokenPairNotStored(TokenStoreError):
+    """An auth code was exchanged but the new pair could not be stored.
+
+    ``rescue_path`` is where the pair was saved encrypted (None if nowhere could take it).
+    The message says the pair's fate and the command that stores it; never a token.
+    """
+
+    def __init__(self, key: object, reason: str, rescue_path: object | None, detail: str) -> None:
+        self.key = str(key)
+        self.reason = reason
+        self.rescue_path = rescue_path
+        if rescue_path is not None:
+            fate = (
+                f"The pair is NOT lost: it was saved encrypted (owner-only) to {rescue_path}. "
+                "Fix the token store, then run: "
+                f"adsync tokens import --rescue-file {rescue_path}"
+            )
+        else:
+            fate = (
+                f"The pair could not be saved anywhere ({detail}), so it is lost: re-authorise "
+                "with `adsync tokens auth-url` once the store works"
+            )
+        super().__init__(
+            f"the auth code was exchanged for key {self.key}, but storing the new token pair "
+            f"failed ({reason}). {fate}"
+        )

@@ -13,12 +13,14 @@ gets the same behaviour:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from integrations.private_files import private_file
 from integrations.settings import normalize_db_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -39,6 +41,7 @@ def make_engine(url: str, **kw: Any) -> Engine:
     u = make_url(normalize_db_url(url))
     backend = u.get_backend_name()
     if backend == "sqlite":
+        _create_private(u)
         engine = create_engine(u, **kw)
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine
@@ -51,6 +54,17 @@ def make_engine(url: str, **kw: Any) -> Engine:
         connect_args.setdefault("init_command", f"SET SESSION sql_mode='{MYSQL_SQL_MODE}'")
         kw["connect_args"] = connect_args
     return create_engine(u, **kw)
+
+
+def _create_private(u: URL) -> None:
+    """Create a new SQLite file 0600 before SQLite does (it would use 0644 under umask 022);
+    its -wal/-shm files copy the database file's mode. The directory is not created here."""
+    db = u.database or ""
+    if not db or db == ":memory:" or db.startswith("file:") or u.query.get("uri"):
+        return
+    path = Path(db).expanduser()
+    if path.parent.is_dir() and not path.exists():
+        private_file(path)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

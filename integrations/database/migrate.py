@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from integrations.database.engine import make_engine, mask_url
+from integrations.private_files import private_dir
 from integrations.settings import normalize_db_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -42,7 +43,7 @@ def _ensure_sqlite_dir(url: str) -> None:
     u = make_url(url)
     db = u.database or ""
     if u.get_backend_name() == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
-        Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(db).expanduser().parent)  # owner-only: it holds tokens and all rows
 
 
 def upgrade(url: str, revision: str = "head") -> str:

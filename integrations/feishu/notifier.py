@@ -214,6 +214,7 @@ class BotNotifier:
         self._timeout = timeout_s
         with _LIMITERS_GUARD:  # per bot, process-wide
             self._limiter = _LIMITERS.setdefault(self._url, _Limiter(MAX_PER_SECOND))
+        _HTTPX_SCRUBBER.add(self._url)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BotNotifier | None:
@@ -226,7 +227,7 @@ class BotNotifier:
         return f"BotNotifier({self._redacted()}, signed={self._secret is not None})"
 
     def _redacted(self) -> str:
-        return self._url.rsplit("/", 1)[0] + "/***"
+        return redact_webhook_url(self._url)
 
     def payload(self, card: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"msg_type": "interactive", "card": card}
@@ -257,7 +258,7 @@ class BotNotifier:
                 self._redacted(),
                 resp.status_code,
                 code,
-                str(data.get("msg", ""))[:200],
+                scrub_webhook(str(data.get("msg", ""))[:200], self._url),
             )
         except Exception as e:  # noqa: BLE001 - by contract nothing escapes
             # httpx messages contain the full URL (the token): log the class only.
@@ -266,6 +267,80 @@ class BotNotifier:
 
     def notify(self, report: CardReport) -> bool:
         return self.send_card(build_card(report))
+
+
+# Path segments of a webhook URL that are structure, not credentials (Feishu and Lark bots).
+_PUBLIC_SEGMENTS = {"open-apis", "bot", "v2", "v1", "hook", "api"}
+
+
+def redact_webhook_url(url: SecretStr | str) -> str:
+    """``scheme://host/***``: the token is a path segment (anywhere, with or without a trailing
+    slash) and query values may carry keys, so nothing after the host is shown."""
+    raw = _reveal(url).strip()
+    try:
+        u = httpx.URL(raw)
+        host = u.host
+        scheme = u.scheme
+    except Exception:  # noqa: BLE001 - an unparseable URL shows nothing at all
+        return "<webhook URL>"
+    if not scheme or not host:
+        return "<webhook URL>"
+    return f"{scheme.lower()}://{host.lower()}/***"
+
+
+def webhook_secrets(url: SecretStr | str) -> list[str]:
+    """The parts of a webhook URL that must never be printed: token segments, query values."""
+    raw = _reveal(url).strip()
+    parts = [raw, raw.rstrip("/")]
+    try:
+        u = httpx.URL(raw)
+        parts += [seg for seg in u.path.split("/") if seg and seg.lower() not in _PUBLIC_SEGMENTS]
+        parts += [v for _, v in u.params.multi_items() if v]
+    except Exception:  # noqa: BLE001 - fall back to scrubbing the whole string only
+        pass
+    return sorted({p for p in parts if len(p) >= 6}, key=len, reverse=True)
+
+
+def scrub_webhook(text: str, url: SecretStr | str) -> str:
+    """``text`` with every secret part of ``url`` replaced by ``***`` (case-insensitively)."""
+    import re
+
+    for secret in webhook_secrets(url):
+        text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+    return text
+
+
+class _ScrubWebhooks(logging.Filter):
+    """httpx logs every request's full URL at INFO ("HTTP Request: POST https://…/hook/TOKEN");
+    for a webhook that URL is the credential. Rewrites such records before any handler sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._urls: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, url: str) -> None:
+        with self._lock:
+            if url in self._urls:
+                return
+            self._urls.add(url)
+            first = len(self._urls) == 1
+        if first:
+            logging.getLogger("httpx").addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            urls = list(self._urls)
+        message = record.getMessage()
+        scrubbed = message
+        for url in urls:
+            scrubbed = scrub_webhook(scrubbed, url)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, ()
+        return True
+
+
+_HTTPX_SCRUBBER = _ScrubWebhooks()
 
 
 def _reveal(v: SecretStr | str) -> str:

@@ -88,4 +88,7 @@ def _post(settings: Settings, payload: dict[str, Any]) -> None:
         # The webhook URL embeds its token: never echo it.
         raise NotifyError(f"Feishu webhook: {type(e).__name__}") from None
     if body.get("code", body.get("StatusCode", -1)) != 0:
-        raise NotifyError(f"Feishu webhook: code {body.get('code')} {body.get('msg')}")
+        from integrations.feishu.notifier import scrub_webhook
+
+        msg = scrub_webhook(str(body.get("msg")), settings.feishu_webhook_url)
+        raise NotifyError(f"Feishu webhook: code {body.get('code')} {msg}")

@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from integrations.private_files import private_dir
+
 _SLOT = struct.Struct("<d")  # next_free as a little-endian float64 (monotonic seconds)
 
 
@@ -100,7 +102,7 @@ class FileLockedSchedule:
         if qps <= 0:
             raise ValueError("qps must be > 0")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self.qps = float(qps)
         self.interval = 1.0 / self.qps
         self._lock = threading.Lock()

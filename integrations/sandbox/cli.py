@@ -72,7 +72,9 @@ def serve(
     data_dir = get_settings().data_dir
     if state_dir is None:
         state_dir = data_dir / "sandbox"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    from integrations.private_files import private_dir
+
+    private_dir(state_dir)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from integrations.private_files import private_dir
+
 _ALNUM = string.ascii_letters + string.digits
 # Remembered batch client_tokens per base (idempotency window); old ones fall off.
 CLIENT_TOKEN_MEMORY = 2000
@@ -156,7 +158,7 @@ def _base_from_json(d: dict[str, Any]) -> Base:
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # owner-only, like every data directory
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))

@@ -35,3 +35,8 @@ class Backend(Protocol):
     def statuses(self) -> list[TokenStatus]:
         """Non-secret status of every stored key."""
         ...
+
+    def probe(self, key: TokenKey) -> None:
+        """Raise unless a save under ``key`` would succeed now (checked before an auth code is
+        spent): ConfigError for a setting to fix, TokenStoreError for an unusable store."""
+        ...

@@ -10,22 +10,31 @@ needs to decrypt anything.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from integrations.database.engine import mask_url
 from integrations.database.tables import oauth_tokens as T
 from integrations.settings import ConfigError
 from token_store.crypto import TokenCipher
-from token_store.errors import ConcurrentInsert
+from token_store.errors import ConcurrentInsert, TokenStoreError
 from token_store.models import TokenKey, TokenSet, TokenStatus, utcnow
 
 SQLITE_BUSY_TIMEOUT_MS = 120_000
+# Encrypted once by probe() to prove the configured key works (no real secret in it).
+_PROBE_SET = TokenSet(
+    access_token="probe",
+    refresh_token="probe",
+    access_expires_at=datetime(2000, 1, 1, tzinfo=UTC),
+    refresh_expires_at=datetime(2000, 1, 1, tzinfo=UTC),
+)
 
 
 class DatabaseBackend:
@@ -103,6 +112,41 @@ class DatabaseBackend:
             finally:
                 if not slot.saved:
                     conn.rollback()  # releases the lock; nothing was written
+
+    # --- before spending a single-use credential --------------------------------------------
+
+    def probe(self, key: TokenKey) -> None:
+        """Prove the store can take a new pair *now*: reachable, migrated, key valid, writable.
+
+        Inserts a throw-away row in a transaction that is rolled back, under the same lock a real
+        save takes (SQLite's write lock: a read-only file or a locked disk fails here). Raises
+        ConfigError (setting to fix) or TokenStoreError (store unusable), naming the store.
+        """
+        try:
+            self._check_table()
+            self._cipher.encrypt(key, _PROBE_SET)  # the encryption key is usable
+            with self._engine.connect() as conn:
+                if self._sqlite:
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 10000")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.execute(
+                    sa.insert(T).values(
+                        key=f"__adsync_probe__:{uuid.uuid4().hex}",
+                        version=0,
+                        ciphertext=b"probe",
+                        access_expires_at=_naive(utcnow()),
+                        refresh_expires_at=_naive(utcnow()),
+                        account_ids="[]",
+                        updated_at=_naive(utcnow()),
+                    )
+                )
+                conn.rollback()
+        except SQLAlchemyError as e:
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:200]
+            raise TokenStoreError(
+                f"token store database {mask_url(self._engine.url)} is not writable: "
+                f"{type(getattr(e, 'orig', None) or e).__name__}: {reason}"
+            ) from None
 
     def _check_table(self) -> None:
         if self._table_checked:
