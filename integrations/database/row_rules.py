@@ -24,10 +24,11 @@ from hand lists, and they make the three databases agree where they would otherw
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -51,6 +52,7 @@ TEXT_MAX_CHARS = 16_383
 TRUNCATION_MARKER = "…"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _INT_RANGES: tuple[tuple[type, int], ...] = ((BigInteger, 64), (SmallInteger, 16), (Integer, 32))
 
 Action = Literal["rejected", "normalised"]
@@ -87,20 +89,26 @@ class Screened:
         return [i for i in self.issues if i.action == "normalised"]
 
 
-# A column rule: the value (never None) → (value to store, reason when it was normalised).
-Rule = Callable[[Any], tuple[Any, str | None]]
+# A column rule: the value (never None) → None when it passes as is, or (value to store, why it
+# was normalised); raises _Reject when only rejecting the row honours it. Fast paths first: the
+# rules run on every row of every batch.
+Rule = Callable[[Any], tuple[Any, str] | None]
 
 
 def _int_rule(bits: int) -> Rule:
     lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
-    def check(v: Any) -> tuple[Any, str | None]:
+    def check(v: Any) -> None:
+        if type(v) is int and lo <= v <= hi:
+            return None
         if isinstance(v, bool) or not isinstance(v, int):
             raise _Reject(f"is not an integer: {_show(v)}")
-        if not lo <= v <= hi:
-            raise _Reject(f"{v} is outside the {bits}-bit integer range")
-        return v, None
+        raise _Reject(f"{v} is outside the {bits}-bit integer range")
 
+    def all_ok(values: list[Any]) -> bool:
+        return _types(values) <= {int} and (not values or lo <= min(values) and max(values) <= hi)
+
+    check.all_ok = all_ok  # type: ignore[attr-defined]
     return check
 
 
@@ -108,7 +116,10 @@ def _decimal_rule(precision: int, scale: int) -> Rule:
     quantum = Decimal(1).scaleb(-scale)
     int_digits = precision - scale
 
-    def check(v: Any) -> tuple[Any, str | None]:
+    def check(v: Any) -> None:
+        # Fast path: a finite Decimal two digits inside the range cannot round out of it.
+        if type(v) is Decimal and v.is_finite() and (not v or v.adjusted() < int_digits - 1):
+            return None
         if isinstance(v, bool | float) or not isinstance(v, Decimal | int | str):
             raise _Reject(f"is not an exact number: {_show(v)}")
         try:
@@ -118,15 +129,25 @@ def _decimal_rule(precision: int, scale: int) -> Rule:
             q = None
         if q is None or (q and q.adjusted() >= int_digits):
             raise _Reject(f"{_show(v)} is outside DECIMAL({precision}, {scale})")
-        return v, None
+        return None
 
+    def all_ok(values: list[Any]) -> bool:
+        return (
+            _types(values) <= {Decimal}
+            and all(map(Decimal.is_finite, values))
+            and (not values or max(map(Decimal.adjusted, values)) < int_digits - 1)
+        )
+
+    check.all_ok = all_ok  # type: ignore[attr-defined]
     return check
 
 
 def _text_rule(limit: int, *, truncate: bool) -> Rule:
-    def check(v: Any) -> tuple[Any, str | None]:
-        if not isinstance(v, str):
+    def check(v: Any) -> tuple[Any, str] | None:
+        if type(v) is not str:
             raise _Reject(f"is not text: {_show(v)}")
+        if len(v) <= limit and not _BAD_TEXT.search(v):
+            return None
         reasons: list[str] = []
         if _CONTROL.search(v):
             v = _CONTROL.sub("", v)
@@ -139,18 +160,36 @@ def _text_rule(limit: int, *, truncate: bool) -> Rule:
                 raise _Reject(f"is {len(v)} characters, over the {limit}-character limit")
             reasons.append(f"was {len(v)} characters (truncated to {limit})")
             v = v[: limit - 1] + TRUNCATION_MARKER
-        return v, "; ".join(reasons) or None
+        return (v, "; ".join(reasons)) if reasons else None
 
+    def all_ok(values: list[Any]) -> bool:
+        return (
+            _types(values) <= {str}
+            and (not values or max(map(len, values)) <= limit)
+            and not _BAD_TEXT.search("".join(values))
+        )
+
+    check.all_ok = all_ok  # type: ignore[attr-defined]
     return check
 
 
 def _type_rule(kind: type, what: str) -> Rule:
-    def check(v: Any) -> tuple[Any, str | None]:
+    def check(v: Any) -> None:
+        if type(v) is kind:
+            return None
         if not isinstance(v, kind) or (kind is date and isinstance(v, datetime)):
             raise _Reject(f"is not a {what}: {_show(v)}")
-        return v, None
+        return None
 
+    def all_ok(values: list[Any]) -> bool:
+        return _types(values) <= {kind}
+
+    check.all_ok = all_ok  # type: ignore[attr-defined]
     return check
+
+
+def _types(values: list[Any]) -> set[type]:
+    return set(map(type, values))
 
 
 def _show(v: Any) -> str:
@@ -200,27 +239,50 @@ class TableRules:
     def key_of(self, row: Mapping[str, Any]) -> str:
         return "|".join([self.table.name, *(f"{k}={row.get(k)}" for k in self.key_columns)])
 
-    def screen_row(self, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[RowIssue]]:
+    def suspects(self, rows: list[Mapping[str, Any]]) -> set[str]:
+        """Columns some value of which may break a rule: a whole-column check first (min/max,
+        one regex over the joined text), so clean batches cost no per-row work."""
+        names = {name for r in rows[:1] for name in r} | {
+            name for r in rows[1:] for name in r if name not in rows[0]
+        }
+        out = set()
+        for name in names:
+            try:
+                values = list(map(itemgetter(name), rows))
+            except KeyError:
+                values = [r.get(name) for r in rows]
+            present = [v for v in values if v is not None]
+            if len(present) < len(values) and name in self.required:
+                out.add(name)
+                continue
+            rule = self.rules.get(name)
+            if rule is not None and not rule.all_ok(present):  # type: ignore[attr-defined]
+                out.add(name)
+        return out
+
+    def screen_row(
+        self, row: Mapping[str, Any], columns: Collection[str] | None = None
+    ) -> tuple[dict[str, Any] | None, list[RowIssue]]:
+        """One row against the rules of ``columns`` (default: all of its columns)."""
         out: dict[str, Any] | None = None
         issues: list[RowIssue] = []
-        for name, v in row.items():
+        items = row.items() if columns is None else ((c, row.get(c)) for c in columns)
+        for name, v in items:
             if v is None:
                 if name in self.required:
-                    issues.append(RowIssue(self.key_of(row), name, "is required", "rejected"))
-                    return None, issues
+                    return None, [RowIssue(self.key_of(row), name, "is required", "rejected")]
                 continue
             rule = self.rules.get(name)
             if rule is None:
                 continue
             try:
-                new, why = rule(v)
-            except _Reject as e:
-                issues.append(RowIssue(self.key_of(row), name, str(e), "rejected"))
-                return None, issues
-            if why is not None:
+                fixed = rule(v)
+            except _Reject as e:  # the row is not written: earlier normalisations are moot
+                return None, [RowIssue(self.key_of(row), name, str(e), "rejected")]
+            if fixed is not None:
                 out = dict(row) if out is None else out
-                out[name] = new
-                issues.append(RowIssue(self.key_of(row), name, why, "normalised"))
+                out[name] = fixed[0]
+                issues.append(RowIssue(self.key_of(row), name, fixed[1], "normalised"))
         return (row if out is None else out), issues  # type: ignore[return-value]
 
 
@@ -237,9 +299,14 @@ def rules_for(table: Table) -> TableRules:
 def screen(table: Table, rows: Iterable[Mapping[str, Any]]) -> Screened:
     """Rows that pass (normalised where a rule says so) and the issues, each naming its row."""
     rules = rules_for(table)
+    rows = list(rows)
+    suspects = rules.suspects(rows)
+    if not suspects:
+        return Screened(rows=rows)  # type: ignore[arg-type]
+    order = [c for c in (*rules.key_columns, *rules.rules) if c in suspects]  # stable order
     out = Screened()
     for row in rows:
-        good, issues = rules.screen_row(row)
+        good, issues = rules.screen_row(row, order)
         out.issues.extend(issues)
         if good is not None:
             out.rows.append(good)
