@@ -156,7 +156,8 @@ def write_accounts(
     for c in p.changes:
         log.info("account %s %s (%s): %s → %s", c.resource_id, c.kind.value, c.name, c.old, c.new)
         emit(c)
-    steps.upsert_db(rt, tables.ad_accounts, p.rows, summary)
+    rows = steps.screen_rows(summary, tables.ad_accounts, p.rows, None)
+    steps.upsert_db(rt, tables.ad_accounts, rows, summary)
     _touch_seen(rt, p.seen, now)
     summary.sink("prefect:events").add(inserted=len(p.changes))
     return p.changes

@@ -115,14 +115,17 @@ def list_aweme_accounts(only: list[str] | None) -> dict[str, str]:
 def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult:
     """Per-order daily stats of one 抖音号 for ``[start, end]`` (one request per day)."""
     rt = get_runtime()
-    fetched = E.collect(
-        E.iter_douplus_report(
-            rt.oceanengine,
-            aweme_sec_uid,
-            start,
-            end,
-            money_unit=rt.settings.douplus_money_unit,
-        )
+    fetched = steps.fetch_complete(
+        lambda: E.collect(
+            E.iter_douplus_report(
+                rt.oceanengine,
+                aweme_sec_uid,
+                start,
+                end,
+                money_unit=rt.settings.douplus_money_unit,
+            )
+        ),
+        f"抖音号 {aweme_sec_uid} stats",
     )
     return steps.FetchResult(aweme_sec_uid, fetched.rows, fetched.rejections)
 
@@ -138,6 +141,15 @@ def fetch_orders(
     """Orders created since ``created_since`` (None: none by date), then any of ``order_ids``
     that listing did not return, by id."""
     rt = get_runtime()
+    return steps.fetch_complete(
+        lambda: _fetch_orders(rt, aweme_sec_uid, created_since, today, order_ids),
+        f"抖音号 {aweme_sec_uid} orders",
+    )
+
+
+def _fetch_orders(
+    rt: Runtime, aweme_sec_uid: str, created_since: date | None, today: date, order_ids: list[int]
+) -> steps.FetchResult:
     client, unit = rt.oceanengine, rt.settings.douplus_money_unit
     out: Fetched[dict] = Fetched()
     if created_since is not None:
@@ -221,6 +233,8 @@ def fetch_chunk(
 @task(name="write-db", cache_policy=NO_CACHE)
 def write_db(orders: list[dict], stats: list[dict], summary: RunSummary) -> None:
     rt = get_runtime()
+    orders = steps.screen_rows(summary, tables.douplus_orders, orders, "aweme_sec_uid")
+    stats = steps.screen_rows(summary, tables.douplus_order_daily, stats, "aweme_sec_uid")
     # Orders first: a crash in between leaves orders without stats (harmless), never the reverse.
     steps.upsert_db(rt, tables.douplus_orders, latest_by_key(orders, ORDER_KEY), summary)
     steps.upsert_db(rt, tables.douplus_order_daily, latest_by_key(stats, ORDER_STATS_KEY), summary)

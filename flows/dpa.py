@@ -77,10 +77,11 @@ def list_libraries(advertiser_id: int) -> list[Library]:
     **steps.API_TASK,
 )
 def fetch_products(library: Library) -> steps.FetchResult:
-    pages = E.iter_dpa_products(
-        get_runtime().oceanengine, library.advertiser_id, library.platform_id
+    client = get_runtime().oceanengine
+    fetched = steps.fetch_complete(
+        lambda: E.collect(E.iter_dpa_products(client, library.advertiser_id, library.platform_id)),
+        f"DPA library {library.advertiser_id}/{library.platform_id}",
     )
-    fetched = E.collect(pages)
     return steps.FetchResult(library.advertiser_id, fetched.rows, fetched.rejections)
 
 
@@ -95,6 +96,7 @@ def write_db(rows: list[dict], summary: RunSummary) -> None:
             f"{len(failures)} motion-comic product(s) stored without album/playlet ids "
             f"(malformed profession data; ids in the run log)"
         )
+    rows_with_ids = steps.screen_rows(summary, tables.dpa_products, rows_with_ids, "advertiser_id")
     steps.upsert_db(rt, tables.dpa_products, rows_with_ids, summary)
 
 

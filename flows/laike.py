@@ -55,7 +55,11 @@ def list_local_accounts(only: list[int] | None) -> dict[int, str]:
     **steps.API_TASK,
 )
 def fetch_local_report(account_id: int, start: date, end: date) -> steps.FetchResult:
-    fetched = E.fetch_local_promotion_report(get_runtime().oceanengine, account_id, start, end)
+    client = get_runtime().oceanengine
+    fetched = steps.fetch_complete(
+        lambda: E.fetch_local_promotion_report(client, account_id, start, end),
+        f"local account {account_id}",
+    )
     return steps.FetchResult(account_id, fetched.rows, fetched.rejections)
 
 
@@ -78,11 +82,13 @@ def write_batch(
 ) -> None:
     """A batch of fetched rows into the DB, then the listed DB rows into Bitable (DB first)."""
     rt = get_runtime()
+    rows = steps.screen_rows(summary, tables.local_promotion_daily, rows, "local_account_id")
     if rows:
         promos = T.promotion_frame(rows)
-        daily = T.account_daily(promos, names)
+        daily = to_rows(T.account_daily(promos, names))
+        daily = steps.screen_rows(summary, tables.local_account_daily, daily, "local_account_id")
         steps.upsert_db(rt, tables.local_promotion_daily, to_rows(promos), summary)
-        steps.upsert_db(rt, tables.local_account_daily, to_rows(daily), summary)
+        steps.upsert_db(rt, tables.local_account_daily, daily, summary)
     for p in projections:
         out = steps.window_rows(
             rt, p.dataset, window, accounts=p.accounts, exclude_accounts=p.exclude

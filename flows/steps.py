@@ -7,7 +7,7 @@ it did in the run's :class:`RunSummary`, so the ledger, artifacts and card all a
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -21,11 +21,12 @@ from flows import progress
 from flows.runtime import Runtime
 from flows.summary import AccountResult, RunSummary
 from flows.window import Window
-from integrations.database import tables
+from integrations.database import row_rules, tables
 from integrations.database.upsert import upsert
 from integrations.feishu.specs import table_spec
 from integrations.oceanengine import endpoints as E
 from integrations.oceanengine.errors import OceanEngineError
+from integrations.oceanengine.pagination import IncompleteListing, Rejection
 from integrations.settings import ConfigError
 from token_store.errors import TokenStoreError, TransientOAuthError
 
@@ -80,6 +81,25 @@ API_TASK: dict[str, Any] = {
 }
 
 
+R = TypeVar("R")
+
+
+def fetch_complete(fetch: Callable[[], R], what: object) -> R:
+    """Run one account's whole fetch; when its listing does not add up (rows vs page_info
+    total, repeated keys, a malformed page) fetch it once more, and if that does not add up
+    either raise, so the account is marked failed with the reason (never "ok" with rows lost)."""
+    try:
+        return fetch()
+    except IncompleteListing as e:
+        log.warning("%s: %s; re-fetching once", what, short_reason(e))
+    try:
+        return fetch()
+    except IncompleteListing as e:
+        raise type(e)(
+            f"again after one re-fetch: {e.api_message}", endpoint=e.endpoint, account=e.account
+        ) from None
+
+
 def short_reason(e: BaseException) -> str:
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return text[:300]
@@ -96,10 +116,41 @@ def record_fetch(res: AccountResult, outcome: FetchResult | BaseException) -> li
     progress.current().fetched(ok=True, rows=len(outcome.rows))
     res.rows += len(outcome.rows)
     res.cost += sum((r.get("cost") or Decimal(0) for r in outcome.rows), Decimal(0))
-    res.rejected += len(outcome.rejections)
+    res.reject(
+        *(
+            f"{r.key}: {r.reason}" if isinstance(r, Rejection) else str(r)
+            for r in outcome.rejections
+        )
+    )
     for rej in outcome.rejections[:20]:
         log.warning("account %s: rejected row %s", res.account_id, rej)
     return outcome.rows
+
+
+def screen_rows(
+    summary: RunSummary,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    account_field: str | None,
+) -> list[dict[str, Any]]:
+    """Apply the row rules (integrations/database/row_rules.py) before any batch conversion:
+    rejected rows are named on their account (the run ends PARTIAL), normalised rows are named
+    in the summary; the rest of the batch goes on."""
+    screened = row_rules.screen(table, rows)
+    if not screened.issues:
+        return screened.rows
+    by_key = {}
+    if account_field is not None:
+        rules = row_rules.rules_for(table)
+        by_key = {rules.key_of(r): r.get(account_field) for r in rows}
+    for issue in screened.issues:
+        if issue.action == "rejected":
+            log.warning("rejected row %s", issue)
+            summary.reject_row(by_key.get(issue.key), str(issue))
+        else:
+            log.warning("normalised row %s", issue)
+            summary.normalise_row(str(issue))
+    return screened.rows
 
 
 def collect(
@@ -258,17 +309,26 @@ def project_rows(
 def ensure_account_views(
     rt: Runtime, summary: RunSummary, datasets: Iterable[str], account_names: Mapping[Any, str]
 ) -> None:
-    """One view per account on each dataset's table (see integrations/feishu/views.py)."""
+    """One view per account on each dataset's table (see integrations/feishu/views.py).
+
+    A view failure is recorded on the dataset's ``bitable-views:`` sink (the run ends PARTIAL,
+    the next run retries the views), never on its records sink: record writes go on."""
     for dataset in datasets:
-        out = summary.sink(f"bitable:{dataset}")
-        if out.error:
-            continue
+        if summary.sink(f"bitable:{dataset}").error:
+            continue  # the table itself failed (e.g. a renamed field): no views to fix
         try:
             views = rt.bitable.ensure_views(table_spec(dataset, rt.settings), account_names)
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("Bitable views of %s failed", dataset)
-            out.error = short_reason(e)
+            summary.sink(
+                f"bitable-views:{dataset}"
+            ).error = f"views not ensured (retried next run): {short_reason(e)}"
             continue
+        if views.failed:
+            summary.sink(f"bitable-views:{dataset}").error = (
+                f"{len(views.failed)} view(s) failed (retried next run): "
+                + "; ".join(views.failed[:3])
+            )
         if views.without_view:
             summary.warnings.append(
                 f"{dataset}: {len(views.without_view)} account(s) without a view "

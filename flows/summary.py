@@ -20,6 +20,10 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
+# Rejected/normalised rows named per account and per run (the counts stay exact beyond it).
+MAX_NAMED = 20
+
+
 @dataclass
 class AccountResult:
     account_id: int | str
@@ -29,6 +33,13 @@ class AccountResult:
     cost: Decimal = Decimal("0")
     rejected: int = 0
     reason: str = ""
+    # Named rejected rows ("key: reason"), at most MAX_NAMED; ``rejected`` counts them all.
+    rejections: list[str] = field(default_factory=list)
+
+    def reject(self, *named: str) -> None:
+        self.rejected += len(named)
+        room = MAX_NAMED - len(self.rejections)
+        self.rejections.extend(named[: max(0, room)])
 
 
 @dataclass
@@ -58,6 +69,39 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     # A failure that is not any one account's (e.g. account listing, DB down, schema mismatch).
     error: str = ""
+    # Rows rejected that belong to no account of this run, and rows normalised by a rule
+    # (integrations/database/row_rules.py), named "key: what was done".
+    rejected_other: list[str] = field(default_factory=list)
+    normalised: list[str] = field(default_factory=list)
+    normalised_count: int = 0
+
+    def account(self, account_id: object) -> AccountResult | None:
+        for a in self.accounts:
+            if str(a.account_id) == str(account_id):
+                return a
+        return None
+
+    def reject_row(self, account_id: object, named: str) -> None:
+        """A row not written (rule or parse failure), charged to its account when known."""
+        acc = self.account(account_id) if account_id is not None else None
+        if acc is not None:
+            acc.reject(named)
+        elif len(self.rejected_other) < MAX_NAMED:
+            self.rejected_other.append(named)
+        else:
+            self.rejected_other[-1:] = [f"... more rejected rows ({named})"]
+
+    def normalise_row(self, named: str) -> None:
+        self.normalised_count += 1
+        if len(self.normalised) < MAX_NAMED:
+            self.normalised.append(named)
+
+    @property
+    def rejected_count(self) -> int:
+        return sum(a.rejected for a in self.accounts) + len(self.rejected_other)
+
+    def rejected_named(self) -> list[str]:
+        return [r for a in self.accounts for r in a.rejections] + self.rejected_other
 
     def sink(self, name: str) -> SinkCounts:
         return self.sinks.setdefault(name, SinkCounts())
@@ -77,7 +121,8 @@ class RunSummary:
             return RunStatus.FAILED
         if self.accounts and not self.ok_accounts:
             return RunStatus.FAILED
-        if self.error or self.failed_accounts or sink_errors:
+        # A rejected row is a row not written: the run did not write what it should.
+        if self.error or self.failed_accounts or sink_errors or self.rejected_count:
             return RunStatus.PARTIAL
         return RunStatus.SUCCESS
 
@@ -93,6 +138,13 @@ class RunSummary:
         for name, s in self.sinks.items():
             if s.error:
                 parts.append(f"{name}: {s.error}")
+        if self.rejected_count:
+            named = self.rejected_named()
+            parts.append(
+                f"{self.rejected_count} row(s) rejected: "
+                + "; ".join(named[:5])
+                + (" ..." if self.rejected_count > 5 else "")
+            )
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)
@@ -106,7 +158,15 @@ class RunSummary:
         ]
 
     def counts_json(self) -> dict[str, dict[str, Any]]:
-        return {k: asdict(v) for k, v in self.sinks.items()}
+        out: dict[str, dict[str, Any]] = {k: asdict(v) for k, v in self.sinks.items()}
+        if self.rejected_count or self.normalised_count:  # rows the row rules named
+            out["rows"] = {
+                "rejected": self.rejected_count,
+                "normalised": self.normalised_count,
+                "rejected_rows": self.rejected_named(),
+                "normalised_rows": list(self.normalised),
+            }
+        return out
 
     def account_table(self) -> list[dict[str, Any]]:
         """Rows for the Prefect table artifact: Chinese headers (the readers' language), failed
@@ -150,6 +210,12 @@ class RunSummary:
                 f"| {name} | {s.inserted} | {s.updated} | {s.unchanged} | {s.deleted} "
                 f"| {s.calls} | {s.error} |"
             )
+        if self.rejected_count:
+            lines += ["", f"### Rejected rows ({self.rejected_count})", ""]
+            lines += [f"- {r}" for r in self.rejected_named()]
+        if self.normalised_count:
+            lines += ["", f"### Normalised rows ({self.normalised_count})", ""]
+            lines += [f"- {r}" for r in self.normalised]
         if self.warnings:
             lines += ["", "### Warnings", ""] + [f"- {w}" for w in self.warnings]
         if self.error:
@@ -172,6 +238,12 @@ class RunSummary:
             )
         for a in self.failed_accounts:
             out.append(f"  FAILED {a.account_id} {a.name}: {a.reason}")
+        if self.rejected_count:
+            out.append(f"  {self.rejected_count} row(s) rejected:")
+            out += [f"    REJECTED {r}" for r in self.rejected_named()]
+        if self.normalised_count:
+            out.append(f"  {self.normalised_count} row(s) normalised:")
+            out += [f"    normalised {r}" for r in self.normalised]
         out += [f"  warning: {w}" for w in self.warnings]
         if self.error:
             out.append(f"  error: {self.error}")

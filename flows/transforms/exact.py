@@ -23,9 +23,13 @@ CENT = Decimal(1).scaleb(-MONEY_SCALE)
 _INTEGER_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
 
 
-def ratio(numerator: pl.Expr, denominator: pl.Expr, scale: int = RATIO_SCALE) -> pl.Expr:
+def ratio(
+    numerator: pl.Expr, denominator: pl.Expr, scale: int = RATIO_SCALE, *, strict: bool = True
+) -> pl.Expr:
     """``numerator / denominator`` of two integer expressions, rounded half-up (away from zero)
-    to ``scale`` places, as ``Decimal(20, scale)``; null when the denominator is 0 or null."""
+    to ``scale`` places, as ``Decimal(20, scale)``; null when the denominator is 0 or null.
+    ``strict=False``: a result beyond Decimal(20, scale) is null (for the row rules to name)
+    instead of failing the whole frame."""
     n = numerator.cast(pl.Int128)
     d = denominator.cast(pl.Int128)
     d = pl.when(d != 0).then(d)  # 0 → null, so nothing below ever divides by zero
@@ -33,14 +37,14 @@ def ratio(numerator: pl.Expr, denominator: pl.Expr, scale: int = RATIO_SCALE) ->
     # half-up on magnitudes: floor((2|n|·10^s + |d|) / 2|d|), then the sign back
     q = (n.abs() * (2 * unit) + d.abs()) // (d.abs() * 2) * (n.sign() * d.sign())
     return (q.cast(pl.Decimal(38, scale)) / pl.lit(unit, dtype=pl.Decimal(38, 0))).cast(
-        pl.Decimal(20, scale)
+        pl.Decimal(20, scale), strict=strict
     )
 
 
-def fen_to_yuan(fen: pl.Expr) -> pl.Expr:
-    """Integer fen → exact ``Decimal(18, 2)`` yuan."""
+def fen_to_yuan(fen: pl.Expr, *, strict: bool = True) -> pl.Expr:
+    """Integer fen → exact ``Decimal(18, 2)`` yuan (``strict=False``: null beyond it)."""
     return (fen.cast(pl.Decimal(38, MONEY_SCALE)) / pl.lit(100, dtype=pl.Decimal(38, 0))).cast(
-        MONEY
+        MONEY, strict=strict
     )
 
 

@@ -137,26 +137,30 @@ def account_daily(promotions: pl.DataFrame, account_names: Mapping[int, str]) ->
         .group_by("stat_date", "local_account_id")
         .agg(
             pl.col("promotion_id").n_unique().cast(pl.Int64).alias("promotion_count"),
-            # exact: Decimal(·,2) yuan → Int64 fen, summed as integers
+            # exact: Decimal(·,2) yuan → fen, summed as Int128 integers (an Int64 sum wraps
+            # silently on overflow; a total beyond its column becomes null below instead, and
+            # the row rules reject that account-day by name)
             (pl.col("cost").cast(pl.Decimal(38, 2)) * 100)
-            .cast(pl.Int64)
+            .cast(pl.Int128)
             .fill_null(0)
             .sum()
             .alias("cost_fen"),
-            *(pl.col(c).fill_null(0).sum().cast(pl.Int64).alias(c) for c in _COUNTS),
+            *(pl.col(c).cast(pl.Int128).fill_null(0).sum().alias(c) for c in _COUNTS),
         )
     )
     cost = pl.col("cost_fen")
     return (
         sums.join(names.lazy(), on="local_account_id", how="left")
         .with_columns(
-            fen_to_yuan(cost).alias("cost"),
-            ratio(pl.col("click_cnt"), pl.col("show_cnt")).alias("ctr"),
-            ratio(cost, pl.col("click_cnt") * 100).alias("cpc"),
-            ratio(cost * 10, pl.col("show_cnt")).alias("cpm"),  # fen·1000/100 per show
-            ratio(cost, pl.col("convert_cnt") * 100).alias("conversion_cost"),
+            fen_to_yuan(cost, strict=False).alias("cost"),
+            ratio(pl.col("click_cnt"), pl.col("show_cnt"), strict=False).alias("ctr"),
+            ratio(cost, pl.col("click_cnt") * 100, strict=False).alias("cpc"),
+            ratio(cost * 10, pl.col("show_cnt"), strict=False).alias("cpm"),  # fen·1000/100/show
+            ratio(cost, pl.col("convert_cnt") * 100, strict=False).alias("conversion_cost"),
         )
-        .select(pl.col(name).cast(dtype) for name, dtype in ACCOUNT_DAILY_SCHEMA.items())
+        .select(
+            pl.col(name).cast(dtype, strict=False) for name, dtype in ACCOUNT_DAILY_SCHEMA.items()
+        )
         .sort("stat_date", "local_account_id")
         .collect()
     )

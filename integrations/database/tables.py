@@ -14,6 +14,9 @@ Conventions (documented in README "Data conventions"):
 - Ocean Engine ids are BIGINT (int64; often above 2^53).
 - Dates are China dates (DATE); timestamps are stored in UTC (naive, timezone-less columns).
 - ``updated_at`` is bookkeeping: the upsert ignores it when deciding "unchanged".
+- Columns marked ``info=KEEP_KNOWN`` (descriptive attributes the API may omit: names, titles,
+  parent ids) are never overwritten with NULL by the upsert: an omitted value keeps the stored
+  one, an explicit value (including "") still updates it. See QUIRKS.md "Omitted optional fields".
 """
 
 from __future__ import annotations
@@ -160,6 +163,9 @@ def PreciseDateTime() -> TypeEngine[Any]:  # noqa: N802
     return DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
+# Marks a column whose NULL never overwrites a stored value (see the module docstring).
+KEEP_KNOWN: dict[str, Any] = {"keep_known": True}
+
 # Columns never compared by the upsert ("unchanged" means: all other columns equal).
 BOOKKEEPING_COLUMNS = frozenset({"updated_at", "created_at", "first_seen_at", "last_seen_at"})
 
@@ -176,9 +182,9 @@ local_promotion_daily = Table(
     Column("stat_date", Date, primary_key=True),
     Column("local_account_id", BigInteger, primary_key=True, autoincrement=False),
     Column("promotion_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("promotion_name", String(255)),
-    Column("project_id", BigInteger),
-    Column("project_name", String(255)),
+    Column("promotion_name", String(255), info=KEEP_KNOWN),
+    Column("project_id", BigInteger, info=KEEP_KNOWN),
+    Column("project_name", String(255), info=KEEP_KNOWN),
     Column("cost", Money()),  # stat_cost, yuan
     Column("show_cnt", BigInteger),
     Column("click_cnt", BigInteger),
@@ -213,15 +219,17 @@ douplus_orders = Table(
     "douplus_orders",
     metadata,
     Column("order_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("task_id", BigInteger),
+    Column("task_id", BigInteger, info=KEEP_KNOWN),
     Column("aweme_sec_uid", String(128), nullable=False),
-    Column("item_id", BigInteger),  # the promoted video (first item_info_list entry)
-    Column("item_title", String(512)),
-    Column("author_name", String(255)),
-    Column("scene_type", String(32)),
-    Column("task_status", String(32)),
-    Column("budget", Money()),  # yuan (API: fen)
-    Column("order_create_time", DateTime),  # China local time as given by the API
+    Column(
+        "item_id", BigInteger, info=KEEP_KNOWN
+    ),  # the promoted video (first item_info_list entry)
+    Column("item_title", String(512), info=KEEP_KNOWN),
+    Column("author_name", String(255), info=KEEP_KNOWN),
+    Column("scene_type", String(32), info=KEEP_KNOWN),
+    Column("task_status", String(32), info=KEEP_KNOWN),
+    Column("budget", Money(), info=KEEP_KNOWN),  # yuan (API: fen)
+    Column("order_create_time", DateTime, info=KEEP_KNOWN),  # China local time as given by the API
     *_bookkeeping(),
 )
 
@@ -272,13 +280,13 @@ dpa_products = Table(
     Column("product_platform_id", BigInteger, primary_key=True, autoincrement=False),
     Column("product_id", BigInteger, primary_key=True, autoincrement=False),
     Column("advertiser_id", BigInteger, nullable=False),
-    Column("name", String(512)),
-    Column("title", String(512)),
-    Column("outer_id", String(255)),
-    Column("status", Integer),
-    Column("audit_status", Integer),
-    Column("image_url", Text),
-    Column("price", Money()),
+    Column("name", String(512), info=KEEP_KNOWN),
+    Column("title", String(512), info=KEEP_KNOWN),
+    Column("outer_id", String(255), info=KEEP_KNOWN),
+    Column("status", Integer, info=KEEP_KNOWN),
+    Column("audit_status", Integer, info=KEEP_KNOWN),
+    Column("image_url", Text, info=KEEP_KNOWN),
+    Column("price", Money(), info=KEEP_KNOWN),
     Column("album_id", BigInteger),  # 短剧 album id (profession.album_id)
     Column("playlet_id", String(128)),  # 漫剧 playlet id (query of profession.album_link)
     Column("profession_json", Text),  # the raw profession map, JSON

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, select, tuple_
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 
 from integrations.database.driver_sql import DriverStatement
-from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult
+from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult, set_values
 
 # Keys per pre-read SELECT (a row-constructor IN list the optimizer turns into PK range reads).
 READ_BATCH = 1000
@@ -25,7 +25,7 @@ READ_BATCH = 1000
 
 def upsert_statement(conn: Connection, plan: UpsertPlan) -> DriverStatement:
     stmt = mysql_insert(plan.table).values({c: bindparam(c) for c in plan.columns})
-    update = {c: stmt.inserted[c] for c in plan.update_columns}
+    update = set_values(plan, stmt.inserted)
     if not update:  # key-only rows: a no-op assignment keeps the duplicate untouched
         k = plan.key_columns[0]
         update = {k: plan.table.c[k]}
@@ -53,14 +53,19 @@ def write_chunk(
     existing = read_existing(conn, plan, rows)
     nk = plan.n_key
     stop = nk + len(plan.compare_columns)  # compared columns follow the key in a row tuple
+    # Keep-known columns: a NULL proposes nothing, so it compares equal to what is stored.
+    keep = [i for i, c in enumerate(plan.compare_columns) if c in set(plan.keep_known)]
     to_write: list[Row] = []
     inserted = updated = 0
     for r in rows:
         stored = existing.get(r[:nk])
+        new = r[nk:stop]
+        if keep and stored is not None:
+            new = tuple(stored[i] if i in keep and v is None else v for i, v in enumerate(new))
         if stored is None:
             inserted += 1
             to_write.append(r)
-        elif stored != r[nk:stop]:
+        elif stored != new:
             updated += 1
             to_write.append(r)
     stmt.executemany(conn, to_write)

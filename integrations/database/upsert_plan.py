@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, Table
+from sqlalchemy import ColumnElement, DateTime, Dialect, Numeric, Table, and_, func, or_
 from sqlalchemy.types import TypeDecorator
 
 from integrations.database.tables import BOOKKEEPING_COLUMNS
@@ -71,6 +71,9 @@ class UpsertPlan:
     input_columns: frozenset[str]  # the keys the caller's rows carry
     now_columns: tuple[str, ...]  # bookkeeping columns filled with "now" by us
     normalizers: tuple[Normalizer | None, ...]  # per input column (key + data), or None
+    # Compared columns marked tables.KEEP_KNOWN: a NULL here never overwrites a stored value
+    # (the API omitted it); dialects write COALESCE(new, stored) and ignore NULL when comparing.
+    keep_known: tuple[str, ...] = ()
 
     @property
     def n_key(self) -> int:
@@ -111,6 +114,7 @@ class UpsertPlan:
             input_columns=frozenset(input_cols),
             now_columns=now_cols,
             normalizers=tuple(_normalizer(table, c, dialect) for c in input_cols),
+            keep_known=tuple(c for c in data if table.c[c].info.get("keep_known")),
         )
 
     def prepare(self, chunk: Sequence[Mapping[str, Any]], now: datetime) -> list[Row]:
@@ -167,6 +171,28 @@ class UpsertPlan:
                 if extra[0] in self.table.c
                 else f"{self.table.name}: unknown column {extra[0]!r}"
             )
+
+
+def set_values(plan: UpsertPlan, new: Any) -> dict[str, Any]:
+    """ON CONFLICT assignments: ``new.c``, or COALESCE(new.c, stored c) for keep-known columns.
+    ``new`` is the dialect's proposed-row namespace (``excluded`` / ``inserted``)."""
+    t = plan.table
+    keep = set(plan.keep_known)
+    return {c: func.coalesce(new[c], t.c[c]) if c in keep else new[c] for c in plan.update_columns}
+
+
+def changed(plan: UpsertPlan, new: Any) -> ColumnElement[bool]:
+    """ON CONFLICT WHERE: some compared column differs (a NULL keep-known value never does)."""
+    t = plan.table
+    keep = set(plan.keep_known)
+    return or_(
+        *(
+            and_(new[c].is_not(None), t.c[c].is_distinct_from(new[c]))
+            if c in keep
+            else t.c[c].is_distinct_from(new[c])
+            for c in plan.compare_columns
+        )
+    )
 
 
 def _converts(f: Normalizer, v: Any) -> bool:

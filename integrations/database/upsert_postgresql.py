@@ -24,12 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, func, literal_column, or_, select
+from sqlalchemy import Connection, Text, bindparam, cast, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from integrations.database.pg_array_literal import ArrayEncoder, encoder_for
-from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult
+from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult, changed, set_values
 
 # Statements sent but not yet read back. Two keeps the server busy while we prepare the next.
 MAX_IN_FLIGHT = 3
@@ -54,8 +54,8 @@ def upsert_statement(conn: Connection, plan: UpsertPlan) -> PgStatement:
     if plan.compare_columns:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(plan.key_columns),
-            set_={c: stmt.excluded[c] for c in plan.update_columns},
-            where=or_(*(t.c[c].is_distinct_from(stmt.excluded[c]) for c in plan.compare_columns)),
+            set_=set_values(plan, stmt.excluded),
+            where=changed(plan, stmt.excluded),
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(plan.key_columns))

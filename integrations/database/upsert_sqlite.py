@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, or_
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from integrations.database.driver_sql import DriverStatement
-from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult
+from integrations.database.upsert_plan import Row, UpsertPlan, UpsertResult, changed, set_values
 
 # SQLite >= 3.32 allows 32766 host parameters per statement.
 MAX_PARAMS = 32_000
@@ -25,8 +25,8 @@ def upsert_statement(conn: Connection, plan: UpsertPlan) -> DriverStatement:
     if plan.compare_columns:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(plan.key_columns),
-            set_={c: stmt.excluded[c] for c in plan.update_columns},
-            where=or_(*(t.c[c].is_distinct_from(stmt.excluded[c]) for c in plan.compare_columns)),
+            set_=set_values(plan, stmt.excluded),
+            where=changed(plan, stmt.excluded),
         )
     else:  # key-only rows: an existing key is simply unchanged
         stmt = stmt.on_conflict_do_nothing(index_elements=list(plan.key_columns))

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from integrations.feishu import record_map
 from integrations.feishu.client import BATCH_SIZE, BitableApi
-from integrations.feishu.errors import FeishuError
+from integrations.feishu.errors import FeishuApiError, FeishuError
 from integrations.feishu.schema import TableHandle
 from integrations.feishu.specs import FieldType
 from integrations.feishu.values import _as_date, canonical_cell, date_ms, record_hash, record_key
@@ -31,6 +31,7 @@ from integrations.feishu.values import _as_date, canonical_cell, date_ms, record
 log = logging.getLogger(__name__)
 
 MAX_CONDITIONS = 50  # per search filter (contract §3)
+RECORD_ID_NOT_FOUND = 1254043
 
 
 class EmptyScanDistrusted(FeishuError):
@@ -96,6 +97,28 @@ def scan(
     return found
 
 
+def delete_records(api: BitableApi, table_id: str, record_ids: list[str]) -> int:
+    """batch_delete; when it answers 1254043 (RecordIdNotFound) — a concurrent run deleted one
+    of the same duplicates first — delete them one by one, each "not found" counting as already
+    deleted (the goal, the record gone, holds). Returns how many this call deleted itself."""
+    try:
+        api.batch_delete(table_id, record_ids)
+        return len(record_ids)
+    except FeishuApiError as e:
+        if e.code != RECORD_ID_NOT_FOUND:
+            raise
+    deleted = 0
+    for rid in record_ids:
+        try:
+            api.batch_delete(table_id, [rid])
+            deleted += 1
+        except FeishuApiError as e:
+            if e.code != RECORD_ID_NOT_FOUND:
+                raise
+            log.info("bitable: record %s already deleted (concurrent reconcile)", rid)
+    return deleted
+
+
 def reconcile(
     api: BitableApi,
     engine: Engine,
@@ -131,7 +154,7 @@ def reconcile(
         doomed += [rid for rid, _ in recs if rid != chosen[0]]
 
     for i in range(0, len(doomed), BATCH_SIZE):
-        api.batch_delete(tid, doomed[i : i + BATCH_SIZE])
+        delete_records(api, tid, doomed[i : i + BATCH_SIZE])
     result.duplicates_deleted = len(doomed)
     if doomed:
         log.warning("bitable: table %r: deleted %d duplicate record(s)", spec.name, len(doomed))

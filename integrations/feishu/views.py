@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 
 from integrations.feishu import view_map
 from integrations.feishu.client import BitableApi
-from integrations.feishu.errors import FeishuApiError
+from integrations.feishu.errors import FeishuApiError, FeishuTransportError
 from integrations.feishu.schema import TableHandle
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ class ViewsResult:
     unchanged: int = 0
     without_view: list[str] = field(default_factory=list)  # "id name" of accounts left out
     warnings: list[str] = field(default_factory=list)
+    # "id: reason" of views whose create/patch failed (e.g. an HTML 502): the records are still
+    # written; the next run lists the views again and retries these.
+    failed: list[str] = field(default_factory=list)
 
 
 def sanitize_view_name(name: str, account_id: str) -> str:
@@ -339,7 +342,9 @@ def _apply(
                 res.warnings.append(msg)
                 log.warning("bitable %r: %s", handle.spec.name, msg)
             else:
-                raise
+                _failed(handle, res, aid, s.kind, e)
+        except FeishuTransportError as e:  # e.g. an HTML 502 on a create: retried next run
+            _failed(handle, res, aid, s.kind, e)
     return done
 
 
@@ -348,6 +353,14 @@ def key_hidden(handle: TableHandle) -> list[str] | None:
     column a person sees is a meaningful one (None for adopted tables without a key field)."""
     key = handle.spec.key_field
     return [handle.fields[key.key].field_id] if key is not None else None
+
+
+def _failed(handle: TableHandle, res: ViewsResult, aid: str, kind: str, e: Exception) -> None:
+    reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+    res.failed.append(f"{aid} ({kind}): {reason}")
+    log.warning(
+        "bitable %r: view of account %s: %s failed: %s", handle.spec.name, aid, kind, reason
+    )
 
 
 def accounts_name(accounts: Mapping[int | str, str], aid: str) -> str:

@@ -252,7 +252,12 @@ def _local_report_pages(
         if first_row and ids is None and "promotion_id" not in raw:
             raise _AggregatedReport
         first_row = False
-        return LocalPromotionReportRow.model_validate(raw).to_row(local_account_id)
+        row = LocalPromotionReportRow.model_validate(raw).to_row(local_account_id)
+        if not lo <= row["stat_date"] <= hi:
+            raise ValueError(
+                f"stat_time_day {row['stat_date']} is outside the requested {lo}..{hi}"
+            )
+        return row
 
     params: dict[str, Any] = {
         "local_account_id": local_account_id,
@@ -400,7 +405,10 @@ def _douplus_report_pages(
     order_ids: Sequence[int] | None,
 ) -> Iterator[Page]:
     def parse(raw: Any) -> dict[str, Any]:
-        return DouplusReportRow.model_validate(raw).to_row(aweme_sec_uid, money_unit, day)
+        row = DouplusReportRow.model_validate(raw).to_row(aweme_sec_uid, money_unit, day)
+        if row["stat_date"] != day:
+            raise ValueError(f"row dated {row['stat_date']}, the request asked for {day}")
+        return row
 
     params: dict[str, Any] = {
         "aweme_sec_uid": aweme_sec_uid,
@@ -415,7 +423,13 @@ def _douplus_report_pages(
         params,
         list_key="order_metrics",
         parse=parse,
-        key_of=raw_key(EP_DOUPLUS_REPORT, aweme_sec_uid, "dimension_data.order_id", f"day={day}"),
+        key_of=raw_key(
+            EP_DOUPLUS_REPORT,
+            aweme_sec_uid,
+            "dimension_data.order_id",
+            "dimension_data.ad_id",
+            f"day={day}",
+        ),
         page_size=100,
     )
 

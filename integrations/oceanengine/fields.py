@@ -22,6 +22,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT_RE = re.compile(r"[+-]?\d+")
 _BLANK = {"", "-", "--", "null", "None"}
 CENT = Decimal("0.01")
+MAX_DIGITS = 20  # integer digits a metric may have (the widest column is DECIMAL(20, 6))
 
 MoneyUnit = Literal["fen", "yuan"]
 
@@ -83,6 +84,9 @@ def parse_decimal(v: Any) -> Decimal | None:
         raise ValueError(f"not a number: {type(v).__name__}")
     if not d.is_finite():
         raise ValueError(f"not a finite number: {v!r}")
+    if d and d.adjusted() >= MAX_DIGITS:
+        # Beyond any column (DECIMAL(20, 6) at most); rounding it would raise InvalidOperation.
+        raise ValueError(f"number out of range: {v!r}")
     return d
 
 

@@ -94,6 +94,62 @@ def raw_key(endpoint: str, account: object, *names: str) -> Callable[[Any], str]
     return key_of
 
 
+class IncompleteListing(ApiError):
+    """A listing walk did not add up: rows received differ from ``page_info``'s total, or a row
+    key came back on two pages (a repeated or skipped page). Callers re-fetch once, then fail
+    the account with this message — never "ok" with rows silently missing."""
+
+
+class MalformedPage(IncompleteListing):
+    """A page whose list is not an array (e.g. an object): its rows cannot be trusted or counted."""
+
+
+@dataclass
+class _Tally:
+    """What one walk received: raw items and their keys (for the completeness check)."""
+
+    endpoint: str
+    key_of: Callable[[Any], str]
+    account: str = ""  # the account part of key_of(None), for error messages
+    received: int = 0
+    seen: set[str] = field(default_factory=set)
+    repeated: list[str] = field(default_factory=list)
+
+    def page(self, page: int, list_key: str, items: Any) -> None:
+        if items is None:
+            return
+        if not isinstance(items, list):
+            raise MalformedPage(
+                f"page {page}: {list_key!r} is a {type(items).__name__}, not an array",
+                endpoint=self.endpoint,
+                account=self.account,
+            )
+        self.received += len(items)
+        for raw in items:
+            if not isinstance(raw, Mapping):
+                continue  # rejected by parse_items; it has no key to compare
+            key = self.key_of(raw)
+            if key in self.seen:
+                self.repeated.append(key)
+            self.seen.add(key)
+
+    def check(self, total: int | None) -> None:
+        problems = []
+        if total is not None and self.received != total:
+            problems.append(f"received {self.received} rows, page_info says {total}")
+        if self.repeated:
+            example = self.repeated[0].removeprefix(self.key_of(None) + "|")
+            problems.append(
+                f"{len(self.repeated)} row key(s) repeated across pages, e.g. {example}"
+            )
+        if problems:
+            raise IncompleteListing(
+                "incomplete listing: " + "; ".join(problems),
+                endpoint=self.endpoint,
+                account=self.account,
+            )
+
+
 def iter_pages(
     client: OceanEngineClient,
     endpoint: str,
@@ -115,25 +171,35 @@ def iter_pages(
     limiter; yielded in page order) — for listings a run waits on before it can start.
     ``max_pages``: the deepest page the API serves (no request goes beyond it; the caller says
     whether rows were left behind). ``on_page_info``: called with page 1's raw ``page_info``.
+
+    Completeness (checked after the last page of a walk that was not capped): the raw items
+    received must equal page 1's ``page_info`` total, and no item key (``key_of``) may come back
+    twice — else :class:`IncompleteListing`. A page whose list is not an array raises
+    :class:`MalformedPage` when it arrives.
     """
 
     def get_page(page: int) -> dict[str, Any]:
         return client.get(endpoint, {**params, "page": page, "page_size": page_size})
 
+    tally = _Tally(endpoint, key_of, key_of(None).removeprefix(f"{endpoint}|account="))
     page = 1
+    total: int | None = None
     while True:
         data = get_page(page)
         if page == 1 and on_page_info is not None:
             on_page_info(data.get("page_info"))
         items = data.get(list_key)
+        tally.page(page, list_key, items)
+        if page == 1:
+            total = _total_rows(data.get("page_info"))
         yield parse_items(items, parse, key_of)
         n_items = len(items) if isinstance(items, list) else 0
         total_page = _total_pages(data.get("page_info"), page_size)
         if total_page is None:
             if n_items < page_size:
-                return
+                break
         elif page >= total_page or n_items == 0:
-            return
+            break
         if total_page is not None and parallel > 1:
             if total_page > MAX_PAGES and max_pages >= MAX_PAGES:
                 raise ApiError(
@@ -141,10 +207,16 @@ def iter_pages(
                     endpoint=endpoint,
                     account=key_of(None),
                 )
+            capped = total_page > max_pages
             total_page = min(total_page, max_pages)
             with ThreadPoolExecutor(max_workers=parallel) as pool:
-                for data in pool.map(get_page, range(page + 1, total_page + 1)):
+                for p, data in enumerate(
+                    pool.map(get_page, range(page + 1, total_page + 1)), start=page + 1
+                ):
+                    tally.page(p, list_key, data.get(list_key))
                     yield parse_items(data.get(list_key), parse, key_of)
+            if not capped:
+                tally.check(total)
             return
         page += 1
         if page > max_pages and max_pages < MAX_PAGES:
@@ -155,6 +227,16 @@ def iter_pages(
                 endpoint=endpoint,
                 account=key_of(None),
             )
+    tally.check(total)
+
+
+def _total_rows(raw: Any) -> int | None:
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return PageInfo.model_validate(raw).total
+    except ValidationError:
+        return None
 
 
 def _total_pages(raw: Any, page_size: int) -> int | None:

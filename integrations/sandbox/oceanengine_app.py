@@ -27,6 +27,9 @@ from integrations.sandbox import (
     oceanengine_local,
     oceanengine_oauth,
 )
+from integrations.sandbox import (
+    oceanengine_hostile as hostile,
+)
 from integrations.sandbox.data import SandboxData
 from integrations.sandbox.oceanengine_auth import AuthStore
 from integrations.sandbox.oceanengine_ctx import Ctx, Endpoint
@@ -221,7 +224,7 @@ class OceanEngineSim:
             elif fault == "token_revoked":
                 self.auth.revoke_all()
                 raise OEError(TOKEN_INVALID)
-            return spec.handler(ctx)
+            return hostile.serve(ctx, endpoint, spec.handler)
         except OEError as e:
             return e
 

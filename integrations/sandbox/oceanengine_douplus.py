@@ -279,8 +279,15 @@ def _report_row(
             "item_id": o.item_id if by_creative else 0,
             "room_id": o.room_id if by_creative else 0,
         },
-        "metrics_data": hostile.metrics(ctx, _money_metrics(ctx, metrics), o.order_id),
+        "metrics_data": _forced(
+            ctx, hostile.metrics(ctx, _money_metrics(ctx, metrics), o.order_id), o.order_id
+        ),
     }
+
+
+def _forced(ctx: Ctx, metrics: dict[str, Any], order_id: int) -> dict[str, Any]:
+    hostile.forced_values(ctx, metrics, order_id)
+    return metrics
 
 
 ROUTES: dict[str, Endpoint] = {

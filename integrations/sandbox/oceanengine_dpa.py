@@ -85,6 +85,7 @@ def _shape(ctx: Ctx, product: dict[str, Any]) -> dict[str, Any]:
         row["audit_status"] = AUDIT_STATUS_NAMES[row["audit_status"]]
     hostile.drop_optional(ctx, row, _OPTIONAL, product["product_id"])
     hostile.drop_optional(ctx, row["profession"], _OPTIONAL_PROFESSION, product["product_id"])
+    hostile.forced_values(ctx, row, product["product_id"])
     return row
 
 

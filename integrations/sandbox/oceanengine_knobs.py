@@ -10,7 +10,7 @@ Profiles (numbers documented in README "## Sandbox" and QUIRKS.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 # code_40110: developer-level throttling (开发者频控, PHP error guide) answered before the handler
 # runs, so nothing is consumed (e.g. a refresh token stays valid). Appended last: the seeded
@@ -35,6 +35,37 @@ class FaultRule:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {FAULT_KINDS}")
         if self.nth_call < 1:
             raise ValueError("nth_call is 1-based")
+
+
+PageFaultKind = Literal["repeat", "skip", "object"]
+PAGE_FAULT_KINDS: tuple[str, ...] = get_args(PageFaultKind)
+
+
+@dataclass
+class PageFault:
+    """Hostile paging on ``endpoint`` (normalized) for page ``page`` of a listing:
+
+    - ``repeat``: page N answers page N-1's rows again (page N's rows are never served);
+    - ``skip``: page N answers page N+1's rows (page N's rows are never served);
+    - ``object``: the page's list arrives as a JSON object ``{"0": row, ...}`` instead of an array.
+
+    ``account``: only requests naming this account (local_account_id / advertiser_id /
+    aweme_sec_uid); None = any. ``times``: how often it fires (None = every time); ``fired``
+    counts it. No public reference documents these; they model the reports of issue 17.
+    """
+
+    endpoint: str
+    page: int
+    kind: PageFaultKind
+    account: int | str | None = None
+    times: int | None = None
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in PAGE_FAULT_KINDS:
+            raise ValueError(f"unknown page fault {self.kind!r}; one of {PAGE_FAULT_KINDS}")
+        if self.page < 1 or (self.kind == "repeat" and self.page < 2):
+            raise ValueError("page is 1-based (and a repeat needs a page before it)")
 
 
 @dataclass
@@ -98,6 +129,12 @@ class OceanEngineKnobs:
     hostile_dash_for_empty: bool = False  # zero / empty metrics arrive as "-"
     hostile_missing_optional: bool = False  # optional fields sometimes absent
     hostile_fraction: float = 0.25  # share of values/rows the two toggles above touch
+    # Repeated / skipped / malformed pages (see PageFault); empty = well-behaved paging.
+    hostile_page_faults: list[PageFault] = field(default_factory=list)
+    # Raw values forced into report rows: (promotion_id or order_id or product_id, field, value),
+    # e.g. (123, "stat_cost", "1e16") or (123, "stat_time_day", "2099-01-01"). An id of None
+    # hits every row. Values are sent as given (any JSON value).
+    hostile_values: list[tuple[int | None, str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for kind in self.fault_rate:

@@ -231,6 +231,7 @@ def _shape(ctx: Ctx, row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
     out = {k: row[k] for k in _DIMENSIONS if k in row}
     out.update(hostile.metrics(ctx, {m: row[m] for m in metrics}, key))
     hostile.drop_optional(ctx, out, ("promotion_name", "project_name"), key)
+    hostile.forced_values(ctx, out, row.get("promotion_id"))
     return out
 
 
