@@ -25,17 +25,19 @@ _END = typer.Option(None, "--end", help="Backfill end (inclusive), YYYY-MM-DD.")
 _ACCOUNTS = typer.Option(None, "--accounts", help="Only these account ids (repeatable).")
 
 
-def _prepare_prefect() -> None:
+def _prepare_prefect(start_server: bool = False) -> None:
     # Without a Prefect server, Prefect starts a temporary one backed by ~/.prefect/prefect.db
     # (the same database `prefect server start` uses, so the run shows up in the UI later).
     # Its default 20 s startup timeout is too tight for a cold start on a small machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # No machine here reaches Prefect's telemetry host; don't log an error about it every run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # A temporary server started here dies with this process, even on SIGKILL.
-    from flows.ephemeral_server import ensure_guarded_server
+    if start_server:
+        # Only when a flow is about to run (never for --help or a refused command): a
+        # temporary server started here dies with this process, even on SIGKILL.
+        from flows.ephemeral_server import ensure_guarded_server
 
-    ensure_guarded_server()
+        ensure_guarded_server()
 
 
 def parse_day(value: str | None, option: str) -> Date | None:
@@ -100,7 +102,7 @@ def execute(flow_fn, **params):
     from flows.progress import live_display, quiet_task_logging
     from flows.summary import RunSummary
 
-    _prepare_prefect()
+    _prepare_prefect(start_server=True)
     quiet_task_logging()
     with live_display(sys.stdout.isatty()):
         state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)

@@ -63,6 +63,12 @@ DEFAULT_MARGIN = timedelta(hours=1)
 _AFTER_ISSUE_HOOK: Callable[[TokenKey], None] | None = None
 
 
+CODE_NOT_USED = (
+    "the auth code was NOT used: fix the store and run the same command again "
+    "(a code is valid for 10 minutes after consent)"
+)
+
+
 class TokenStore:
     def __init__(
         self,
@@ -162,10 +168,7 @@ class TokenStore:
         try:
             self._backend.probe(key)
         except TokenStoreError as e:
-            raise TokenStoreError(
-                f"{e}; the auth code was NOT used: fix the store and run the same command again "
-                "(a code is valid for 10 minutes after consent)"
-            ) from None
+            raise TokenStoreError(f"{e}; {CODE_NOT_USED}") from None
         ts = oauth.exchange_auth_code(code)
         try:
             self.put(key, ts)

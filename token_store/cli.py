@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from integrations.settings import get_settings, require
-from token_store.api import TokenStore, build_token_store
+from token_store.api import CODE_NOT_USED, TokenStore, build_token_store
 from token_store.errors import TokenNotFound, TokenStoreError
 from token_store.importer import ImportFormatError, parse_token_json
 from token_store.models import TokenKey, TokenStatus
@@ -58,9 +58,18 @@ def _store_and_key(principal: str | None) -> tuple[TokenStore, TokenKey]:
     require(s, "oceanengine_app_id")
     key = TokenKey.oceanengine(str(s.oceanengine_app_id), principal or s.oceanengine_principal)
     if s.token_backend == "database":
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from integrations.database.engine import mask_url
         from integrations.database.migrate import upgrade
 
-        upgrade(s.db_url)  # storing the first pair on a fresh machine creates the app database
+        try:  # storing the first pair on a fresh machine creates the app database
+            upgrade(s.db_url)
+        except SQLAlchemyError as e:
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:200]
+            raise TokenStoreError(
+                f"token store database {mask_url(s.db_url)} is not writable: {reason}"
+            ) from None
     return build_token_store(s, interactive=_interactive()), key
 
 
@@ -108,7 +117,10 @@ def exchange(
 ) -> None:
     """Exchange an auth code (10 minutes, single use) and store the token pair."""
     with _errors():
-        store, key = _store_and_key(principal)
+        try:
+            store, key = _store_and_key(principal)
+        except TokenStoreError as e:
+            raise TokenStoreError(f"{e}; {CODE_NOT_USED}") from None
         st = store.exchange_auth_code(code, key)
     typer.echo("stored a new token pair")
     _describe(st)

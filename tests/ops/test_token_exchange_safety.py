@@ -90,14 +90,14 @@ def test_read_only_database_does_not_spend_the_code(
     _exchange_then_fix(monkeypatch, capfd, leak_guard, sandbox, code, env)
 
 
-def test_unmigrated_database_does_not_spend_the_code(
+def test_unmigrated_database_is_migrated_before_the_code_is_spent(
     env, monkeypatch, sandbox, capfd, leak_guard
 ) -> None:
+    # A fresh machine: the CLI creates the app database first, then spends the code once.
     code = sandbox.oe.issue_auth_code()
-    rc, _, err = run(["tokens", "exchange", code], capfd, leak_guard)
-    assert rc == 2 and "adsync db upgrade" in err
-    assert exchanges(sandbox) == 0
-    _exchange_then_fix(monkeypatch, capfd, leak_guard, sandbox, code, env)
+    rc, out, _ = run(["tokens", "exchange", code], capfd, leak_guard)
+    assert rc == 0 and "stored a new token pair" in out
+    assert exchanges(sandbox) == 1
 
 
 def _mode(p: Path) -> int:
