@@ -105,10 +105,12 @@ class Runtime:
             from integrations.feishu.notifier import BotNotifier, CardReport, build_card
 
             notifier = BotNotifier.from_settings(self.settings)
-            if notifier is not None:
-                notifier.send_card(
-                    build_card(CardReport.from_summary(summary, self.run_url(summary)))
-                )
+            report = CardReport.from_summary(summary, self.run_url(summary))
+            if notifier is not None and not notifier.send_card(
+                build_card(report, notifier.keyword)
+            ):
+                # 19021 / 19022 / 19024 … explained, on the run's summary and in its log.
+                summary.warnings.append(notifier.last_error or "Feishu bot: card not delivered")
         except Exception as e:  # noqa: BLE001 - a failed notification never fails the sync
             log.warning("Feishu notification failed: %s", type(e).__name__)
 

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     feishu_app_token: str | None = None  # the Bitable base
     feishu_webhook_url: SecretStr | None = None
     feishu_webhook_secret: SecretStr | None = None
+    # The bot's keyword security (关键词): put in every card's title, or Feishu answers 19024.
+    feishu_webhook_keyword: str | None = None
     bitable_tables: dict[str, BitableTableConfig] = Field(default_factory=dict)
 
     # --- Prefect -----------------------------------------------------------------------------
