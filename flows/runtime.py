@@ -150,7 +150,9 @@ class Runtime:
                 report = CardReport.from_summary(
                     summary, self.run_url(summary), base_web_url(self.settings)
                 )
-                notifier.send_card(build_card(report))
+                if not notifier.send_card(build_card(report, notifier.keyword)):
+                    # 19021 / 19022 / 19024 … explained, on the run's summary and in its log.
+                    summary.warnings.append(notifier.last_error or "Feishu bot: card not delivered")
         except Exception as e:  # noqa: BLE001 - a failed notification never fails the sync
             log.warning("Feishu notification failed: %s", type(e).__name__)
 

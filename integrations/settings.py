@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     feishu_webhook_secret: SecretStr | None = None
     # Your tenant's web address (e.g. https://example.feishu.cn): links on the run card.
     feishu_web_url: str | None = None
+    # The bot's keyword security (关键词): put in every card's title, or Feishu answers 19024.
+    feishu_webhook_keyword: str | None = None
     bitable_tables: dict[str, BitableTableConfig] = Field(default_factory=dict)
 
     # --- Prefect -----------------------------------------------------------------------------

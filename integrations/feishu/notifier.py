@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import threading
 import time
@@ -128,8 +129,42 @@ def _listed(items: Iterable[str]) -> str:
     return head + (f" …… 另有 {len(xs) - _MAX_LISTED} 个" if len(xs) > _MAX_LISTED else "")
 
 
-def build_card(r: CardReport) -> dict[str, Any]:
-    """Interactive card (schema 2.0) for the report, in Chinese."""
+# What each custom-bot rejection means for the person reading the run summary (contract §6).
+BOT_CODES = {
+    19021: "signature rejected: check ADSYNC_FEISHU_WEBHOOK_SECRET and the host's clock",
+    19022: "this host's IP is not on the bot's allow-list (bot security settings)",
+    19024: "no keyword of the bot in the card title: set ADSYNC_FEISHU_WEBHOOK_KEYWORD",
+    11232: "rate-limited (5/s, 100/min per bot)",
+    9499: "bad request (body over 20 KB or malformed)",
+}
+_CARD_SLACK = 300  # bytes kept free for timestamp + sign and JSON framing
+
+
+def _json_size(obj: Any) -> int:
+    return len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _fit(card: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Truncate the card's markdown (longest element first) until the body fits ``limit``."""
+    elements = card["body"]["elements"]
+    while _json_size(card) > limit:
+        el = max(elements, key=lambda e: len(e["content"].encode()))
+        raw = el["content"].encode()
+        excess = _json_size(card) - limit
+        keep = max(0, len(raw) - excess - 64)
+        # Cut at a UTF-8 boundary, then at a line end when one is near.
+        text = raw[:keep].decode("utf-8", errors="ignore")
+        if "\n" in text[-200:]:
+            text = text[: text.rindex("\n")]
+        el["content"] = text + "\n… (truncated: the card must stay under 20 KB)"
+        if keep == 0:
+            break
+    return card
+
+
+def build_card(r: CardReport, keyword: str | None = None) -> dict[str, Any]:
+    """Interactive card (schema 2.0) for the report, under 20 KB; ``keyword`` (the bot's
+    keyword security) goes in the title."""
     lines = [
         f"**数据日期** {r.window}",
         f"**账户** 成功 {len(r.accounts_ok)} 个，失败 {len(r.accounts_failed)} 个",
@@ -160,14 +195,16 @@ def build_card(r: CardReport) -> dict[str, Any]:
         links.append(f"[查看 Prefect 运行记录]({r.run_url})")
     if links:
         elements.append({"tag": "markdown", "content": " · ".join(links)})
-    return {
+    title = r.title if not keyword or keyword in r.title else f"{keyword} {r.title}"
+    card = {
         "schema": "2.0",
         "header": {
-            "title": {"tag": "plain_text", "content": r.title},
+            "title": {"tag": "plain_text", "content": title},
             "template": COLOURS.get(r.status.upper(), "blue"),
         },
         "body": {"elements": elements},
     }
+    return _fit(card, MAX_BODY_BYTES - _CARD_SLACK)
 
 
 class _Limiter:
@@ -207,7 +244,10 @@ class BotNotifier:
         *,
         timeout_s: float = 10.0,
         client: httpx.Client | None = None,
+        keyword: str | None = None,
     ) -> None:
+        self.keyword = keyword or None
+        self.last_error: str | None = None  # why the last send failed (no secrets), for summaries
         self._url = _reveal(webhook_url)
         self._secret = _reveal(secret) if secret else None
         self._client = client
@@ -221,7 +261,11 @@ class BotNotifier:
         """None when no webhook is configured (notifications are optional)."""
         if settings.feishu_webhook_url is None:
             return None
-        return cls(settings.feishu_webhook_url, settings.feishu_webhook_secret)
+        return cls(
+            settings.feishu_webhook_url,
+            settings.feishu_webhook_secret,
+            keyword=settings.feishu_webhook_keyword,
+        )
 
     def __repr__(self) -> str:
         return f"BotNotifier({self._redacted()}, signed={self._secret is not None})"
@@ -237,9 +281,15 @@ class BotNotifier:
         return body
 
     def send_card(self, card: dict[str, Any]) -> bool:
-        """Send; True on success. Never raises (a notification must not fail the sync)."""
+        """Send; True on success. Never raises (a notification must not fail the sync);
+        on failure ``last_error`` says why in one line (bot codes explained, no secrets)."""
+        self.last_error = None
         try:
-            body = self.payload(card)
+            if self.keyword:
+                title = card.get("header", {}).get("title", {})
+                if self.keyword not in str(title.get("content", "")):
+                    title["content"] = f"{self.keyword} {title.get('content', '')}".strip()
+            body = self.payload(_fit(card, MAX_BODY_BYTES - _CARD_SLACK))
             client = self._client
             resp = self._limiter.run(
                 lambda: (client.post if client else httpx.post)(
@@ -253,20 +303,23 @@ class BotNotifier:
             code = data.get("code", data.get("StatusCode"))
             if resp.status_code == 200 and code == 0:
                 return True
+            why = BOT_CODES.get(int(code) if isinstance(code, int) else -1, "")
+            self.last_error = (
+                f"Feishu bot rejected the card: code {code} "
+                f"{scrub_webhook(str(data.get('msg', ''))[:120], self._url)}"
+                + (f" ({why})" if why else "")
+            )
             log.warning(
-                "feishu bot %s: HTTP %s code %s %s",
-                self._redacted(),
-                resp.status_code,
-                code,
-                scrub_webhook(str(data.get("msg", ""))[:200], self._url),
+                "feishu bot %s: HTTP %s: %s", self._redacted(), resp.status_code, self.last_error
             )
         except Exception as e:  # noqa: BLE001 - by contract nothing escapes
             # httpx messages contain the full URL (the token): log the class only.
+            self.last_error = f"Feishu bot: send failed: {type(e).__name__}"
             log.warning("feishu bot %s: send failed: %s", self._redacted(), type(e).__name__)
         return False
 
     def notify(self, report: CardReport) -> bool:
-        return self.send_card(build_card(report))
+        return self.send_card(build_card(report, self.keyword))
 
 
 # Path segments of a webhook URL that are structure, not credentials (Feishu and Lark bots).

@@ -163,9 +163,11 @@ def reconcile(
         stale = set(current) - set(found)
     else:
         stale = set(scope_keys or ()) & (set(current) - set(found))
-    # Pending entries stay pending when not found: the create they stand for may still show up
-    # (a stale read); they are overwritten by the create's record_ids or settled by a later scan.
-    stale = {k for k in stale if not current[k].pending}
+    if dates is not None and spec.date_field is not None:
+        # A date-scoped scan (the recovery path) keeps pending entries it did not find: the
+        # create they stand for may still show up (a stale read); the caller creates them again
+        # or a later scan settles them. A full scan is the last word and drops them.
+        stale = {k for k in stale if not current[k].pending}
     result.stale_entries_removed = len(stale)
     with engine.begin() as conn:
         record_map.delete_keys(conn, app, tid, stale)

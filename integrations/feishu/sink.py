@@ -170,8 +170,11 @@ class BitableSink:
 
     @contextmanager
     def tables_cached(self) -> Iterator[None]:
-        """One run: each table is looked at (listed, fields checked) once, not per batch."""
+        """One run: each table is looked at (listed, fields checked) once, not per batch; the
+        base's rights are checked afresh, retention runs once per table."""
         self._handles = {}
+        self._base, self._base_error = None, None
+        self._periods, self._purged = {}, set()
         try:
             yield
         finally:

@@ -78,10 +78,11 @@ class FieldSpec:
 
     @builtins.property
     def accepted_types(self) -> frozenset[int]:
-        """Types an existing field may have. Dates also accept text: tables adopted from the old
-        scripts hold ``YYYY-MM-DD`` strings (written as such, never converted)."""
-        if self.type == FieldType.DATE:
-            return frozenset({FieldType.DATE, FieldType.TEXT})
+        """Types an existing field may have. Dates and numbers also accept text: the old
+        scripts' tables hold every column as text (cost included); we write the canonical string
+        there (``YYYY-MM-DD``, ``12.5``) and read the text segments back, never converting."""
+        if self.type in (FieldType.DATE, FieldType.NUMBER):
+            return frozenset({self.type, FieldType.TEXT})
         return frozenset({self.type})
 
 

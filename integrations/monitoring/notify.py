@@ -67,7 +67,8 @@ def send(settings: Settings, findings: Sequence[Finding], host_label: str) -> No
         # The sink's notifier: same signing, per-bot rate limiter, redacted logging.
         notifier = BotNotifier.from_settings(settings)
         if notifier is None or not notifier.send_card(payload["card"]):
-            raise NotifyError("Feishu webhook did not accept the card (see the warning above)")
+            why = getattr(notifier, "last_error", None) or "see the warning above"
+            raise NotifyError(f"Feishu webhook did not accept the card: {why}")
         return
     _post(settings, payload)
 

@@ -31,6 +31,7 @@ from integrations.sandbox.feishu_state import Store
 from integrations.sandbox.feishu_webhook import (
     MAX_BODY_BYTES,
     WebhookLimiter,
+    check_keyword,
     validate_message,
     verify_signature,
 )
@@ -309,8 +310,11 @@ class FeishuSim:
                 raise FeishuError(9499) from None
             if len(raw) > MAX_BODY_BYTES or not isinstance(body, dict):
                 raise FeishuError(9499)
+            if self.knobs.webhook_ip_denied:
+                raise FeishuError(19022)
             verify_signature(body, self.webhook_secret)
             validate_message(body)
+            check_keyword(body, self.knobs.webhook_keywords)
         except FeishuError as e:
             resp = self._json({"code": e.code, "msg": e.msg, "data": {}}, e.status)
             return resp

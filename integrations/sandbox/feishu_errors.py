@@ -76,6 +76,8 @@ CODES: dict[int, tuple[str, int]] = {
     11232: ("frequency limited psm[lark.oapi.app_platform_runtime]appID[-1]", 200),
     19001: ("param invalid: incoming webhook access token invalid", 200),
     19021: ("sign match fail or timestamp is not within one hour from current time", 200),
+    19022: ("Ip Not Allowed", 200),
+    19024: ("Key Words Not Found", 200),
 }
 
 

@@ -92,6 +92,10 @@ class FeishuKnobs:
     # real lag lasts is unconfirmed). Decremented per listing
     # (on its last page).
     stale_reads: int = 0
+    # Custom bot security settings: keywords (a message without one → 19024) and an IP
+    # allow-list that excludes the caller (→ 19022). Off by default (a new bot has neither).
+    webhook_keywords: list[str] = field(default_factory=list)
+    webhook_ip_denied: bool = False
     # Custom bot: 5/s and 100/min per bot → 11232.
     webhook_rate_limit: bool = True
 

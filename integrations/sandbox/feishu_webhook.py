@@ -56,6 +56,23 @@ def validate_message(body: dict[str, Any]) -> None:
         raise FeishuError(9499)
 
 
+def message_text(body: dict[str, Any]) -> str:
+    """The text a keyword is looked for in: a text message's text, a card's header title
+    (keyword security applies to "text/title values"; which card parts count is unconfirmed,
+    the simulator takes the strict reading: the title only)."""
+    if body.get("msg_type") == "text":
+        return str((body.get("content") or {}).get("text", ""))
+    card = body.get("card") or {}
+    title = ((card.get("header") or {}).get("title") or {}).get("content", "")
+    return str(title)
+
+
+def check_keyword(body: dict[str, Any], keywords: list[str]) -> None:
+    """Keyword security: at least one of the bot's keywords must appear, else 19024."""
+    if keywords and not any(k in message_text(body) for k in keywords):
+        raise FeishuError(19024)
+
+
 class WebhookLimiter:
     def __init__(
         self,

@@ -83,11 +83,10 @@ def test_card_is_chinese_with_links_to_the_base_and_the_run() -> None:
     s.accounts = [AccountResult(1, "a")]
     s.sink("bitable:local_promotion_daily").add(inserted=3, unchanged=2)
     s.sink("db:local_promotion_daily").add(inserted=3)
-    settings = load_settings(
-        feishu_web_url="https://example.feishu.cn/", feishu_app_token="bascnAbc"
-    )
+    feishu = {"feishu_app_id": "cli_x", "feishu_app_secret": "s", "feishu_app_token": "bascnAbc"}
+    settings = load_settings(feishu_web_url="https://example.feishu.cn/", **feishu)
     assert base_web_url(settings) == "https://example.feishu.cn/base/bascnAbc"
-    assert base_web_url(load_settings(feishu_app_token="bascnAbc")) is None
+    assert base_web_url(load_settings(**feishu)) is None
     card = build_card(
         CardReport.from_summary(s, "http://ui/runs/flow-run/1", base_web_url(settings))
     )
@@ -104,3 +103,51 @@ def test_card_is_chinese_with_links_to_the_base_and_the_run() -> None:
     assert (
         "**错误** OperationalError: database is locked" in failed["body"]["elements"][0]["content"]
     )
+
+
+@pytest.mark.parametrize(
+    ("knob", "code", "hint"),
+    [
+        ("keyword", 19024, "ADSYNC_FEISHU_WEBHOOK_KEYWORD"),
+        ("ip", 19022, "allow-list"),
+        ("secret", 19021, "ADSYNC_FEISHU_WEBHOOK_SECRET"),
+    ],
+)
+def test_bot_rejections_are_explained(feishu: Feishu, knob: str, code: int, hint: str) -> None:
+    url = feishu.url + feishu.sim.webhook_path
+    secret = feishu.sim.webhook_secret
+    if knob == "keyword":
+        feishu.sim.knobs.webhook_keywords = ["日报"]
+    elif knob == "ip":
+        feishu.sim.knobs.webhook_ip_denied = True
+    else:
+        secret = "wrong"
+    bot = BotNotifier(SecretStr(url), SecretStr(secret))
+    assert not bot.notify(_report())
+    assert (
+        bot.last_error is not None and f"code {code}" in bot.last_error and hint in bot.last_error
+    )
+    assert feishu.sim.webhook_token not in bot.last_error and secret not in bot.last_error
+    assert feishu.sim.webhook_messages == []
+
+
+def test_keyword_goes_in_the_title_and_is_accepted(feishu: Feishu) -> None:
+    feishu.sim.knobs.webhook_keywords = ["广告日报"]
+    url = feishu.url + feishu.sim.webhook_path
+    bot = BotNotifier(SecretStr(url), SecretStr(feishu.sim.webhook_secret), keyword="广告日报")
+    assert bot.notify(_report())
+    (msg,) = feishu.sim.webhook_messages
+    assert msg["card"]["header"]["title"]["content"] == "广告日报 laike daily: PARTIAL"
+
+
+def test_huge_cards_are_truncated_under_20_kb_and_delivered(feishu: Feishu) -> None:
+    import json
+
+    r = _report("FAILED")
+    r.accounts_failed = [(f"18543472607{i:05d} 店铺{i}", "x" * 400) for i in range(25)]
+    r.notes = [f"note {i}: " + "很长的说明" * 60 for i in range(40)]
+    card = build_card(r)
+    size = len(json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode())
+    assert size < 20_000 and "truncated" in card["body"]["elements"][0]["content"]
+    url = feishu.url + feishu.sim.webhook_path
+    assert BotNotifier(SecretStr(url), SecretStr(feishu.sim.webhook_secret)).send_card(card)

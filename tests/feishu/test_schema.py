@@ -83,17 +83,17 @@ def test_wrong_type_names_table_field_found_and_expected(feishu: Feishu, sink: B
     sink.upsert(SPEC, promotion_rows(5))
     tid = table_id(feishu, SPEC.name)
     app = feishu.sim.app_token
-    feishu.sim.rename_field(app, tid, "展示数", "展示数(旧)")
-    feishu.sim.rename_field(app, tid, "单元名称", "展示数")  # a text column under a number name
+    feishu.sim.rename_field(app, tid, "单元名称", "单元名称(旧)")
+    feishu.sim.rename_field(app, tid, "展示数", "单元名称")  # a number column under a text name
     feishu.sim.reset_counters()
     with pytest.raises(SchemaMismatch) as ei:
         sink.upsert(SPEC, promotion_rows(6))
     e = ei.value
     assert (e.table, e.field, e.found, e.expected) == (
         SPEC.name,
-        "展示数",
-        "text (1)",
+        "单元名称",
         "number (2)",
+        "text (1)",
     )
     assert feishu.writes() == 0
     assert len(feishu.sim.records(app, tid)) == 5

@@ -1,0 +1,43 @@
+"""``adsync bitable …``: look at the configured Bitable tables (plan.py)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Feishu Bitable: check and adopt the configured tables.", no_args_is_help=True
+)
+
+
+@app.command("plan")
+def plan_cmd(
+    apply: bool = typer.Option(False, "--apply", help="Create the missing columns (only them)."),
+) -> None:
+    """List every mismatch of every table at once (missing, renamed?, wrong type)."""
+    from integrations.database.engine import make_engine
+    from integrations.feishu import plan as p
+    from integrations.feishu.errors import FeishuError
+    from integrations.feishu.sink import BitableSink
+    from integrations.feishu.specs import SPECS, table_spec
+    from integrations.settings import get_settings
+
+    s = get_settings()
+    engine = make_engine(s.db_url)
+    try:
+        api = BitableSink.from_settings(s, engine).api  # with the base's writer lock
+        specs = [table_spec(d, s) for d in SPECS]
+        found = p.plan(api, specs)
+        for m in found:
+            typer.echo(m.line())
+        if apply and found:
+            done = p.apply(api, found)
+            for m in done:
+                typer.echo(f"created {m.table}: {m.field}")
+            found = [m for m in found if m not in done]
+    except FeishuError as e:
+        typer.echo(f"adsync: {e}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"{len(found)} mismatch(es) left" if found else "all tables match")
+    raise typer.Exit(1 if found else 0)
