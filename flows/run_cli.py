@@ -24,10 +24,11 @@ _END = typer.Option(None, "--end", help="Backfill end (inclusive), YYYY-MM-DD.")
 _ACCOUNTS = typer.Option(None, "--accounts", help="Only these account ids (repeatable).")
 
 
-def _prepare_prefect() -> None:
+def prepare_prefect() -> None:
     # Without a Prefect server, Prefect starts a temporary one backed by ~/.prefect/prefect.db
     # (the same database `prefect server start` uses, so the run shows up in the UI later).
     # Its default 20 s startup timeout is too tight for a cold start on a small machine.
+    # Prefect reads its settings when first imported: the CLI calls this before that.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # No machine here reaches Prefect's telemetry host; don't log an error about it every run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -94,7 +95,7 @@ def execute(flow_fn, **params):
     """Run a flow in this process; return its RunSummary (None if the flow crashed before one)."""
     from flows.summary import RunSummary
 
-    _prepare_prefect()
+    prepare_prefect()
     state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, RunSummary):
