@@ -87,6 +87,10 @@ def _register_subcommands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from flows.run_cli import prepare_prefect
+
+    # Before anything imports Prefect: its settings are read once, at import.
+    prepare_prefect()
     _register_subcommands()
     try:
         app(args=argv, standalone_mode=True)

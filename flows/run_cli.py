@@ -25,10 +25,11 @@ _END = typer.Option(None, "--end", help="Backfill end (inclusive), YYYY-MM-DD.")
 _ACCOUNTS = typer.Option(None, "--accounts", help="Only these account ids (repeatable).")
 
 
-def _prepare_prefect(start_server: bool = False) -> None:
+def prepare_prefect(start_server: bool = False) -> None:
     # Without a Prefect server, Prefect starts a temporary one backed by ~/.prefect/prefect.db
     # (the same database `prefect server start` uses, so the run shows up in the UI later).
     # Its default 20 s startup timeout is too tight for a cold start on a small machine.
+    # Prefect reads its settings when first imported: the CLI calls this before that.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # No machine here reaches Prefect's telemetry host; don't log an error about it every run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -102,7 +103,7 @@ def execute(flow_fn, **params):
     from flows.progress import live_display, quiet_task_logging
     from flows.summary import RunSummary
 
-    _prepare_prefect(start_server=True)
+    prepare_prefect(start_server=True)
     quiet_task_logging()
     with live_display(sys.stdout.isatty()):
         state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
@@ -221,9 +222,7 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the flow commands to the root app."""
-    # Before anything imports prefect: its settings are read once, at import.
-    _prepare_prefect()
+    """Attach the flow commands to the root app (``main`` prepared Prefect's environment)."""
     app.add_typer(run_app, name="run")
     app.command("demo")(demo)
     app.command("serve")(serve)

@@ -73,6 +73,7 @@ def _error_logs(api_url: str, run_id: str, timeout: float = 60) -> list[str]:
     return [log["message"] for log in logs if log["level"] >= 40]
 
 
+@pytest.mark.timeout(900)  # two runs through a worker on a busy 2-core machine
 def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypatch):
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
     names = {d["name"] for d in deployments}
@@ -146,12 +147,17 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
                 sa.select(sa.distinct(tables.local_promotion_daily.c.stat_date))
             ).scalars()
             assert sorted(days) == [start, start + timedelta(days=1), end]
-            ledger = conn.execute(sa.select(tables.sync_runs)).mappings().one()
+            ledgers = conn.execute(
+                sa.select(tables.sync_runs).order_by(tables.sync_runs.c.window_start)
+            ).mappings()
+            ledger, partial_row = ledgers.all()
         eng.dispose()
         assert ledger["flow"] == "laike-daily"
         assert ledger["status"] == "SUCCESS"
         assert ledger["window_start"] == start and ledger["window_end"] == end
         assert ledger["accounts_ok"] == len(permitted)
+        assert partial_row["status"] == "PARTIAL" and partial_row["window_start"] == end
+        assert partial_row["accounts_failed"] == 1
         keys, _ = bitable_snapshot(sb, "本地推单元日报")
         assert keys and max(keys.values()) == 1  # no duplicates
         assert all(str(start) <= k.split("|")[0] <= str(end) for k in keys)
