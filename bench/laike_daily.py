@@ -26,7 +26,13 @@ Variants, same work:
    batch while the other accounts are still fetched, run_sync's ledger/artifacts/card);
 2. ``direct``: ``flows.laike._sync`` itself with ``DirectCalls`` — the same body, its task
    functions called directly (fetches on a ``ThreadPoolExecutor`` of the same width), no Prefect
-   run.
+   run;
+3. ``cli``: a whole ``adsync run laike --date …`` **subprocess** (imports, settings, flow-run
+   set-up, the run, artifacts, card, exit), tokens stored beforehand by ``adsync db upgrade`` and
+   ``adsync tokens exchange``. The simulators stamp, in their own processes, the arrival of the
+   first report call and the end of the last response they sent (any endpoint, the run card
+   included); ``startup_s`` = first report call − process start, ``tail_s`` = exit − last
+   response (same clock: one machine).
 
 Printed: the flow's wall time; API calls (client stats and the sandbox's counters, 40100s); the
 API floor = OE calls ÷ QPS and wall ÷ floor; the fetch phase (``local_accounts`` returned →
@@ -39,7 +45,8 @@ installed identically in both variants.
 
 Last line: ``RESULT accounts=... qps=... calls=... wall_s=... floor_s=... wall_over_floor=...
 fetch_wall_s=... fetch_over_floor=... bitable_s=... peak_rss_mb=... direct_wall_s=...
-prefect_overhead_ratio=...``
+prefect_overhead_ratio=... startup_s=... tail_s=... cli_wall_s=... cli_work_s=...`` (``--only cli``:
+``RESULT accounts=... qps=... startup_s=... tail_s=... cli_wall_s=... cli_work_s=...``)
 """
 
 from __future__ import annotations
@@ -92,13 +99,16 @@ def _serve_sandbox(cfg: dict[str, Any], info, stop, done) -> None:
     from integrations.sandbox.oceanengine_knobs import OceanEngineKnobs
     from integrations.sandbox.server import Sandbox
 
-    with Sandbox(
+    sb = Sandbox(
         profile="realistic",
         seed=cfg["seed"],
         n_local_accounts=cfg["accounts"],
         promotions_per_account=PROMOTIONS_PER_ACCOUNT,
         state_dir=None,
-    ) as sb:
+    )
+    stamps = _Stamps(sb.oe.app), _Stamps(sb.fs.app)
+    sb.oe.app, sb.fs.app = stamps
+    with sb:
         sb.oe.knobs.qps_limit = cfg["qps"]
         today = sb.data.today
         start, end = cfg["window"]
@@ -128,12 +138,52 @@ def _serve_sandbox(cfg: dict[str, Any], info, stop, done) -> None:
         real = (dataclasses.replace(sb.oe.knobs), dataclasses.replace(sb.fs.knobs))
         fast = (OceanEngineKnobs.for_profile("fast"), FeishuKnobs.for_profile("fast"))
         while (cmd := stop.get()) is not None:
+            if cmd == "stamps":  # for the cli variant: first report call, last response
+                done.put(
+                    {
+                        "first_report": stamps[0].first_report,
+                        "last_response": max(
+                            (s.last_response for s in stamps if s.last_response), default=None
+                        ),
+                    }
+                )
+                continue
+            if cmd == "reset-stamps":
+                for s in stamps:
+                    s.first_report = s.last_response = None
+                done.put(cmd)
+                continue
             for dst, src in zip(
                 (sb.oe.knobs, sb.fs.knobs), fast if cmd == "fast" else real, strict=True
             ):
                 for f in dataclasses.fields(src):
                     setattr(dst, f.name, getattr(src, f.name))
             done.put(cmd)
+
+
+class _Stamps:
+    """ASGI wrapper: wall-clock time of the first report request received and of the end of
+    the last response sent (the bench's own ``/_sandbox/`` requests excluded)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.first_report: float | None = None
+        self.last_response: float | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path or path.startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        if REPORT_EP in path and self.first_report is None:
+            self.first_report = time.time()
+
+        async def stamped(message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.last_response = time.time()
+
+        await self.app(scope, receive, stamped)
 
 
 class _SandboxProcess:
@@ -149,6 +199,14 @@ class _SandboxProcess:
     def profile(self, name: str) -> None:
         self._cmd.put(name)
         assert self._done.get(timeout=30) == name
+
+    def stamps(self) -> dict[str, float | None]:
+        self._cmd.put("stamps")
+        return self._done.get(timeout=30)
+
+    def reset_stamps(self) -> None:
+        self._cmd.put("reset-stamps")
+        assert self._done.get(timeout=30) == "reset-stamps"
 
     def close(self) -> None:
         self._cmd.put(None)
@@ -178,6 +236,15 @@ class RemoteSandbox:
     def profile(self, name: str) -> None:
         self._oe.profile(name)
         self._fs.profile(name)
+
+    def stamps(self) -> dict[str, float | None]:
+        oe, fs = self._oe.stamps(), self._fs.stamps()
+        last = [t for t in (oe["last_response"], fs["last_response"]) if t is not None]
+        return {"first_report": oe["first_report"], "last_response": max(last, default=None)}
+
+    def reset_stamps(self) -> None:
+        self._oe.reset_stamps()
+        self._fs.reset_stamps()
 
     def oe_counters(self) -> dict[str, Any]:
         return httpx.get(f"{self.info['oe_url']}/_sandbox/counters", timeout=30).json()
@@ -510,7 +577,7 @@ def run_variant(
                 flush=True,
             )
         oe0, fs0 = sb.oe_counters(), sb.feishu_counters()
-        res = _spawn_child(mode, cfg)
+        res = _cli_run(sb, cfg) if mode == "cli" else _spawn_child(mode, cfg)
         oe1, fs1 = sb.oe_counters(), sb.feishu_counters()
         res["oe_requests"] = dict(Counter(oe1["requests"]) - Counter(oe0["requests"]))
         res["oe_total"] = oe1["total"] - oe0["total"]
@@ -526,6 +593,68 @@ def run_variant(
         return res
     finally:
         sb.close()
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: str, **kw: Any) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("adsync"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ADSYNC_"))}
+    return subprocess.run([exe, *args], env=base | env, cwd=cwd, text=True, **kw)
+
+
+def _cli_run(sb: RemoteSandbox, cfg: dict[str, Any]) -> dict[str, Any]:
+    """A whole `adsync run laike` process; startup_s and tail_s from the simulators' stamps."""
+    env, cwd = cfg["env"], cfg["data_dir"]
+    _cli(["db", "upgrade"], env, cwd, check=True, capture_output=True)
+    code = httpx.post(f"{cfg['oe_url']}/_sandbox/auth_code", timeout=30).json()["auth_code"]
+    _cli(["tokens", "exchange", code], env, cwd, check=True, capture_output=True)
+    time.sleep(1.1)  # the sandbox's rolling QPS window forgets the token exchange
+    sb.reset_stamps()
+    p = cfg["params"]
+    argv = ["run", "laike"]
+    argv += ["--date", p["date"]] if "date" in p else []
+    argv += ["--start", p["start"], "--end", p["end"]] if "start" in p else []
+    log = Path(cwd) / "cli-run.log"
+    with open(log, "w") as out:
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.time()
+        proc = _cli(argv, env, cwd, stdout=out, stderr=subprocess.STDOUT)
+        t_exit = time.time()
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    st = sb.stamps()
+    text = log.read_text()
+    status = next((s for s in ("SUCCESS", "PARTIAL", "FAILED") if f": {s} (" in text), "CRASHED")
+    if st["first_report"] is None or st["last_response"] is None:
+        raise RuntimeError(f"cli run made no report call (exit {proc.returncode}):\n{text[-3000:]}")
+    return {
+        "mode": "cli",
+        "exit": proc.returncode,
+        "status": status,
+        "wall": t_exit - t0,
+        "startup_s": st["first_report"] - t0,
+        "tail_s": t_exit - st["last_response"],
+        "work_s": st["last_response"] - st["first_report"],
+        "cpu_s": cpu,
+        "log_lines": len(text.splitlines()),
+        "summary": [ln for ln in text.splitlines() if ln.startswith(("laike-daily", "  "))][:8],
+    }
+
+
+def report_cli(args: argparse.Namespace, c: dict) -> str:
+    print(f"\n== cli (a whole `adsync run laike` subprocess, {args.accounts} accounts) ==")
+    print(f"  exit {c['exit']} status {c['status']}; {c['log_lines']} output lines")
+    for line in c["summary"]:
+        print(f"  | {line}")
+    print(
+        f"  process wall {c['wall']:.2f}s = startup {c['startup_s']:.2f}s (process start → "
+        f"first report call) + fetch/write {c['work_s']:.2f}s (→ last response, run card "
+        f"included) + tail {c['tail_s']:.2f}s (→ exit); goal: startup and tail ≤ 2 s each"
+    )
+    print(f"  CPU time of the process (user + sys): {c['cpu_s']:.2f}s")
+    return (
+        f"startup_s={c['startup_s']:.2f} tail_s={c['tail_s']:.2f} cli_wall_s={c['wall']:.2f} "
+        f"cli_work_s={c['work_s']:.2f} cli_cpu_s={c['cpu_s']:.2f}"
+    )
 
 
 def _china_today() -> date:
@@ -696,7 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sample", action="store_true", help="sample the flow process's stacks (profiling)"
     )
-    ap.add_argument("--only", choices=["prefect", "direct"], help="one variant (no overhead ratio)")
+    ap.add_argument(
+        "--only", choices=["prefect", "direct", "cli"], help="one variant (no overhead ratio)"
+    )
     ap.add_argument(
         "--warm",
         action="store_true",
@@ -717,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Prefect server up in {time.monotonic() - t0:.1f}s at {prefect.api_url}", flush=True)
         try:
             results = {}
-            for mode in ("prefect", "direct"):
+            for mode in ("prefect", "direct", "cli"):
                 if args.only and mode != args.only:
                     continue
                 print(f"running {mode} variant…", flush=True)
@@ -725,10 +856,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {mode}: wall {results[mode]['wall']:.2f}s", flush=True)
         finally:
             prefect.close()
+    if args.only == "cli":
+        print(
+            f"RESULT accounts={args.accounts} qps={args.qps:g} " + report_cli(args, results["cli"])
+        )
+        return 0
+    cli = results.pop("cli", None)
     if args.only:
         results.setdefault("prefect", results.get("direct"))
         results.setdefault("direct", results.get("prefect"))
     line = report(args, results["prefect"], results["direct"])
+    if cli is not None:
+        line += " " + report_cli(args, cli)
     print(line)
     return 0
 

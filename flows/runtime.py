@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -62,6 +62,7 @@ def check_flow_settings(settings: Settings, flow_name: str) -> None:
 class Runtime:
     settings: Settings
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _run_cache: ExitStack | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         limit_malloc_arenas()  # before the run's thread pools allocate (see flows/memory.py)
@@ -105,16 +106,29 @@ class Runtime:
         from integrations.feishu.sink import BitableSink
 
         require(self.settings, "feishu_app_id", "feishu_app_secret", "feishu_app_token")
-        return BitableSink.from_settings(self.settings, engine=self.engine)
+        sink = BitableSink.from_settings(self.settings, engine=self.engine)
+        if self._run_cache is not None:  # first built inside a run: scope its cache to the run
+            self._run_cache.enter_context(sink.tables_cached())
+        return sink
 
     @contextmanager
     def run_scope(self) -> Iterator[None]:
-        """One run's caches (Bitable table handles): each run looks at Feishu afresh."""
+        """One run's caches (Bitable table handles): each run looks at Feishu afresh.
+
+        The sink is not built here but at its first use: building it imports lark-oapi
+        (seconds of CPU), which a run needs only at its first write, by then behind the fetch.
+        """
         if not self.bitable_enabled:
             yield
             return
-        with self.bitable.tables_cached():
-            yield
+        with ExitStack() as stack:
+            if "bitable" in self.__dict__:
+                stack.enter_context(self.bitable.tables_cached())
+            self._run_cache = stack
+            try:
+                yield
+            finally:
+                self._run_cache = None
 
     def api_calls(self) -> int:
         if "oceanengine" not in self.__dict__:

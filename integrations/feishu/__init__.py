@@ -1,21 +1,47 @@
 """Feishu: Bitable sink (specs, schema upkeep, idempotent upsert, reconcile, per-account views)
 and the custom-bot notifier. Plain Python on lark-oapi (pinned); no Prefect here."""
 
-from integrations.feishu.auth import clear_tenant_token, make_client
-from integrations.feishu.client import AmbiguousWrite, BitableApi, CallStats, Pacing
-from integrations.feishu.errors import (
-    FeishuApiError,
-    FeishuError,
-    FeishuTransportError,
-    SchemaMismatch,
-)
-from integrations.feishu.notifier import BotNotifier, CardReport, build_card
-from integrations.feishu.reconcile import ReconcileResult
-from integrations.feishu.retry import RetryPolicy
-from integrations.feishu.schema import TableHandle
-from integrations.feishu.sink import BitableSink, SinkResult
-from integrations.feishu.specs import SPECS, FieldSpec, TableSpec, table_spec
-from integrations.feishu.views import ViewsResult, ensure_views
+import importlib
+from typing import Any
+
+_LAZY = {
+    "AmbiguousWrite": "integrations.feishu.client",
+    "BitableApi": "integrations.feishu.client",
+    "BitableSink": "integrations.feishu.sink",
+    "BotNotifier": "integrations.feishu.notifier",
+    "CallStats": "integrations.feishu.client",
+    "CardReport": "integrations.feishu.notifier",
+    "FeishuApiError": "integrations.feishu.errors",
+    "FeishuError": "integrations.feishu.errors",
+    "FeishuTransportError": "integrations.feishu.errors",
+    "FieldSpec": "integrations.feishu.specs",
+    "Pacing": "integrations.feishu.client",
+    "ReconcileResult": "integrations.feishu.reconcile",
+    "RetryPolicy": "integrations.feishu.retry",
+    "SPECS": "integrations.feishu.specs",
+    "SchemaMismatch": "integrations.feishu.errors",
+    "SinkResult": "integrations.feishu.sink",
+    "TableHandle": "integrations.feishu.schema",
+    "TableSpec": "integrations.feishu.specs",
+    "ViewsResult": "integrations.feishu.views",
+    "build_card": "integrations.feishu.notifier",
+    "clear_tenant_token": "integrations.feishu.auth",
+    "ensure_views": "integrations.feishu.views",
+    "make_client": "integrations.feishu.auth",
+    "table_spec": "integrations.feishu.specs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: importing lark-oapi (every product API of the SDK) costs seconds,
+    # and `from integrations.feishu.specs import …` in the flow start-up path needs none of it.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AmbiguousWrite",

@@ -82,9 +82,11 @@ def test_serve_writes_a_ready_env_file_and_the_printed_run_works(
         run_args = run.split(" run laike ", 1)[1].split()
         start, end = date.fromisoformat(run_args[1]), date.fromisoformat(run_args[3])
         assert (end - start).days == 6
-        adsync = f"{sys.executable} -c 'from flows.cli import main; main()'"
+        # Exactly the printed lines, through the `adsync` console script (which also ends the
+        # process without the interpreter's teardown: flows/run_cli.py finish()).
+        assert Path(run.split()[0]).name == "adsync"
         proc = subprocess.run(
-            ["sh", "-c", f"{source} && exec {adsync} run laike {' '.join(run_args)}"],
+            ["sh", "-c", f"{source} && exec {run}"],
             env=base | {"PATH": base.get("PATH", "")},
             cwd=ROOT,
             capture_output=True,
