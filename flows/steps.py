@@ -280,7 +280,7 @@ def ensure_account_views(
 ) -> None:
     """One view per account on each dataset's table (see integrations/feishu/views.py).
 
-    A view failure is recorded on the dataset's ``bitable-views:`` sink (the run ends PARTIAL,
+    A view failure is recorded on the dataset's ``bitable:views:`` sink (the run ends PARTIAL,
     the next run retries the views), never on its records sink: record writes go on."""
     for dataset in datasets:
         if summary.sink(f"bitable:{dataset}").error:
@@ -290,11 +290,11 @@ def ensure_account_views(
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("Bitable views of %s failed", dataset)
             summary.sink(
-                f"bitable-views:{dataset}"
+                f"bitable:views:{dataset}"
             ).error = f"views not ensured (retried next run): {short_reason(e)}"
             continue
         if views.failed:
-            summary.sink(f"bitable-views:{dataset}").error = (
+            summary.sink(f"bitable:views:{dataset}").error = (
                 f"{len(views.failed)} view(s) failed (retried next run): "
                 + "; ".join(views.failed[:3])
             )
