@@ -175,7 +175,11 @@ def workbench_ids(rt: Runtime) -> list[int]:
 
 
 def local_accounts(rt: Runtime) -> dict[int, str]:
-    """Authorised LOCAL accounts (id → name)."""
+    """Authorised LOCAL accounts (id → name); a listing that does not add up is read again once."""
+    return fetch_complete(lambda: _local_accounts(rt), "LOCAL account listing")
+
+
+def _local_accounts(rt: Runtime) -> dict[int, str]:
     names: dict[int, str] = {}
     for cc in workbench_ids(rt):
         for page, rejections in E.iter_customer_center_accounts(rt.oceanengine, cc, "LOCAL"):
