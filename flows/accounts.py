@@ -71,6 +71,14 @@ def list_authorised() -> Listing:
     **steps.API_TASK,
 )
 def list_workbench(cc_account_id: int, account_type: str) -> Listing:
+    # A listing that does not add up (page_info total, repeated keys) is read again once.
+    return steps.fetch_complete(
+        lambda: _list_workbench(cc_account_id, account_type),
+        f"工作台 {cc_account_id} {account_type} listing",
+    )
+
+
+def _list_workbench(cc_account_id: int, account_type: str) -> Listing:
     out = Listing(f"{cc_account_id}:{account_type}")
     for page, rejections in E.iter_customer_center_accounts(
         get_runtime().oceanengine, cc_account_id, account_type

@@ -48,7 +48,7 @@ from flows.douplus_rows import (
     stats_frame,
 )
 from flows.runtime import Runtime, get_runtime
-from flows.summary import AccountResult, RunSummary
+from flows.summary import MAX_NAMED, AccountResult, RunSummary
 from flows.sync_run import run_name, run_windowed
 from flows.transforms import douplus as T
 from flows.transforms.exact import to_rows
@@ -211,6 +211,8 @@ def fetch_chunk(
     orders = steps.collect(order_futures, ok, order_results)
     for uid, r in order_results.items():
         results[uid].rejected += r.rejected
+        room = MAX_NAMED - len(results[uid].rejections)
+        results[uid].rejections += r.rejections[: max(0, room)]
         if not r.ok:
             results[uid].ok = False
             results[uid].reason = f"order list: {r.reason}"

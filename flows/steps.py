@@ -198,7 +198,12 @@ def workbench_ids(rt: Runtime) -> list[int]:
 
 def local_accounts(rt: Runtime) -> dict[int, str]:
     """Authorised LOCAL accounts (id → name): under each 工作台 and each 来客 account. The 来客
-    listing sends no names: such an account is named by its id unless a 工作台 names it."""
+    listing sends no names: such an account is named by its id unless a 工作台 names it. A
+    listing that does not add up is read again once."""
+    return fetch_complete(lambda: _local_accounts(rt), "LOCAL account listing")
+
+
+def _local_accounts(rt: Runtime) -> dict[int, str]:
     names: dict[int, str] = {}
     workbenches, lives = local_parents(rt)
     for cc in workbenches:
@@ -311,7 +316,7 @@ def ensure_account_views(
 ) -> None:
     """One view per account on each dataset's table (see integrations/feishu/views.py).
 
-    A view failure is recorded on the dataset's ``bitable-views:`` sink (the run ends PARTIAL,
+    A view failure is recorded on the dataset's ``bitable:views:`` sink (the run ends PARTIAL,
     the next run retries the views), never on its records sink: record writes go on."""
     for dataset in datasets:
         if summary.sink(f"bitable:{dataset}").error:
@@ -321,11 +326,11 @@ def ensure_account_views(
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("Bitable views of %s failed", dataset)
             summary.sink(
-                f"bitable-views:{dataset}"
+                f"bitable:views:{dataset}"
             ).error = f"views not ensured (retried next run): {short_reason(e)}"
             continue
         if views.failed:
-            summary.sink(f"bitable-views:{dataset}").error = (
+            summary.sink(f"bitable:views:{dataset}").error = (
                 f"{len(views.failed)} view(s) failed (retried next run): "
                 + "; ".join(views.failed[:3])
             )

@@ -160,7 +160,7 @@ class RunSummary:
     def counts_json(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {k: asdict(v) for k, v in self.sinks.items()}
         if self.rejected_count or self.normalised_count:  # rows the row rules named
-            out["rows"] = {
+            out["db:row_rules"] = {  # kind "db", no row counts: monitor totals unchanged
                 "rejected": self.rejected_count,
                 "normalised": self.normalised_count,
                 "rejected_rows": self.rejected_named(),

@@ -22,7 +22,12 @@ from tests.hostile import harness as H
 REPORT = "v3.0/local/report/promotion/get"
 
 
-def _run(tmp_path, monkeypatch, fault: PageFault | Callable[[int], PageFault] | None):
+def _run(
+    tmp_path,
+    monkeypatch,
+    fault: PageFault | Callable[[int], PageFault] | None,
+    fault_account: str = "a",
+):
     with Sandbox(
         state_dir=tmp_path / "sb", profile="fast", n_local_accounts=3, promotions_per_account=40
     ) as sb:
@@ -34,7 +39,13 @@ def _run(tmp_path, monkeypatch, fault: PageFault | Callable[[int], PageFault] | 
             fault = fault(len(expected[a]))
         if fault is not None:
             sb.oe.knobs.hostile_page_faults = [
-                PageFault(fault.endpoint, fault.page, fault.kind, a, fault.times)
+                PageFault(
+                    fault.endpoint,
+                    fault.page,
+                    fault.kind,
+                    a if fault_account else None,
+                    fault.times,
+                )
             ]
         db_url = f"sqlite:///{tmp_path / 'app.db'}"
         H.prepare(sb, db_url, tmp_path, monkeypatch)
@@ -104,3 +115,15 @@ def test_rows_short_of_page_info_total_fail_the_account(tmp_path, monkeypatch) -
     received = n - (n % 100 or 100)
     assert f"received {received} rows, page_info says {n}" in failed.reason, failed.reason
     assert set(stored) == expected[b]
+
+
+def test_a_malformed_account_listing_page_is_read_again_once(tmp_path, monkeypatch) -> None:
+    summary, expected, a, b, stored, ledger, fired, _ = _run(
+        tmp_path,
+        monkeypatch,
+        PageFault("v3.0/customer_center/account/list", 1, "object", times=1),
+        fault_account=None,
+    )
+    assert fired == 1
+    assert summary.status is RunStatus.SUCCESS, summary.failure_message()
+    assert set(stored) == expected[a] | expected[b]

@@ -1,7 +1,7 @@
 """Feishu faults that must not cost record writes or turn a correct run PARTIAL:
 
 - one HTML 502 on a view create: every record is still written (the records sink has no error),
-  the failed view is reported on the ``bitable-views:`` sink and created by the next run;
+  the failed view is reported on the ``bitable:views:`` sink and created by the next run;
 - a spurious 1254043 (RecordIdNotFound) on batch_delete, because a concurrent run deleted the
   same duplicate first, counts as already deleted.
 """
@@ -20,7 +20,7 @@ from integrations.sandbox.server import Sandbox
 from tests.feishu.conftest import Feishu, keys_in, promotion_rows, table_id
 from tests.hostile import harness as H
 
-VIEWS_SINK = "bitable-views:local_promotion_daily"
+VIEWS_SINK = "bitable:views:local_promotion_daily"
 
 
 def test_html_502_on_a_view_create_never_stops_record_writes(tmp_path, monkeypatch) -> None:

@@ -72,7 +72,7 @@ def test_one_bad_row_never_costs_the_batch(name, any_db_url, tmp_path, monkeypat
         assert tag in named and case.reason in named, named
         assert ledger.status.value == "PARTIAL"
         assert tag in (ledger.error or "") and "1 row(s) rejected" in (ledger.error or "")
-        assert ledger.counts["rows"]["rejected"] == 1
+        assert ledger.counts["db:row_rules"]["rejected"] == 1
     else:
         assert set(stored) == expected
         assert len(in_bitable) == len(expected)
@@ -82,5 +82,5 @@ def test_one_bad_row_never_costs_the_batch(name, any_db_url, tmp_path, monkeypat
         assert summary.normalised_count == 1
         assert tag in summary.normalised[0] and case.reason in summary.normalised[0]
         assert ledger.status.value == "SUCCESS"
-        assert tag in ledger.counts["rows"]["normalised_rows"][0]
+        assert tag in ledger.counts["db:row_rules"]["normalised_rows"][0]
     assert len(set(in_bitable)) == len(in_bitable)  # no duplicates
