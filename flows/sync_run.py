@@ -92,16 +92,34 @@ def run_windowed(
 ) -> State:
     """:func:`run_sync` over the window of a dated flow's parameters (see resolve_window)."""
     s = get_runtime().settings
-    window = resolve_window(
-        date=date,
-        start=start,
-        end=end,
-        lookback_days=s.lookback_days if lookback_days is None else lookback_days,
-        tz=s.timezone,
-    )
+    try:
+        window = resolve_window(
+            date=date,
+            start=start,
+            end=end,
+            lookback_days=s.lookback_days if lookback_days is None else lookback_days,
+            tz=s.timezone,
+        )
+    except Exception as e:
+        record_failed_start(flow_name, e)
+        raise
     return run_sync(
         flow_name, window, lambda rt, summary: body(rt, summary, window), artifact_key=flow_name
     )
+
+
+def record_failed_start(flow_name: str, error: BaseException) -> None:
+    """A run that failed before its ledger row (e.g. a deployment run with an invalid window
+    parameter) still leaves a FAILED row, so ``monitor.py`` sees it without Prefect. Best effort:
+    when the database itself is what failed, Prefect's state is the only record."""
+    try:
+        rt = get_runtime()
+        pk = ledger.start_run(rt.engine, flow_name, None, None, run_id=_flow_run_id())
+        ledger.finish_run(
+            rt.engine, pk, status=RunStatus.FAILED.value, error=f"{type(error).__name__}: {error}"
+        )
+    except Exception as e:  # noqa: BLE001 - never mask the original failure
+        log.warning("%s: could not record the failed start in sync_runs: %s", flow_name, e)
 
 
 def _publish(summary: RunSummary, key: str, logger) -> None:

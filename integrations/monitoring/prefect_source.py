@@ -124,6 +124,8 @@ class DeploymentHealth:
     scheduled: bool  # has at least one active schedule
     last_due: datetime | None  # the latest schedule slot at or before now (UTC), if computable
     past_runs: list[RunRecord] = field(default_factory=list)  # newest first
+    # When the deployment was created: slots before it never had a run to miss.
+    created: datetime | None = None
 
 
 def _previous_slot(schedule: Any, now: datetime) -> datetime | None:
@@ -188,6 +190,7 @@ def deployments_health(
                     scheduled=bool(active),
                     last_due=max(slots) if slots else None,
                     past_runs=[_record(r, flow, d.name) for r in past],
+                    created=as_utc(d.created) if d.created else None,
                 )
             )
     return out
