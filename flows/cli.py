@@ -65,9 +65,11 @@ def db_upgrade(
 def _register_subcommands() -> None:
     # Imported here so `adsync --version` / `db upgrade` stay fast and Prefect-free.
     from flows.run_cli import register as register_run
+    from integrations.feishu.reconcile_cli import app as bitable_app
     from integrations.sandbox.cli import app as sandbox_app
     from token_store.cli import app as tokens_app
 
+    app.add_typer(bitable_app, name="bitable")
     app.add_typer(sandbox_app, name="sandbox")
     app.add_typer(tokens_app, name="tokens")
     register_run(app)
