@@ -131,6 +131,7 @@ def run_sync(
 
 def _not_started(flow_name: str, reason: str) -> State:
     _logger().error("%s did not start: %s", flow_name, reason)
+    record_failed_start(flow_name, reason)
     return Failed(name="NotStarted", message=reason, data=ConfigError(reason))
 
 
@@ -198,6 +199,20 @@ def run_name(label: str) -> Callable[[], str]:
         return f"{label} {window}{tenant}"
 
     return name
+
+
+def record_failed_start(flow_name: str, reason: str) -> None:
+    """A run that failed before its ledger row (e.g. a deployment run with an invalid window
+    parameter) still leaves a FAILED row, so ``monitor.py`` sees it without Prefect. Best effort:
+    when the database itself is what failed, Prefect's state is the only record."""
+    try:
+        rt = get_runtime()
+        pk = ledger.start_run(rt.engine, flow_name, None, None, run_id=_flow_run_id())
+        ledger.finish_run(
+            rt.engine, pk, status=RunStatus.FAILED.value, error=f"did not start: {reason}"
+        )
+    except Exception as e:  # noqa: BLE001 - never mask the original failure
+        log.warning("%s: could not record the failed start in sync_runs: %s", flow_name, e)
 
 
 def _publish(summary: RunSummary, key: str, logger) -> None:

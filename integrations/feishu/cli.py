@@ -1,11 +1,11 @@
-"""``adsync bitable …``: look at the configured Bitable tables (plan.py)."""
+"""``adsync bitable …``: check the configured Bitable tables (plan.py), force a reconcile."""
 
 from __future__ import annotations
 
 import typer
 
 app = typer.Typer(
-    help="Feishu Bitable: check and adopt the configured tables.", no_args_is_help=True
+    help="Feishu Bitable: check, adopt and reconcile the configured tables.", no_args_is_help=True
 )
 
 
@@ -41,3 +41,7 @@ def plan_cmd(
         engine.dispose()
     typer.echo(f"{len(found)} mismatch(es) left" if found else "all tables match")
     raise typer.Exit(1 if found else 0)
+
+
+# `adsync bitable reconcile` lives in its own module; importing it registers it on ``app``.
+from integrations.feishu import reconcile_cli  # noqa: E402, F401

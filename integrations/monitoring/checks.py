@@ -8,20 +8,39 @@ Severity policy (what an operator must do, and how soon):
 - WARNING: something degrades soon or partly — a Partial run (good accounts were written, the
   failed ones are named), a cancelled run, one account missing or with far fewer rows than usual,
   a refresh token expiring within ``token_warn_days``, Prefect configured but unreachable.
+
+Runs come from one list (:meth:`Monitor.all_runs`): every Prefect run of the watched flows,
+deployment or not (an ``adsync run`` from a terminal counts), joined with its ledger row, plus
+ledger rows Prefect does not know. The newest finished run of each flow decides its run finding,
+so a successful rerun from anywhere clears an earlier failure, and a run Prefect recorded as failed
+before it wrote a ledger row is still seen. Ledger mode sees what the ledger holds; flows write a
+FAILED row for a failure before their regular row (flows/sync_run.py).
+
+Completeness: an account whose listing did not add up (rows received vs the API's ``page_info``
+total, repeated keys, a malformed page) is failed by the flow with an "incomplete listing" reason
+in the ledger's ``failed_accounts``; rows rejected by the row rules are counted in the ledger's
+``counts["rows"]``. The monitor reads both from the newest run of each flow. Every finding ends
+with the command that fixes or reruns it (integrations/monitoring/commands.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, inspect
 
+from integrations.monitoring import commands as cmd
 from integrations.monitoring import freshness as fr
 from integrations.monitoring import prefect_source as ps
-from integrations.monitoring.config import KNOWN_FLOWS, MonitorSettings, expected_latest_date
+from integrations.monitoring.config import (
+    KNOWN_FLOWS,
+    MonitorSettings,
+    china_today,
+    expected_latest_date,
+)
 from integrations.monitoring.findings import Finding, Severity
 from integrations.monitoring.render import duration
 from integrations.monitoring.runs import RunRecord, join_ledger, ledger_by_run_id, ledger_runs
@@ -82,14 +101,38 @@ class Monitor:
             self._cache["schema"] = inspect(self.engine).has_table("sync_runs")
         return self._cache["schema"]
 
+    @property
+    def today(self) -> Any:
+        return china_today(self.tz, self.now)
+
     def recent_runs(self, limit: int) -> list[RunRecord]:
-        """Last ``limit`` runs: Prefect (joined with the ledger) when up, else the ledger."""
+        """Last ``limit`` runs, newest first, from the one run list (see :meth:`all_runs`)."""
+        return self.all_runs(limit)
+
+    def all_runs(self, limit: int = 200) -> list[RunRecord]:
+        """Every run of the watched flows, newest first: Prefect runs of any origin (deployment
+        or not) joined with their ledger rows, plus ledger rows Prefect does not know (a run
+        outside Prefect, another Prefect server). Ledger only when Prefect is not up."""
+        key = f"runs:{limit}"
+        if key in self._cache:
+            return self._cache[key]
         if self.prefect_up and self.prefect_url:
             runs = ps.recent_runs(self.prefect_url, self.prefect_flows(), limit, self.now)
             ids = [r.run_id for r in runs if r.run_id]
-            return join_ledger(runs, ledger_by_run_id(self.engine, ids) if ids else {})
-        flows = self.mon.flows or None
-        return ledger_runs(self.engine, limit, flows=flows)
+            runs = join_ledger(runs, ledger_by_run_id(self.engine, ids) if ids else {})
+            known = set(ids)
+            oldest = min((r.sort_time for r in runs), default=None)
+            since = self.now - timedelta(days=30)
+            ledger_only = [
+                r
+                for r in ledger_runs(self.engine, limit, flows=self.prefect_flows(), since=since)
+                if r.run_id not in known and (oldest is None or r.sort_time >= oldest)
+            ]
+            runs = sorted([*runs, *ledger_only], key=lambda r: r.sort_time, reverse=True)[:limit]
+        else:
+            runs = ledger_runs(self.engine, limit, flows=self.mon.flows or None)
+        self._cache[key] = runs
+        return runs
 
     def tokens(self) -> list[TokenInfo]:
         if "tokens" not in self._cache:
@@ -99,7 +142,11 @@ class Monitor:
     def freshness(self) -> list[fr.AccountFreshness]:
         if "freshness" not in self._cache:
             names = fr.account_names(self.engine, self.settings.accounts)
-            self._cache["freshness"] = fr.latest_dates(self.engine, self.expected, names)
+            # Rows dated after today are bad data (own finding): they must not make a dataset
+            # look fresh forever.
+            self._cache["freshness"] = fr.latest_dates(
+                self.engine, self.expected, names, until=self.today
+            )
         return self._cache["freshness"]
 
 
@@ -110,8 +157,28 @@ def _fmt_time(m: Monitor, dt: datetime | None) -> str:
     return dt.astimezone(m.tz).strftime("%m-%d %H:%M") if dt else "?"
 
 
+def _as_prefect(run: RunRecord) -> RunRecord:
+    """A ledger-only row in Prefect's vocabulary, so one policy applies to both."""
+    if run.state_type is not None:
+        return run
+    state, st = {
+        "SUCCESS": ("Completed", "COMPLETED"),
+        "PARTIAL": ("Partial", "FAILED"),
+        "FAILED": ("Failed", "FAILED"),
+        "RUNNING": ("Running", "RUNNING"),
+        "PENDING": ("Pending", "PENDING"),
+    }.get(run.ledger_status or "", (run.state, None))
+    return replace(run, state=state, state_type=st)
+
+
+def _rerun(run: RunRecord, accounts: bool = False) -> str:
+    ids = [a.get("account_id") for a in run.failed_accounts] if accounts else []
+    return cmd.rerun(run.flow, run.window_start, run.window_end, ids)
+
+
 def _run_failure(m: Monitor, where: str, run: RunRecord) -> Finding | None:
     """A finished run that did not complete cleanly → finding (None for Completed)."""
+    run = _as_prefect(run)
     st = run.state_type or ""
     detail = run.error or ""
     if run.failed_accounts and not detail:
@@ -123,12 +190,30 @@ def _run_failure(m: Monitor, where: str, run: RunRecord) -> Finding | None:
     if detail:
         what += f": {_short(detail)}"
     if st == "FAILED" and run.state == "Partial":
-        return Finding(W, "run", where, what, "rerun the flow for the window once fixed")
+        return Finding(W, "run", where, what, "once fixed: " + _rerun(run, accounts=True))
     if st in ("FAILED", "CRASHED"):
-        return Finding(C, "run", where, what, "see the run's logs in the Prefect UI, then rerun")
+        return Finding(C, "run", where, what, "see the run's logs, then: " + _rerun(run))
     if st == "CANCELLED":
-        return Finding(W, "run", where, what, "rerun the flow for the window")
+        return Finding(W, "run", where, what, _rerun(run))
     return None
+
+
+def _run_where(run: RunRecord) -> str:
+    if run.deployment:
+        return f"deployment {run.flow}/{run.deployment}"
+    if run.source == "prefect":
+        return f"flow {run.flow} (run without deployment)"
+    return f"flow {run.flow}"
+
+
+def _newest_finished(m: Monitor) -> dict[str, RunRecord]:
+    """Per flow, the newest run that reached a terminal state (any origin)."""
+    out: dict[str, RunRecord] = {}
+    for r in m.all_runs():
+        r = _as_prefect(r)
+        if r.state_type in _TERMINAL:
+            out.setdefault(r.flow, r)
+    return out
 
 
 def check_runs_prefect(m: Monitor) -> list[Finding]:
@@ -139,7 +224,15 @@ def check_runs_prefect(m: Monitor) -> list[Finding]:
         where = f"deployment {d.flow}/{d.name}"
         if d.paused:
             out.append(Finding(W, "run", where, "deployment is paused", "resume it in the UI"))
-        if d.scheduled and not d.paused and d.last_due and m.now - d.last_due > grace:
+        # A slot before the deployment existed never had a run to miss.
+        born_after = d.created is not None and d.last_due is not None and d.last_due < d.created
+        if (
+            d.scheduled
+            and not d.paused
+            and d.last_due
+            and not born_after
+            and m.now - d.last_due > grace
+        ):
             slot = [r for r in d.past_runs if r.expected_start and r.expected_start >= d.last_due]
             due = _fmt_time(m, d.last_due)
             if not slot:
@@ -149,7 +242,8 @@ def check_runs_prefect(m: Monitor) -> list[Finding]:
                         "run",
                         where,
                         f"missing: no run for the scheduled {due} start",
-                        "check the Prefect scheduler and that a worker/serve process is up",
+                        "start a worker (prefect worker start --pool adsync) or adsync serve, "
+                        f"then: {cmd.run_deployment(d.flow, d.name)}",
                     )
                 )
             elif all(r.state_type in _NOT_STARTED for r in slot):
@@ -159,16 +253,14 @@ def check_runs_prefect(m: Monitor) -> list[Finding]:
                         "run",
                         where,
                         f"missing: the scheduled {due} run has not started ({slot[0].state})",
-                        "start a worker/serve process for this deployment",
+                        "start a worker: prefect worker start --pool adsync (or adsync serve)",
                     )
                 )
-        finished = [r for r in d.past_runs if r.state_type in _TERMINAL]
-        if finished:
-            last = finished[0]
-            ledger = ledger_by_run_id(m.engine, [last.run_id]) if last.run_id else {}
-            last = join_ledger([last], ledger)[0]
-            if (f := _run_failure(m, where, last)) is not None:
-                out.append(f)
+    # One run finding per flow, from its newest finished run of any origin: a failed terminal
+    # `adsync run` counts, and a successful rerun from anywhere clears an earlier failure.
+    for _flow, last in sorted(_newest_finished(m).items()):
+        if (f := _run_failure(m, _run_where(last), last)) is not None:
+            out.append(f)
     return out
 
 
@@ -196,18 +288,14 @@ def check_runs_ledger(m: Monitor) -> list[Finding]:
                     "run",
                     where,
                     f"no successful run in the last {age}{tail}",
-                    "check the scheduler/worker and the flow's logs",
+                    "check the scheduler/worker, then: "
+                    + (_rerun(last) if last else cmd.rerun(flow)),
                 )
             )
             continue
         if last is None:
             continue
-        # Map ledger statuses onto the Prefect vocabulary so one policy applies.
-        state, st = {"PARTIAL": ("Partial", "FAILED"), "FAILED": ("Failed", "FAILED")}.get(
-            last.ledger_status or "", (last.state, "COMPLETED")
-        )
-        as_prefect = RunRecord(**{**last.__dict__, "state": state, "state_type": st})
-        if (f := _run_failure(m, where, as_prefect)) is not None:
+        if (f := _run_failure(m, where, last)) is not None:
             out.append(f)
     return out
 
@@ -215,7 +303,18 @@ def check_runs_ledger(m: Monitor) -> list[Finding]:
 def check_hung_runs(m: Monitor) -> list[Finding]:
     timeout = timedelta(hours=m.mon.run_timeout_h)
     if m.prefect_up and m.prefect_url:
-        running = ps.running_runs(m.prefect_url, m.prefect_flows())
+        # A run killed with its process stays RUNNING in Prefect forever; once a newer run of
+        # the same flow completed, it is history, not an alert.
+        done = {
+            r.flow: r.sort_time
+            for r in reversed(m.all_runs())
+            if _as_prefect(r).state_type == "COMPLETED"
+        }
+        running = [
+            r
+            for r in ps.running_runs(m.prefect_url, m.prefect_flows())
+            if not (r.flow in done and done[r.flow] > r.sort_time)
+        ]
     else:
         # Only each flow's newest ledger row: a row left RUNNING by a killed process is
         # superseded by the next run instead of alerting forever.
@@ -234,7 +333,8 @@ def check_hung_runs(m: Monitor) -> list[Finding]:
                     where,
                     f"RUNNING for {duration(m.now - r.started_at)} (timeout {duration(timeout)}), "
                     f"started {_fmt_time(m, r.started_at)}",
-                    "inspect the run; cancel it if hung, then rerun",
+                    (cmd.cancel(r.run_id) + ", then: " if r.source == "prefect" else "if hung: ")
+                    + _rerun(r),
                 )
             )
     return out
@@ -263,7 +363,7 @@ def check_freshness(m: Monitor) -> list[Finding]:
                     "freshness",
                     f"dataset {spec.name}",
                     f"stale: latest date {latest}, expected {exp} ({lag} day(s) behind)",
-                    "run the flow / backfill the missing dates",
+                    cmd.rerun(_flow_of(spec.name), latest + timedelta(days=1), exp),
                 )
             )
             continue  # per-account findings would only repeat this
@@ -280,7 +380,8 @@ def check_freshness(m: Monitor) -> list[Finding]:
                     "volume",
                     f"{spec.name} account {label}",
                     f"account disappeared: no rows for {exp} (present on {last_day})",
-                    "check the account's authorisation and the run's failed accounts",
+                    "check its authorisation, then: "
+                    + cmd.rerun(_flow_of(spec.name), last_day + timedelta(days=1), exp, [account]),
                 )
             )
         for v in fr.volume_anomalies(spec.name, counts, exp, m.mon.volume_days, m.mon.volume_ratio):
@@ -292,10 +393,108 @@ def check_freshness(m: Monitor) -> list[Finding]:
                     f"{spec.name} account {label}",
                     f"{v.rows} rows on {v.day}, below {m.mon.volume_ratio:g} × the trailing "
                     f"{m.mon.volume_days}-day median ({v.median:g})",
-                    "compare with the Ocean Engine console; rerun the day if it was cut short",
+                    "if the console shows more: "
+                    + cmd.rerun(_flow_of(spec.name), v.day, v.day, [v.account]),
                 )
             )
     return out
+
+
+def _flow_of(dataset: str) -> str:
+    return cmd.DATASET_FLOW.get(dataset, dataset)
+
+
+def never_synced(m: Monitor) -> dict[str, dict[str, str]]:
+    """dataset → {account: name} for accounts the account list knows (or the settings name)
+    that have no row at all in it."""
+    rows = m.freshness()
+    out: dict[str, dict[str, str]] = {}
+    for spec in fr.DATASETS:
+        if not spec.per_account_checks:
+            continue
+        have = {r.account for r in rows if r.dataset == spec.name}
+        never = fr.never_synced(m.engine, spec, have, m.settings.accounts)
+        if never:
+            out[spec.name] = never
+    return out
+
+
+def check_never_synced(m: Monitor) -> list[Finding]:
+    out = []
+    for dataset, never in never_synced(m).items():
+        spec = next(s for s in fr.DATASETS if s.name == dataset)
+        shown = ", ".join(f"{a} {n}".strip() for a, n in list(never.items())[:5])
+        more = f" … and {len(never) - 5} more" if len(never) > 5 else ""
+        start = m.expected - timedelta(days=m.settings.lookback_days)
+        out.append(
+            Finding(
+                W,
+                "freshness",
+                f"dataset {spec.name}",
+                f"{len(never)} account(s) never synced: {shown}{more}",
+                cmd.rerun(_flow_of(spec.name), start, m.expected, list(never)),
+            )
+        )
+    return out
+
+
+def check_future_dates(m: Monitor) -> list[Finding]:
+    """Rows dated after today (China): impossible report dates, e.g. 2099-01-01 from a bad
+    payload. They would make freshness look fine forever, so they are named (and ignored
+    there)."""
+    out = []
+    for spec, n, latest in fr.future_rows(m.engine, m.today):
+        out.append(
+            Finding(
+                C,
+                "future",
+                f"dataset {spec.name}",
+                f"{n} row(s) dated after today ({m.today}), up to {latest}",
+                f"DELETE FROM {spec.name} WHERE {spec.date_column} > '{m.today}'",
+            )
+        )
+    return out
+
+
+def check_completeness(m: Monitor) -> list[Finding]:
+    """Per flow's newest finished run: accounts whose listing did not add up (rows received vs
+    the API's page_info total, repeated keys, malformed page), and rows the row rules rejected."""
+    out = []
+    for flow, run in sorted(_newest_finished(m).items()):
+        incomplete = [
+            a
+            for a in run.failed_accounts
+            if any(w in str(a.get("reason", "")).lower() for w in _INCOMPLETE)
+        ]
+        for a in incomplete:
+            acc = a.get("account_id")
+            out.append(
+                Finding(
+                    C,
+                    "complete",
+                    f"{flow} account {acc}",
+                    _short(str(a.get("reason")), 160),
+                    cmd.rerun(flow, run.window_start, run.window_end, [acc]),
+                )
+            )
+        rows = run.counts.get("rows") if isinstance(run.counts, dict) else None
+        rejected = int((rows or {}).get("rejected") or 0)
+        if rejected:
+            named = "; ".join(str(x) for x in (rows or {}).get("rejected_rows", [])[:3])
+            out.append(
+                Finding(
+                    W,
+                    "complete",
+                    f"flow {flow}",
+                    f"{rejected} row(s) rejected by the row rules"
+                    + (f": {_short(named, 120)}" if named else ""),
+                    "fix the source data or the rule, then: " + _rerun(run),
+                )
+            )
+    return out
+
+
+_INCOMPLETE = ("incomplete listing", "malformed page", "page_info")
 
 
 def check_tokens(m: Monitor) -> list[Finding]:
@@ -312,7 +511,7 @@ def check_tokens(m: Monitor) -> list[Finding]:
                     "token",
                     where,
                     f"refresh token expired at {exp}",
-                    "re-authorise the app in Ocean Engine and `adsync tokens import`",
+                    cmd.REAUTHORISE,
                 )
             )
         elif left <= warn:
@@ -322,7 +521,7 @@ def check_tokens(m: Monitor) -> list[Finding]:
                     "token",
                     where,
                     f"refresh token expires in {left.total_seconds() / 86400:.1f} days ({exp})",
-                    "re-authorise before it expires",
+                    "before it expires: " + cmd.REAUTHORISE,
                 )
             )
     return out
@@ -358,10 +557,14 @@ def check_bitable(m: Monitor) -> list[Finding]:
                 f"table {d.table_name} ({d.table_id})",
                 f"{len(d.duplicates)} duplicate business key(s), {d.extra_records} extra "
                 f"record(s); e.g. {sample}",
-                "rerun the dataset's flow: its reconcile deletes duplicates",
+                cmd.reconcile(d.dataset if _is_dataset(d.dataset) else None),
             )
         )
     return out
+
+
+def _is_dataset(name: str) -> bool:
+    return name in cmd.DATASET_FLOW
 
 
 # --- orchestration ------------------------------------------------------------------------------
@@ -388,7 +591,7 @@ def run_checks(m: Monitor) -> list[Finding]:
                 "database",
                 "app database",
                 "not initialised (no sync_runs table)",
-                "run `adsync db upgrade`",
+                cmd.DB_UPGRADE,
             )
         ]
     findings: list[Finding] = []
@@ -399,7 +602,7 @@ def run_checks(m: Monitor) -> list[Finding]:
                 "prefect",
                 m.prefect_url,
                 "Prefect API not reachable; run checks fell back to the sync_runs ledger",
-                "start `prefect server start` (or check PREFECT_API_URL)",
+                cmd.PREFECT_SERVER,
             )
         )
     run_check = check_runs_prefect if m.prefect_up else check_runs_ledger
@@ -407,6 +610,9 @@ def run_checks(m: Monitor) -> list[Finding]:
         _guard("run", m.source, C, run_check),
         _guard("running", m.source, C, check_hung_runs),
         _guard("freshness", "app database", C, check_freshness),
+        _guard("freshness", "app database", W, check_never_synced),
+        _guard("future", "app database", C, check_future_dates),
+        _guard("complete", m.source, C, check_completeness),
         _guard("token", "token store", W, check_tokens),
         _guard("bitable", "Feishu", W, check_bitable),
     ]

@@ -136,11 +136,24 @@ def freshness(as_json: bool = JSON) -> None:
     m = _build(SourceOpt.ledger)
     if not m.schema_ready():
         _fail("database not initialised (no sync_runs table): run `adsync db upgrade`")
+    from integrations.monitoring.checks import never_synced
+
     rows = m.freshness()
+    never = never_synced(m)
     if as_json:
-        _dump({"expected": m.expected.isoformat(), "rows": [r.to_json() for r in rows]})
+        _dump(
+            {
+                "expected": m.expected.isoformat(),
+                "rows": [r.to_json() for r in rows],
+                "never_synced": [
+                    {"dataset": ds, "account": a, "account_name": n}
+                    for ds, accounts in never.items()
+                    for a, n in accounts.items()
+                ],
+            }
+        )
         return
-    _print_lines(freshness_table(rows, m.expected, m.settings.timezone))
+    _print_lines(freshness_table(rows, m.expected, m.settings.timezone, never))
 
 
 @app.command()

@@ -88,9 +88,15 @@ def account_names(engine: Engine, configured: dict[str, str] | None = None) -> d
 
 
 def latest_dates(
-    engine: Engine, expected: date, names: dict[str, str] | None = None
+    engine: Engine,
+    expected: date,
+    names: dict[str, str] | None = None,
+    until: date | None = None,
 ) -> list[AccountFreshness]:
-    """Latest report date per dataset and account (datasets with no rows at all are skipped)."""
+    """Latest report date per dataset and account (datasets with no rows at all are skipped).
+
+    ``until``: ignore rows dated after it (today: a future date is bad data, reported by
+    :func:`future_rows`, and must not make a stale account look fresh)."""
     names = names or {}
     out: list[AccountFreshness] = []
     with engine.connect() as conn:
@@ -98,10 +104,51 @@ def latest_dates(
             t = metadata.tables[spec.name]
             acc, d = t.c[spec.account_column], t.c[spec.date_column]
             q = select(acc, func.max(d)).group_by(acc).order_by(acc)
+            if until is not None:
+                q = q.where(d <= until)
             for account, latest in conn.execute(q):
                 a = str(account)
                 out.append(AccountFreshness(spec.name, a, names.get(a, ""), latest, expected))
     return out
+
+
+def future_rows(engine: Engine, today: date) -> list[tuple[DatasetSpec, int, date]]:
+    """(dataset, rows, latest date) for every dataset holding rows dated after ``today``."""
+    out = []
+    with engine.connect() as conn:
+        for spec in DATASETS:
+            t = metadata.tables[spec.name]
+            d = t.c[spec.date_column]
+            n, latest = conn.execute(select(func.count(), func.max(d)).where(d > today)).one()
+            if n:
+                out.append((spec, int(n), latest))
+    return out
+
+
+# Which ad_accounts type feeds which per-account dataset (the accounts flow lists them).
+_ACCOUNT_TYPE = {"local_promotion_daily": "LOCAL"}
+
+
+def never_synced(
+    engine: Engine, spec: DatasetSpec, have: set[str], configured: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Accounts expected in ``spec`` (active in ``ad_accounts`` for its type, or named in the
+    settings' account labels) with no row in it at all → {account: name}."""
+    expected: dict[str, str] = {}
+    account_type = _ACCOUNT_TYPE.get(spec.name)
+    if account_type:
+        q = select(ad_accounts.c.account_id, ad_accounts.c.account_name).where(
+            ad_accounts.c.account_type == account_type,
+            ad_accounts.c.removed.is_(False),
+            ad_accounts.c.is_valid.is_(True),
+        )
+        with engine.connect() as conn:
+            for acc, name in conn.execute(q):
+                expected[str(acc)] = name or ""
+    for acc, name in (configured or {}).items():
+        if spec.name == "local_promotion_daily" and str(acc).isdigit():
+            expected[str(acc)] = name
+    return {a: n for a, n in sorted(expected.items()) if a not in have}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -124,6 +124,8 @@ class DeploymentHealth:
     scheduled: bool  # has at least one active schedule
     last_due: datetime | None  # the latest schedule slot at or before now (UTC), if computable
     past_runs: list[RunRecord] = field(default_factory=list)  # newest first
+    # When the deployment was created: slots before it never had a run to miss.
+    created: datetime | None = None
 
 
 def _previous_slot(schedule: Any, now: datetime) -> datetime | None:
@@ -139,11 +141,13 @@ def _previous_slot(schedule: Any, now: datetime) -> datetime | None:
         )
         return as_utc(prev)
     if isinstance(schedule, IntervalSchedule):
-        anchor = as_utc(schedule.anchor_date)
-        step: timedelta = schedule.interval
+        # Plain datetime/seconds arithmetic: Prefect's anchor is a pendulum-style datetime whose
+        # difference does not divide by a timedelta.
+        anchor = datetime.fromtimestamp(schedule.anchor_date.timestamp(), UTC)
+        step = timedelta(seconds=schedule.interval.total_seconds())
         if now < anchor:
             return None
-        return anchor + step * ((now - anchor) // step)
+        return anchor + step * int((now - anchor).total_seconds() // step.total_seconds())
     return None  # RRule: not worth a dependency; last-run checks still apply
 
 
@@ -188,6 +192,7 @@ def deployments_health(
                     scheduled=bool(active),
                     last_due=max(slots) if slots else None,
                     past_runs=[_record(r, flow, d.name) for r in past],
+                    created=as_utc(d.created) if d.created else None,
                 )
             )
     return out

@@ -82,9 +82,17 @@ def runs_table(runs: Sequence[RunRecord], tz: ZoneInfo, source_line: str) -> lis
     """Lines (rich markup) for ``view``: a header naming the source, then one line per run."""
     head = " ".join(cell(n.upper(), w) for n, w in _RUN_COLS)
     lines = [escape(source_line), f"[bold]{head} {cell('OK/F', 5, True)} ROWS[/]"]
+    rows_width = WIDTH - 11 - 15 - 12 - 9 - 6 - 5 - 6
+    indent = " " * (WIDTH - rows_width)
     for r in runs:
         acc = "-" if r.accounts_ok is None else f"{r.accounts_ok}/{r.accounts_failed or 0}"
-        rows = " ".join(f"{k} {compact(v)}" for k, v in r.rows_by_kind().items()) or "-"
+        # Inserted, updated and unchanged apart: "+new ~changed =same" per sink kind, the first
+        # kind on the run's line and each further kind on a line of its own below it.
+        per_kind = [
+            f"{k} +{compact(c['inserted'])} ~{compact(c['updated'])} ={compact(c['unchanged'])}"
+            for k, c in r.rows_detail().items()
+        ] or ["-"]
+        rows = per_kind[0]
         if r.sink_errors():
             rows += " !"
         state = r.state if r.ledger_status != "PARTIAL" or r.source == "ledger" else "Partial"
@@ -97,15 +105,23 @@ def runs_table(runs: Sequence[RunRecord], tz: ZoneInfo, source_line: str) -> lis
             styled(cell(state, 9), style),
             escape(cell(duration(r.duration), 6, right=True)),
             escape(cell(acc, 5, right=True)),
-            escape(cell(rows, WIDTH - 11 - 15 - 12 - 9 - 6 - 5 - 6)),
+            escape(cell(rows, rows_width)),
         ]
         lines.append(" ".join(parts).rstrip())
+        lines += [escape(indent + cell(more, rows_width)).rstrip() for more in per_kind[1:]]
     if not runs:
         lines.append("(no runs recorded)")
+    else:
+        lines.append("rows: +inserted ~updated =unchanged (db = database, bt = Bitable)")
     return lines
 
 
-def freshness_table(rows: Sequence[AccountFreshness], expected: date, tz_name: str) -> list[str]:
+def freshness_table(
+    rows: Sequence[AccountFreshness],
+    expected: date,
+    tz_name: str,
+    never: dict[str, dict[str, str]] | None = None,
+) -> list[str]:
     lines = [
         f"expected latest date: {expected} (yesterday, {escape(tz_name)})",
         f"[bold]{cell('DATASET', 21)} {cell('ACCOUNT', 29)} {cell('LATEST', 10)} "
@@ -119,10 +135,22 @@ def freshness_table(rows: Sequence[AccountFreshness], expected: date, tz_name: s
             f"{escape(cell(r.dataset, 21))} {escape(cell(account, 29))} {r.latest} "
             f"{styled(cell(lag, 4, True), 'red' if r.stale else None)} {status}"
         )
-    if not rows:
+    n_never = 0
+    for dataset, accounts in (never or {}).items():
+        for acc, name in accounts.items():
+            n_never += 1
+            account = f"{acc} {name}".strip()
+            lines.append(
+                f"{escape(cell(dataset, 21))} {escape(cell(account, 29))} {cell('never', 10)} "
+                f"{cell('-', 4, True)} {styled('NEVER SYNCED', 'bold red')}"
+            )
+    if not rows and not n_never:
         lines.append("(no dated data in the database yet)")
     stale = sum(r.stale for r in rows)
-    lines.append(f"{stale} stale of {len(rows)}" if rows else "")
+    tail = f"{stale} stale of {len(rows)}" if rows else ""
+    if n_never:
+        tail = (tail + ", " if tail else "") + f"{n_never} never synced"
+    lines.append(tail)
     return [ln for ln in lines if ln]
 
 

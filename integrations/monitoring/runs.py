@@ -59,14 +59,34 @@ class RunRecord:
         """Rows synced per sink kind (inserted + updated + unchanged), e.g. {"db": 120, "bt": 120}."""
         out: dict[str, int] = {}
         for sink, c in self.counts.items():
+            if not isinstance(c, dict) or ":" not in sink:
+                continue  # e.g. the row-rules entry "rows"
             kind = sink.split(":", 1)[0]
             abbrev = _SINK_ABBREV.get(kind, kind[:2])
             n = sum(int(c.get(k) or 0) for k in ("inserted", "updated", "unchanged"))
             out[abbrev] = out.get(abbrev, 0) + n
         return dict(sorted(out.items(), key=lambda kv: (kv[0] != "db", kv[0])))  # db first
 
+    def rows_detail(self) -> dict[str, dict[str, int]]:
+        """Per sink kind: inserted, updated and unchanged rows, kept apart (db first)."""
+        out: dict[str, dict[str, int]] = {}
+        for sink, c in self.counts.items():
+            if not isinstance(c, dict) or ":" not in sink:
+                continue  # e.g. the row-rules entry "rows"
+            kind = sink.split(":", 1)[0]
+            d = out.setdefault(
+                _SINK_ABBREV.get(kind, kind[:2]), {"inserted": 0, "updated": 0, "unchanged": 0}
+            )
+            for k in d:
+                d[k] += int(c.get(k) or 0)
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] != "db", kv[0])))
+
     def sink_errors(self) -> list[str]:
-        return [f"{sink}: {c['error']}" for sink, c in self.counts.items() if c.get("error")]
+        return [
+            f"{sink}: {c['error']}"
+            for sink, c in self.counts.items()
+            if isinstance(c, dict) and c.get("error")
+        ]
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -75,6 +95,7 @@ class RunRecord:
         }
         d["duration_s"] = self.duration.total_seconds() if self.duration else None
         d["rows"] = self.rows_by_kind()
+        d["rows_detail"] = self.rows_detail()
         return d
 
 

@@ -124,7 +124,7 @@ def test_json_output_and_uninitialised_database(setup, tmp_path):
     missing = f"sqlite:///{tmp_path / 'nope.db'}"
     p = run_monitor("check", env=monitor_env(missing), cwd=tmp_path)
     assert p.returncode == 2
-    assert "not initialised (no sync_runs table) → run `adsync db upgrade`" in p.stdout
+    assert "not initialised (no sync_runs table) → adsync db upgrade" in p.stdout
     assert not (tmp_path / "nope.db").exists()  # the monitor never creates the database
 
 

@@ -15,7 +15,7 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentScheduleCreate
-from prefect.client.schemas.schedules import CronSchedule
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.states import Completed, Failed, Running
 
 from tests.monitoring.conftest import ACC_B, monitor_env, now_utc, run_monitor
@@ -78,7 +78,8 @@ def test_view_lists_prefect_runs_joined_with_ledger(prefect_server, setup, tmp_p
     assert lines[0] == f"source: Prefect API {prefect_server.api_url} + sync_runs ledger"
     row = lines[2].split()
     assert row[2] == name[:14] + "…" or row[2] == name  # 15-cell column
-    assert row[4] == "Failed" and row[6] == "1/1" and row[7:] == ["db", "40", "bt", "40"]
+    assert row[4] == "Failed" and row[6] == "1/1" and row[7:] == ["db", "+40", "~0", "=0"]
+    assert lines[3].split() == ["bt", "+0", "~2", "=38"]
 
     body = json.loads(run_monitor("view", "--json", env=env, cwd=tmp_path).stdout)
     assert body["source"] == "prefect"
@@ -106,7 +107,19 @@ def test_check_failed_missing_and_hung_deployments(prefect_server, setup, tmp_pa
         bad = _finished_run(
             c, dep, Failed(message="2 account(s) failed: 1854…"), timedelta(hours=1)
         )
-        _deployment(c, missing, cron="0 7 * * *")  # scheduled daily, never ran
+        # Scheduled daily from 2 s after its creation, never ran (a slot before a deployment
+        # existed is not "missing": see test_prefect_ops.py).
+        c.create_deployment(
+            flow_id=c.create_flow_from_name(missing),
+            name=missing,
+            schedules=[
+                DeploymentScheduleCreate(
+                    schedule=IntervalSchedule(
+                        interval=timedelta(days=1), anchor_date=now_utc() + timedelta(seconds=2)
+                    )
+                )
+            ],
+        )
         _, dep = _deployment(c, hung, cron=None)
         _finished_run(c, dep, None, timedelta(hours=3))  # stays Running
         _, dep = _deployment(c, ok, cron=None)
@@ -128,6 +141,7 @@ def test_check_failed_missing_and_hung_deployments(prefect_server, setup, tmp_pa
         **prefect_server.env,
         ADSYNC_MONITOR_FLOWS=flows,
         ADSYNC_MONITOR_RUN_TIMEOUT_H=str(2 / 3600),
+        ADSYNC_MONITOR_LATE_GRACE_MIN="0",
     )
     time.sleep(2.5)
     p = run_monitor("check", env=env, cwd=tmp_path)
@@ -135,10 +149,8 @@ def test_check_failed_missing_and_hung_deployments(prefect_server, setup, tmp_pa
     out = p.stdout
     assert f"CRITICAL run       deployment {failed}/{failed}: last run (" in out
     assert ") Failed: 2 account(s) failed: 1854… → see the run's logs" in out
-    assert (
-        f"CRITICAL run       deployment {missing}/{missing}: missing: no run for the scheduled"
-        in out
-    )
+    # "no run for the scheduled … start", or "has not started" if the scheduler made one
+    assert f"CRITICAL run       deployment {missing}/{missing}: missing: " in out
     assert f"CRITICAL running   flow {hung} run " in out and "(timeout 2s), started" in out
     assert ok not in out  # the rerun completed after the Partial one
     assert out.splitlines()[-1] == "CRITICAL: 3 critical, 0 warning (runs from prefect)"

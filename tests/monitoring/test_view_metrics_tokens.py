@@ -39,10 +39,12 @@ def test_view_lists_ledger_runs_in_80_columns(setup: Setup, tmp_path):
     lines = p.stdout.splitlines()
     assert lines[0] == "source: sync_runs ledger"
     assert lines[1].split() == ["START", "FLOW", "WINDOW", "STATE", "DUR", "OK/F", "ROWS"]
-    assert len(lines) == 4  # header lines + the 2 newest runs
+    # header lines + 2 runs × (run line + Bitable line) + the legend
+    assert len(lines) == 7
     assert all(cell_len(ln) <= 80 for ln in lines), lines
     y = yesterday_cn()
     newest = lines[2].split()
+    # inserted, updated and unchanged apart, per sink kind (issue 16 item 7)
     assert newest[2:] == [
         "laike-daily",
         f"{y - timedelta(days=3):%m-%d}..{y:%m-%d}",
@@ -50,16 +52,23 @@ def test_view_lists_ledger_runs_in_80_columns(setup: Setup, tmp_path):
         "1h05m",
         "2/1",
         "db",
-        "12k",
-        "bt",
-        "12k",
+        "+12k",
+        "~0",
+        "=0",
     ]
+    assert lines[3].split() == ["bt", "+0", "~2", "=12k"]
+    assert lines[3].index("bt") == lines[2].index("db +12k")  # under the ROWS column
+    assert lines[-1] == "rows: +inserted ~updated =unchanged (db = database, bt = Bitable)"
 
     p = run_monitor("view", "--json", env=monitor_env(setup.url), cwd=tmp_path)
     body = json.loads(p.stdout)
     assert body["source"] == "ledger" and len(body["runs"]) == 3
     assert body["runs"][0]["failed_accounts"] == [{"account_id": str(ACC_B), "reason": "x"}]
     assert body["runs"][0]["rows"] == {"db": 12_345, "bt": 12_345}
+    assert body["runs"][0]["rows_detail"] == {
+        "db": {"inserted": 12_345, "updated": 0, "unchanged": 0},
+        "bt": {"inserted": 0, "updated": 2, "unchanged": 12_343},
+    }
 
 
 def test_freshness_marks_stale_accounts(setup: Setup, tmp_path):
