@@ -14,7 +14,8 @@ that a deployment could forget.
 Protocol (portable SQL, no dialect-specific locking): one row per base; acquiring is a single
 ``UPDATE … SET holder = me, expires_at = now + lease WHERE holder IS NULL OR expires_at < now OR
 holder = me`` that succeeds when it matched the row; releasing sets ``holder`` back to NULL. The
-lease bounds how long a killed process can block the others. It is held for one HTTP attempt at
+lease bounds how long a killed process can block the others; on the same host a holder whose
+process is gone is taken over at once (its pid is in the holder id). It is held for one HTTP attempt at
 a time (never across retry back-offs), so two flows on one base interleave call by call.
 """
 
@@ -54,6 +55,22 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as every timestamp in the DB
 
 
+def _dead_here(holder: str) -> bool:
+    """A holder on this host whose process is gone (killed mid-call): its lease is void now,
+    not after LEASE_S. Holders on other hosts are only ever released by their lease."""
+    host, _, rest = holder.partition(":")
+    pid_s = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid_s.isdigit() or int(pid_s) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_s), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
 class BaseLock:
     """The cross-process writer lease of one base, held per call via :meth:`held`."""
 
@@ -87,24 +104,36 @@ class BaseLock:
             pass  # another process inserted it first
         self._row_ready = True
 
-    def _free(self, now: datetime) -> bool:
-        """A read first: waiters poll without taking the database's write lock (SQLite)."""
+    def _free(self, now: datetime) -> tuple[bool, str | None]:
+        """A read first: waiters poll without taking the database's write lock (SQLite).
+        Returns (free?, a dead holder on this host to take over)."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(T.c.holder, T.c.expires_at).where(T.c.app_token == self.app_token)
             ).first()
-        return row is None or row[0] in (None, self.holder) or row[1] is None or row[1] < now
+        if row is None or row[0] in (None, self.holder) or row[1] is None or row[1] < now:
+            return True, None
+        if _dead_here(str(row[0])):
+            return True, str(row[0])
+        return False, None
 
     def try_acquire(self) -> bool:
         self._ensure_row()
         now = _now()
-        if not self._free(now):
+        free, dead = self._free(now)
+        if not free:
             return False
+        takeover = [T.c.holder == dead] if dead else []
         stmt = (
             sa.update(T)
             .where(
                 T.c.app_token == self.app_token,
-                sa.or_(T.c.holder.is_(None), T.c.expires_at < now, T.c.holder == self.holder),
+                sa.or_(
+                    T.c.holder.is_(None),
+                    T.c.expires_at < now,
+                    T.c.holder == self.holder,
+                    *takeover,
+                ),
             )
             .values(holder=self.holder, expires_at=now + timedelta(seconds=self.lease_s))
         )

@@ -91,3 +91,23 @@ def test_lease_excludes_others_until_released_or_expired(tmp_path) -> None:
     assert a.try_acquire()  # expired: taken over
     with engine.connect() as c:
         assert c.execute(sa.select(bitable_base_lock.c.holder)).scalar_one() == "a"
+
+
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.feishu.conftest import _engine
+
+    engine = _engine(f"sqlite:///{tmp_path / 'k.db'}")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child.wait()  # gone (and reaped): like a flow killed mid-call
+    host = socket.gethostname()[:40]
+    dead = BaseLock(engine, "bascnK", holder=f"{host}:{child.pid}:x")
+    assert dead.try_acquire()  # it held a 120 s lease when it died
+    me = BaseLock(engine, "bascnK", holder=f"{host}:{1 << 22}:me")
+    assert me.try_acquire()  # taken over at once, not after the lease
+    remote = BaseLock(engine, "bascnR", holder="otherhost:1:y")
+    assert remote.try_acquire()
+    assert not BaseLock(engine, "bascnR", holder=f"{host}:2:z").try_acquire()

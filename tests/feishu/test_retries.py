@@ -119,7 +119,7 @@ def test_1254002_and_1255001_have_their_own_small_budget(feishu: Feishu, sink: B
     feishu.sim.knobs.fault_schedule = [
         ("records.batch_create", 1, "code_1254002"),
         ("records.batch_create", 2, "code_1255001"),
-        ("records.search", 1, "code_1255002"),
+        ("records.search", 2, "code_1255002"),  # 1: the fit check's count
     ]
     rows = promotion_rows(20)
     res = sink.upsert(SPEC, rows)
