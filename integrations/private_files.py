@@ -3,7 +3,8 @@
 The app database, token locks, sandbox state and token rescue files are created 0600 (files)
 and 0700 (directories) whatever the process umask: a default umask of 022 would make them
 world-readable (0644/0755), and the SQLite file holds encrypted tokens and every synced row.
-Existing paths the user created themselves are left as they are, except files we create.
+Existing directories the user created themselves are left as they are. Not covered on purpose:
+``monitor.py metrics -o FILE`` (node_exporter, another user, must read it; it holds no secrets).
 """
 
 from __future__ import annotations

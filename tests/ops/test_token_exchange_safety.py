@@ -252,3 +252,24 @@ def test_hanging_keyring_is_a_bounded_error_not_a_hang(
     assert rc2 == 1 and "did not finish within 1 s" in err2
     assert kr.calls == 2  # one probe write, one status read: each abandoned, none repeated
     assert exchanges(sandbox) == 0
+
+
+def test_chain_with_a_prompting_member_is_refused_unless_interactive(monkeypatch, tmp_path) -> None:
+    """keyring's default on a desktop-less Linux box: a chainer over keyrings.alt's Encrypted
+    (prompts) and Plaintext keyrings. Without a terminal it is refused, naming the member."""
+    from keyring import backend as kr_backend
+    from keyring.backends.chainer import ChainerBackend
+
+    from integrations.settings import ConfigError
+    from token_store.backends.keyring import KeyringBackend
+
+    enc, plain = EncryptedKeyring(), PlaintextKeyring()
+    enc.file_path = str(tmp_path / "crypted.cfg")
+    plain.file_path = str(tmp_path / "plain.cfg")
+    monkeypatch.setattr(kr_backend, "get_all_keyring", lambda: [enc, plain])
+    chain = ChainerBackend()
+    assert [type(b) for b in chain.backends] == [EncryptedKeyring, PlaintextKeyring]
+    with pytest.raises(ConfigError, match="EncryptedKeyring asks for a password"):
+        KeyringBackend(tmp_path / "locks", impl=chain)
+    KeyringBackend(tmp_path / "locks", impl=chain, interactive=True)  # a person can answer
+    KeyringBackend(tmp_path / "locks", impl=plain)  # no prompt: fine non-interactively
