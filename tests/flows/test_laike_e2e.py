@@ -89,8 +89,14 @@ def test_chaos_run_equals_clean_run_and_rerun_writes_nothing(
         # field or "-" for a metric is a different fact (→ NULL), not a fault to recover from.
         sb.oe.knobs.hostile_missing_optional = False
         sb.oe.knobs.hostile_dash_for_empty = False
-        # A token revoked mid-run (40105 on the 3rd report call → refresh once, retry once).
-        sb.oe.knobs.fault_schedule = [FaultRule(REPORT, 3, "token_revoked")]
+        # A token revoked mid-run (40105 on the 3rd report call → refresh, retry), and two
+        # scheduled server faults, so at least three faults happen whatever the random draws
+        # (the RNG is shared by threads whose order load decides).
+        sb.oe.knobs.fault_schedule = [
+            FaultRule(REPORT, 3, "token_revoked"),
+            FaultRule(REPORT, 6, "html_502"),
+            FaultRule(REPORT, 9, "code_50000"),
+        ]
         sb.fs.knobs.latency_ms, sb.fs.knobs.jitter_ms = 2, 2
         sb.fs.knobs.endpoint_latency_ms = {}
         sb.fs.knobs.timeout_s = 1.5
@@ -174,6 +180,7 @@ def _kill_when(
         return proc.returncode
 
 
+@pytest.mark.timeout(900)  # ~220 s alone; a loaded 2-core CI box needs more
 def test_sigkill_at_several_points_then_rerun_converges(
     clean_run, prefect_server, tmp_path, monkeypatch
 ):

@@ -199,7 +199,7 @@ def test_pages_per_table_and_view_with_paging_formats_cards_and_sync_status(fs) 
         [
             {"field_name": "业务键", "type": 1},
             {"field_name": "账户ID", "type": 1},
-            {"field_name": "日期", "type": 5, "property": {"date_formatter": "yyyy-MM-dd"}},
+            {"field_name": "日期", "type": 5, "property": {"date_formatter": "yyyy/MM/dd"}},
             {"field_name": "消耗(元)", "type": 2, "property": {"formatter": "1,000.00"}},
             {"field_name": "点击率", "type": 2, "property": {"formatter": "0.00%"}},
         ],
@@ -243,7 +243,7 @@ def test_pages_per_table_and_view_with_paging_formats_cards_and_sync_status(fs) 
     # Table page: 235 records in pages of 100; formats applied; the views with status marks.
     page1 = httpx.get(base, params={"table": tid}).text
     assert "235 records · page 1 of 3" in page1 and f"?table={tid}&amp;page=2" in page1
-    assert "1,234,567.50" in page1 and "3.21%" in page1 and yesterday.isoformat() in page1
+    assert "1,234,567.50" in page1 and "3.21%" in page1 and yesterday.strftime("%Y/%m/%d") in page1
     assert page1.count("<tr><td class=muted>rec") == 100
     page3 = httpx.get(base, params={"table": tid, "page": 3}).text
     assert page3.count("<tr><td class=muted>rec") == 35
