@@ -380,16 +380,7 @@ class BitableApi:
         return self._paged("records.search", self._bt.app_table_record.search, build)
 
     def has_records(self, table_id: str) -> bool:
-        req = (
-            SearchAppTableRecordRequest.builder()
-            .app_token(self.app_token)
-            .table_id(table_id)
-            .page_size(1)
-            .request_body(SearchAppTableRecordRequestBody.builder().build())
-            .build()
-        )
-        data = self.call("records.search", self._bt.app_table_record.search, req).data
-        return bool(data.items) or bool(data.total)
+        return self.count_records(table_id) > 0
 
     def count_records(self, table_id: str) -> int:
         """Records in the table (search ``total``; one read)."""

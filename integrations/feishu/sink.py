@@ -528,20 +528,8 @@ class BitableSink:
                 raise
             # Someone deleted records in Bitable: rebuild the map for these keys, then redo them.
             items = {it.key: it for it, _ in chunk}
-            reconcile(
-                self.api,
-                self.engine,
-                handle,
-                dates=self._dates_of(spec, items, items.keys()),
-                scope_keys=items.keys(),
-            )
-            with self.engine.connect() as conn:
-                mp = record_map.load(conn, app, tid, items.keys())
-            if len(mp) < len(items):
-                # Some keys look gone (deleted by hand, or a stale read): create only what a
-                # second scan, after a pause, still cannot find.
-                res.stale_rescans += 1
-                self.api.pause(max(STALE_WAIT_S, self.api.policy.delay(1)))
+
+            def rescan() -> dict:
                 reconcile(
                     self.api,
                     self.engine,
@@ -550,7 +538,15 @@ class BitableSink:
                     scope_keys=items.keys(),
                 )
                 with self.engine.connect() as conn:
-                    mp = record_map.load(conn, app, tid, items.keys())
+                    return record_map.load(conn, app, tid, items.keys())
+
+            mp = rescan()
+            if len(mp) < len(items):
+                # Some keys look gone (deleted by hand, or a stale read): create only what a
+                # second scan, after a pause, still cannot find.
+                res.stale_rescans += 1
+                self.api.pause(max(STALE_WAIT_S, self.api.policy.delay(1)))
+                mp = rescan()
             again = [(it, mp[it.key].record_id) for it, _ in chunk if it.key in mp]
             fresh = [it for it, _ in chunk if it.key not in mp]
             if again:
