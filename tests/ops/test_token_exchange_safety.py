@@ -8,7 +8,6 @@ encrypted owner-only rescue file that `tokens import --rescue-file` stores.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import threading
@@ -21,24 +20,13 @@ import sqlalchemy as sa
 from keyring.backend import KeyringBackend
 from keyrings.alt.file import EncryptedKeyring, PlaintextKeyring
 
-from flows.cli import main
 from integrations.database.migrate import upgrade
-from integrations.settings import get_settings, load_settings
-from tests.token_store.conftest import LeakGuard, api_accepts
+from integrations.settings import load_settings
+from tests.token_store.conftest import api_accepts
+from tests.token_store.conftest import run_cli as run
 from token_store.api import build_token_store
 from token_store.backends import keyring as keyring_backend
 from token_store.oauth import OceanEngineOAuth
-
-
-def run(argv: list[str], capfd, guard: LeakGuard, monkeypatch=None, stdin: str | None = None):
-    if stdin is not None:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    get_settings.cache_clear()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out, err = capfd.readouterr()
-    guard.text(out, err)
-    return e.value.code, out, err
 
 
 def exchanges(sb) -> int:

@@ -146,3 +146,20 @@ def api_accepts(sb: object, access_token: str) -> bool:
         params={"access_token": access_token},  # where the reference request carries it
     )
     return r.json()["code"] == 0
+
+
+def run_cli(argv: list[str], capfd, guard: LeakGuard, stdin: str | None = None, monkeypatch=None):
+    """``adsync <argv>`` in-process: (exit code, stdout, stderr), both scanned for secrets."""
+    import io
+
+    from flows.cli import main
+    from integrations.settings import get_settings
+
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    get_settings.cache_clear()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out, err = capfd.readouterr()
+    guard.text(out, err)
+    return e.value.code, out, err

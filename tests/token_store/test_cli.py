@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,23 +10,11 @@ import pytest
 from keyring.backends import fail
 from pydantic import SecretStr
 
-from flows.cli import main
 from integrations.database.migrate import upgrade
-from integrations.settings import get_settings, load_settings
-from tests.token_store.conftest import LeakGuard
+from integrations.settings import load_settings
+from tests.token_store.conftest import run_cli as run
 from token_store.api import build_token_store
 from token_store.oauth import OceanEngineOAuth
-
-
-def run(argv: list[str], capfd, guard: LeakGuard, stdin: str | None = None, monkeypatch=None):
-    if stdin is not None:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    get_settings.cache_clear()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out, err = capfd.readouterr()
-    guard.text(out, err)
-    return e.value.code, out, err
 
 
 @pytest.fixture
