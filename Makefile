@@ -19,7 +19,7 @@ test: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test,bench]"
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test,bench]" -e ./sandbox
 	touch $(STAMP)

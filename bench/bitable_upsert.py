@@ -35,10 +35,10 @@ from integrations.feishu.auth import build_client  # noqa: E402
 from integrations.feishu.client import BitableApi, Pacing  # noqa: E402
 from integrations.feishu.sink import BitableSink, SinkResult  # noqa: E402
 from integrations.feishu.specs import LOCAL_PROMOTION_DAILY  # noqa: E402
-from integrations.sandbox.feishu_app import FeishuSim  # noqa: E402
-from integrations.sandbox.feishu_knobs import FeishuKnobs  # noqa: E402
-from integrations.sandbox.runner import serve_in_thread  # noqa: E402
 from integrations.settings import BitableTableConfig  # noqa: E402
+from sandbox.feishu.app import FeishuSim  # noqa: E402
+from sandbox.feishu.knobs import FeishuKnobs  # noqa: E402
+from sandbox.runner import serve_in_thread  # noqa: E402
 
 
 def make_rows(n: int, accounts: int = 50, days: int = 7) -> list[dict[str, Any]]:

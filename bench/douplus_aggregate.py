@@ -6,7 +6,7 @@ Generates ``--rows`` synthetic order daily stats (deterministic seed; ids above 
 integer fen so it stays exact; ~1% of orders without a known video) and an order → video map,
 then runs in one process:
 
-1. polars: ``flows.transforms.douplus.video_daily`` (lazy plan, streaming engine), exactly what
+1. polars: ``integrations.sources.oceanengine.transforms.douplus.video_daily`` (lazy plan, streaming engine), exactly what
    the flow runs;
 2. pandas: the same computation and algorithm, written as idiomatic pandas — map de-duplicated and
    checked, the (order_id, stat_date) key checked unique over all rows (``duplicated``), item ids
@@ -41,7 +41,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.transforms.douplus import UnmappedStats, to_rows, video_daily  # noqa: E402
+from integrations.sources.oceanengine.transforms.douplus import UnmappedStats, to_rows, video_daily  # noqa: E402
 
 SEED = 20261125
 ORDER_ID_BASE = 7_450_000_000_000_000_000  # > 2^53, like real DOU+ order ids

@@ -37,12 +37,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from integrations.oceanengine.client import OceanEngineClient  # noqa: E402
-from integrations.oceanengine.endpoints import fetch_local_promotion_report  # noqa: E402
-from integrations.oceanengine.errors import OceanEngineError, PermissionDenied  # noqa: E402
-from integrations.oceanengine.ratelimit import app_limiter  # noqa: E402
-from integrations.sandbox.data import SandboxData  # noqa: E402
-from integrations.sandbox.server import Sandbox  # noqa: E402
+from integrations.sources.oceanengine.client import OceanEngineClient  # noqa: E402
+from integrations.sources.oceanengine.endpoints import fetch_local_promotion_report  # noqa: E402
+from integrations.sources.oceanengine.errors import OceanEngineError, PermissionDenied  # noqa: E402
+from integrations.sources.oceanengine.ratelimit import app_limiter  # noqa: E402
+from sandbox.data import SandboxData  # noqa: E402
+from sandbox.server import Sandbox  # noqa: E402
 from tests.oceanengine.token_provider import SandboxTokenProvider  # noqa: E402
 
 REPORT = "v3.0/local/report/promotion/get"

@@ -95,9 +95,9 @@ def _serve_sandbox(cfg: dict[str, Any], info, stop, done) -> None:
         boosted = True
     except PermissionError:
         boosted = False
-    from integrations.sandbox.feishu_knobs import FeishuKnobs
-    from integrations.sandbox.oceanengine_knobs import OceanEngineKnobs
-    from integrations.sandbox.server import Sandbox
+    from sandbox.feishu.knobs import FeishuKnobs
+    from sandbox.oceanengine.knobs import OceanEngineKnobs
+    from sandbox.server import Sandbox
 
     sb = Sandbox(
         profile="realistic",
@@ -396,11 +396,11 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
     from flows.run_cli import execute
     from flows.runtime import get_runtime
     from flows.sync_run import run_sync
-    from flows.transforms import laike as T
     from flows.window import resolve_window
     from integrations.database.migrate import upgrade
-    from integrations.oceanengine import endpoints as E
     from integrations.settings import get_settings
+    from integrations.sources.oceanengine import endpoints as E
+    from integrations.sources.oceanengine.transforms import laike as T
     from token_store.api import build_token_store
 
     settings = get_settings()

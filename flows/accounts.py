@@ -1,7 +1,7 @@
 """Authorised ad accounts → ``ad_accounts``, with a Prefect event per change (hourly).
 
 list the token's accounts (``oauth2/advertiser/get``) and, under each 工作台, the customer-center
-lists per account type (LOCAL by default) → diff against the DB (flows/transforms/accounts.py)
+lists per account type (LOCAL by default) → diff against the DB (integrations/sources/oceanengine/transforms/accounts.py)
 → emit one event per change (``adsync.account.added|removed|renamed|disabled|enabled``, the
 account as the resource ``adsync.account.<type>.<id>``, old/new in the payload) → upsert.
 
@@ -31,9 +31,9 @@ from flows import steps
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
 from flows.sync_run import run_name, run_today
-from flows.transforms import accounts as T
 from integrations.database import tables
-from integrations.oceanengine import endpoints as E
+from integrations.sources.oceanengine import endpoints as E
+from integrations.sources.oceanengine.transforms import accounts as T
 
 FLOW_NAME = "accounts-hourly"
 DEFAULT_CC_ACCOUNT_TYPES = ("LOCAL",)

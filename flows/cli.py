@@ -77,10 +77,14 @@ def _register_subcommands() -> None:
     # Imported here so `adsync --version` / `db upgrade` stay fast and Prefect-free.
     from flows.run_cli import register as register_run
     from integrations.feishu.cli import app as bitable_app
-    from integrations.sandbox.cli import app as sandbox_app
     from token_store.cli import app as tokens_app
 
-    app.add_typer(sandbox_app, name="sandbox")
+    try:  # the simulators are their own distribution (sandbox/), absent from a product-only install
+        from sandbox.cli import app as sandbox_app
+    except ImportError:
+        pass
+    else:
+        app.add_typer(sandbox_app, name="sandbox")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(bitable_app, name="bitable")
     register_run(app)

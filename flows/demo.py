@@ -151,7 +151,7 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
     from flows.dpa import dpa_daily
     from flows.laike import laike_daily
     from flows.run_cli import execute
-    from integrations.sandbox.server import Sandbox
+    from sandbox.server import Sandbox
 
     t0 = time.monotonic()
     state_dir = state_dir.resolve()

@@ -13,7 +13,7 @@ For each 抖音号 account (``aweme_sec_uid`` = ``account_string_id`` of an AWEM
    the order → video map is complete except for orders that promote no video (LIVE).
 
 Then, for the whole window, read back from the DB: the per-video daily aggregate
-(``flows.transforms.douplus.video_daily``) → ``douplus_video_daily``; stats whose order has no
+(``integrations.sources.oceanengine.transforms.douplus.video_daily``) → ``douplus_video_daily``; stats whose order has no
 known video are counted and named in the run's warnings, never dropped silently.
 
 Bitable (a projection of the DB, through the shared sink and per-account views):
@@ -50,13 +50,13 @@ from flows.douplus_rows import (
 from flows.runtime import Runtime, get_runtime
 from flows.summary import MAX_NAMED, AccountResult, RunSummary
 from flows.sync_run import run_name, run_windowed
-from flows.transforms import douplus as T
-from flows.transforms.exact import to_rows
 from flows.window import Window, china_today, split_window
 from integrations.database import tables
-from integrations.oceanengine import endpoints as E
-from integrations.oceanengine.fields import MoneyUnitMismatch
-from integrations.oceanengine.pagination import Fetched
+from integrations.exact import to_rows
+from integrations.sources.oceanengine import endpoints as E
+from integrations.sources.oceanengine.fields import MoneyUnitMismatch
+from integrations.sources.oceanengine.pagination import Fetched
+from integrations.sources.oceanengine.transforms import douplus as T
 
 FLOW_NAME = "douplus-daily"
 FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate

@@ -3,7 +3,7 @@
 - :func:`latest_by_key`: API rows deduplicated on their table key (the later read wins), so
   one upsert batch never carries a key twice.
 - :func:`stats_frame` / :func:`order_video_frame`: DB rows → typed polars frames, the inputs of
-  :func:`flows.transforms.douplus.video_daily` (the video ranking).
+  :func:`integrations.sources.oceanengine.transforms.douplus.video_daily` (the video ranking).
 - :func:`order_list_rows`: the Bitable order list — each order with its *own* numbers (its stats
   summed over its days, never over other orders) and the latest day they cover. Summing the
   orders of a video happens in the video ranking only (ARCHITECTURE.md: never mix them).
@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from flows.transforms.exact import MONEY, RATIO, fen_to_yuan, quantize_money, to_rows
+from integrations.exact import MONEY, RATIO, fen_to_yuan, quantize_money, to_rows
 
 __all__ = [
     "ORDER_KEY",

@@ -2,7 +2,7 @@
 
 authorised ADVERTISER accounts → each one's libraries (``2/dpa/product/availables``; one task per
 advertiser) → each library's products, 100 per page (``2/dpa/detail/get``; one task per library)
-→ motion-comic album/playlet ids (flows/transforms/dpa.py) → upsert by (product_platform_id,
+→ motion-comic album/playlet ids (integrations/sources/oceanengine/transforms/dpa.py) → upsert by (product_platform_id,
 product_id) → project the table into Bitable with one view per advertiser.
 
 A product whose ids cannot be extracted is logged with its id and stored with null ids; the run
@@ -23,9 +23,9 @@ from flows import progress, steps
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
 from flows.sync_run import run_name, run_today
-from flows.transforms import dpa as T
 from integrations.database import tables
-from integrations.oceanengine import endpoints as E
+from integrations.sources.oceanengine import endpoints as E
+from integrations.sources.oceanengine.transforms import dpa as T
 
 FLOW_NAME = "dpa-daily"
 DATASET = "dpa_products"

@@ -25,11 +25,11 @@ from flows.calls import Calls, PrefectCalls
 from flows.runtime import Runtime, get_runtime
 from flows.summary import AccountResult, RunSummary
 from flows.sync_run import run_name, run_windowed
-from flows.transforms import laike as T
-from flows.transforms.exact import to_rows
 from flows.window import Window, split_window
 from integrations.database import tables
-from integrations.oceanengine import endpoints as E
+from integrations.exact import to_rows
+from integrations.sources.oceanengine import endpoints as E
+from integrations.sources.oceanengine.transforms import laike as T
 
 FLOW_NAME = "laike-daily"
 # Threads; the rate limiter bounds the request rate as long as enough are waiting for a slot:

@@ -32,7 +32,7 @@ from integrations.settings import (
 if TYPE_CHECKING:
     from flows.summary import RunSummary
     from integrations.feishu.sink import BitableSink
-    from integrations.oceanengine.client import OceanEngineClient
+    from integrations.sources.oceanengine.client import OceanEngineClient
     from token_store.api import TokenStore
 
 log = logging.getLogger("adsync.flows")
@@ -81,7 +81,7 @@ class Runtime:
 
     @cached_property
     def oceanengine(self) -> OceanEngineClient:
-        from integrations.oceanengine.client import OceanEngineClient
+        from integrations.sources.oceanengine.client import OceanEngineClient
 
         s = self.settings
         require(s, "oceanengine_app_id", "oceanengine_app_secret")

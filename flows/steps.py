@@ -24,10 +24,10 @@ from flows.window import Window
 from integrations.database import row_rules, tables
 from integrations.database.upsert import upsert
 from integrations.feishu.specs import table_spec
-from integrations.oceanengine import endpoints as E
-from integrations.oceanengine.errors import OceanEngineError
-from integrations.oceanengine.pagination import IncompleteListing, Rejection
 from integrations.settings import ConfigError
+from integrations.sources.oceanengine import endpoints as E
+from integrations.sources.oceanengine.errors import OceanEngineError
+from integrations.sources.oceanengine.pagination import IncompleteListing, Rejection
 from token_store.errors import TokenStoreError, TransientOAuthError
 
 log = logging.getLogger("adsync.flows")

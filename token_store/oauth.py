@@ -2,7 +2,7 @@
 
 Transient failures (timeouts, connection errors, HTTP 5xx, a non-JSON body, code 40100,
 transient 5xxxx (50000-50002, the table in
-integrations/oceanengine/errors.py), and 40110 on a refresh) are retried with exponential backoff. Only an answer that
+integrations/sources/oceanengine/errors.py), and 40110 on a refresh) are retried with exponential backoff. Only an answer that
 really means a dead refresh token (40103, 40107, or a message naming ``refresh_token``) demands a
 new consent (:class:`ReauthorizeRequired`); it is never retried, the refresh token being single
 use. A throttled refresh (40100, or 40110 = 开发者频控 in a public SDK's guide) is NOT a dead
@@ -30,7 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from integrations.oceanengine.errors import TRANSIENT_SERVER_CODES
+from integrations.sources.oceanengine.errors import TRANSIENT_SERVER_CODES
 from token_store.errors import AuthCodeInvalid, OAuthError, ReauthorizeRequired, TransientOAuthError
 from token_store.models import TokenSet, utcnow
 

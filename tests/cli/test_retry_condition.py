@@ -7,8 +7,8 @@ import pytest
 from prefect.states import Failed
 
 from flows.steps import API_TASK, retry_if_transient
-from integrations.oceanengine.errors import PermissionDenied, Throttled
 from integrations.settings import ConfigError
+from integrations.sources.oceanengine.errors import PermissionDenied, Throttled
 from token_store.errors import ReauthorizeRequired, TokenNotFound, TransientOAuthError
 
 

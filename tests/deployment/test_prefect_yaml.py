@@ -23,7 +23,7 @@ import yaml
 from flows.window import china_today
 from integrations.database import tables
 from integrations.database.engine import make_engine
-from integrations.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import ROOT, bitable_snapshot, point_at, subprocess_env
 
 pytestmark = pytest.mark.deployment

@@ -19,9 +19,9 @@ from integrations.feishu.auth import build_client
 from integrations.feishu.client import BitableApi, Pacing
 from integrations.feishu.retry import RetryPolicy
 from integrations.feishu.sink import BitableSink
-from integrations.sandbox.feishu_app import FeishuSim
-from integrations.sandbox.feishu_knobs import FeishuKnobs
-from integrations.sandbox.runner import ServedApp, serve_in_thread
+from sandbox.feishu.app import FeishuSim
+from sandbox.feishu.knobs import FeishuKnobs
+from sandbox.runner import ServedApp, serve_in_thread
 
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay_s=0.005, max_delay_s=0.02)
 NO_PACING = Pacing(write_qps=0, read_qps=0)

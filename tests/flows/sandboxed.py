@@ -13,8 +13,8 @@ from flows.demo import sandbox_env, seed_tokens
 from flows.runtime import reset_runtime
 from integrations.database import tables
 from integrations.database.engine import make_engine
-from integrations.sandbox.server import Sandbox
 from integrations.settings import get_settings
+from sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,8 +18,8 @@ from flows.summary import RunSummary
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.feishu.specs import DPA_PRODUCTS
-from integrations.sandbox.server import Sandbox
 from integrations.settings import get_settings
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import db_snapshot, point_at
 from tests.flows.test_dpa_flow import _views
 

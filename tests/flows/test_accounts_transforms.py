@@ -1,10 +1,10 @@
-"""Account-list diff (flows/transforms/accounts.py): pure, no I/O."""
+"""Account-list diff (integrations/sources/oceanengine/transforms/accounts.py): pure, no I/O."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flows.transforms.accounts import ChangeKind, key_of, plan
+from integrations.sources.oceanengine.transforms.accounts import ChangeKind, key_of, plan
 
 NOW = datetime(2026, 11, 25, 2, 0, 0)
 EARLIER = datetime(2026, 11, 20, 2, 0, 0)

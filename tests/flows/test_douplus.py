@@ -34,8 +34,8 @@ import pytest
 from flows.douplus import douplus_daily
 from flows.summary import RunStatus, RunSummary
 from integrations.database import tables
-from integrations.sandbox.oceanengine_knobs import OceanEngineKnobs
-from integrations.sandbox.server import Sandbox
+from sandbox.oceanengine.knobs import OceanEngineKnobs
+from sandbox.server import Sandbox
 from tests.conftest import PG_URL, _server_db
 from tests.flows.sandboxed import bitable_snapshot, db_snapshot, point_at, subprocess_env
 

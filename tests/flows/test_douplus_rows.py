@@ -14,8 +14,8 @@ from flows.douplus_rows import (
     order_video_frame,
     stats_frame,
 )
-from flows.transforms import douplus as T
 from integrations.database import tables
+from integrations.sources.oceanengine.transforms import douplus as T
 
 D1, D2 = date(2026, 11, 23), date(2026, 11, 24)
 VIDEO = 7_300_000_000_000_000_005  # > 2^53

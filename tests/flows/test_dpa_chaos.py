@@ -11,8 +11,8 @@ from flows.dpa import dpa_daily
 from flows.summary import RunSummary
 from integrations.database import tables
 from integrations.feishu.specs import DPA_PRODUCTS
-from integrations.sandbox.server import Sandbox
 from integrations.settings import get_settings
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import bitable_snapshot, db_snapshot, point_at
 
 N_PRODUCTS = 400

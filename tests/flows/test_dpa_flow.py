@@ -19,8 +19,8 @@ from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.database.lookups import products_by_playlet_ids
 from integrations.feishu.specs import DPA_PRODUCTS
-from integrations.sandbox.server import Sandbox
 from integrations.settings import get_settings
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import bitable_snapshot, db_snapshot, point_at
 
 N_PRODUCTS = 600  # 240 / 240 / 120 over the three sandbox advertisers → 3 + 3 + 2 pages

@@ -1,4 +1,4 @@
-"""Motion-comic id extraction (flows/transforms/dpa.py): pure, no I/O."""
+"""Motion-comic id extraction (integrations/sources/oceanengine/transforms/dpa.py): pure, no I/O."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flows.transforms.dpa import (
+from integrations.sources.oceanengine.transforms.dpa import (
     motion_comic_ids,
     parse_album_id,
     parse_playlet_id,

@@ -26,8 +26,8 @@ from flows.runtime import reset_runtime
 from flows.summary import RunStatus
 from integrations.database import tables
 from integrations.database.engine import make_engine
-from integrations.sandbox.oceanengine_knobs import FaultRule
-from integrations.sandbox.server import Sandbox
+from sandbox.oceanengine.knobs import FaultRule
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import ROOT, bitable_snapshot, db_snapshot, point_at, subprocess_env
 
 DATASET_TABLES = (tables.local_promotion_daily, tables.local_account_daily)

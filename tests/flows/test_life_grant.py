@@ -14,8 +14,8 @@ from flows.runtime import reset_runtime
 from flows.summary import RunStatus, RunSummary
 from integrations.database import tables
 from integrations.database.engine import make_engine
-from integrations.sandbox.server import Sandbox
 from integrations.settings import get_settings
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import point_at
 from token_store.api import build_token_store
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from flows.transforms import douplus as T
 from integrations.database import tables
+from integrations.sources.oceanengine.transforms import douplus as T
 
 DAY = date(2026, 11, 24)
 DAY2 = date(2026, 11, 23)

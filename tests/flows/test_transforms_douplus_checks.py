@@ -8,8 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import polars as pl
 import pytest
 
-from flows.transforms import douplus as T
-from flows.transforms.exact import fen_to_yuan, ratio
+from integrations.exact import fen_to_yuan, ratio
+from integrations.sources.oceanengine.transforms import douplus as T
 
 DAY = date(2026, 11, 24)
 VIDEO, VIDEO2 = 7_450_123_456_789_012_345, 7_450_123_456_789_012_346

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import polars as pl
 import pytest
 
-from flows.transforms.exact import fen_to_yuan, money_to_fen, quantize_money, ratio
+from integrations.exact import fen_to_yuan, money_to_fen, quantize_money, ratio
 
 
 def _ratio(n: list[int | None], d: list[int | None]) -> list[Decimal | None]:

@@ -23,7 +23,7 @@ from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.database.ledger import recent_runs
 from integrations.database.migrate import upgrade
-from integrations.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import bitable_snapshot, point_at
 
 PROMO_TABLE = "本地推单元日报"

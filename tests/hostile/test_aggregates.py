@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from flows.transforms import laike as T
-from flows.transforms.exact import to_rows
 from integrations.database import tables
 from integrations.database.row_rules import screen
+from integrations.exact import to_rows
+from integrations.sources.oceanengine.transforms import laike as T
 
 DAY = date(2026, 11, 1)
 

@@ -15,8 +15,8 @@ import pytest
 
 from flows.summary import RunStatus
 from flows.window import Window
-from integrations.sandbox.oceanengine_knobs import PageFault
-from integrations.sandbox.server import Sandbox
+from sandbox.oceanengine.knobs import PageFault
+from sandbox.server import Sandbox
 from tests.hostile import harness as H
 
 REPORT = "v3.0/local/report/promotion/get"

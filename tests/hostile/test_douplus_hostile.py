@@ -12,8 +12,8 @@ from flows.summary import RunStatus, RunSummary
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.database.ledger import recent_runs
-from integrations.sandbox.server import Sandbox
 from integrations.settings import get_settings
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import point_at
 
 

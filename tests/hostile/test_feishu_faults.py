@@ -16,7 +16,7 @@ from flows.window import Window
 from integrations.feishu.sink import BitableSink
 from integrations.feishu.specs import LOCAL_PROMOTION_DAILY as SPEC
 from integrations.feishu.views import view_names
-from integrations.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 from tests.feishu.conftest import Feishu, keys_in, promotion_rows, table_id
 from tests.hostile import harness as H
 

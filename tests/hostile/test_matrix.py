@@ -14,7 +14,7 @@ import pytest
 
 from flows.summary import RunStatus
 from integrations.database.row_rules import TRUNCATION_MARKER
-from integrations.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 from tests.hostile import harness as H
 
 

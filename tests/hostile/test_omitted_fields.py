@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from flows.summary import RunStatus
 from integrations.database import tables
 from integrations.database.upsert import upsert
-from integrations.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import bitable_snapshot
 from tests.hostile import harness as H
 from tests.hostile.conftest import unique_id

@@ -12,8 +12,8 @@ from integrations.monitoring.checks import Monitor, run_checks
 from integrations.monitoring.config import MonitorSettings, utcnow
 from integrations.monitoring.findings import Finding, Severity
 from integrations.monitoring.notify import NotifyError, send
-from integrations.sandbox.feishu_testkit import serve_feishu
 from integrations.settings import load_settings
+from sandbox.feishu.testkit import serve_feishu
 from tests.monitoring.conftest import ACC_A, monitor_env, run_monitor, yesterday_cn
 
 TABLE = "本地推单元日报"  # the sink's default table name for local_promotion_daily

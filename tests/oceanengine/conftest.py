@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from integrations.oceanengine.client import OceanEngineClient, RetryPolicy
-from integrations.sandbox.oceanengine_knobs import OceanEngineKnobs
-from integrations.sandbox.server import Sandbox
+from integrations.sources.oceanengine.client import OceanEngineClient, RetryPolicy
+from sandbox.oceanengine.knobs import OceanEngineKnobs
+from sandbox.server import Sandbox
 from tests.oceanengine.token_provider import SandboxTokenProvider
 
 # Tiny delays: retry behaviour is the same, tests stay fast.

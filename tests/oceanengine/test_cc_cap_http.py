@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.oceanengine.client import OceanEngineClient
-from integrations.oceanengine.endpoints import EP_CC_ACCOUNT_LIST, iter_customer_center_accounts
-from integrations.sandbox.server import Sandbox
+from integrations.sources.oceanengine.client import OceanEngineClient
+from integrations.sources.oceanengine.endpoints import (
+    EP_CC_ACCOUNT_LIST,
+    iter_customer_center_accounts,
+)
+from sandbox.server import Sandbox
 from tests.oceanengine.conftest import FAST_RETRY
 from tests.oceanengine.token_provider import SandboxTokenProvider
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from integrations.oceanengine.client import OceanEngineClient, RetryPolicy
-from integrations.oceanengine.endpoints import EP_LOCAL_REPORT, fetch_local_promotion_report
-from integrations.oceanengine.errors import OceanEngineError, PermissionDenied, TokenError
-from integrations.sandbox.server import Sandbox
+from integrations.sources.oceanengine.client import OceanEngineClient, RetryPolicy
+from integrations.sources.oceanengine.endpoints import EP_LOCAL_REPORT, fetch_local_promotion_report
+from integrations.sources.oceanengine.errors import OceanEngineError, PermissionDenied, TokenError
+from sandbox.server import Sandbox
 from tests.oceanengine.conftest import yesterday
 from tests.oceanengine.expected import OPTIONAL_NAMES, local_rows, same_modulo_blanks
 from tests.oceanengine.token_provider import SandboxTokenProvider

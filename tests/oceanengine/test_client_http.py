@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from integrations.oceanengine.client import MAX_REFRESHES_PER_CALL
-from integrations.oceanengine.endpoints import (
+from integrations.sources.oceanengine.client import MAX_REFRESHES_PER_CALL
+from integrations.sources.oceanengine.endpoints import (
     EP_LOCAL_REPORT,
     fetch_authorized_accounts,
     fetch_local_promotion_report,
 )
-from integrations.oceanengine.errors import (
+from integrations.sources.oceanengine.errors import (
     ApiError,
     InvalidParams,
     PermissionDenied,
@@ -24,7 +24,7 @@ from integrations.oceanengine.errors import (
     TokenMissing,
     Transient,
 )
-from integrations.sandbox.oceanengine_knobs import FaultRule
+from sandbox.oceanengine.knobs import FaultRule
 from tests.oceanengine.conftest import yesterday
 from tests.oceanengine.expected import local_rows, same_modulo_blanks
 
@@ -113,7 +113,7 @@ def test_transient_gives_up_after_max_attempts(sb, oe, make_client) -> None:
 
 def test_throttling_backs_off_and_succeeds(sb, oe, make_client) -> None:
     """Server limit 5 QPS, client pacing off: the burst gets 40100s, backoff absorbs them."""
-    from integrations.oceanengine.client import RetryPolicy
+    from integrations.sources.oceanengine.client import RetryPolicy
 
     oe.knobs.qps_limit = 5
     client = make_client(retry=RetryPolicy(max_attempts=8, base_delay_s=0.2, max_delay_s=1.0))
@@ -340,7 +340,7 @@ def test_advertiser_get_sends_the_token_in_the_query_and_logs_never_show_it(
 
 
 def test_redact_scrubs_token_query_values_of_any_length() -> None:
-    from integrations.oceanengine.errors import redact
+    from integrations.sources.oceanengine.errors import redact
 
     url = "GET https://x/open_api/oauth2/advertiser/get/?access_token=abc123&x=1 refresh_token=zz"
     assert redact(url) == (

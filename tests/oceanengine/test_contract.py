@@ -6,7 +6,7 @@ query/body names, their encodings (JSON arrays/objects as one query value, ids a
 where the token travels (``Access-Token`` header; also the ``access_token`` query parameter on
 ``oauth2/advertiser/get`` only; never on OAuth POSTs) — and the parsing of the reference-shaped
 answer against the simulator's own data. Where a behaviour is unconfirmed the simulator has a
-knob; the same tests run with each knob's other variant (``integrations/sandbox/QUIRKS.md``).
+knob; the same tests run with each knob's other variant (``sandbox/QUIRKS.md``).
 
 Requests are recorded by wrapping ``httpx.Client.send`` (the real transport still sends them).
 """
@@ -24,9 +24,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from integrations.oceanengine import endpoints as E
-from integrations.oceanengine.fields import MoneyUnitMismatch
-from integrations.sandbox.data import MOTION_COMIC_ADVERTISER_IDS
+from integrations.sources.oceanengine import endpoints as E
+from integrations.sources.oceanengine.fields import MoneyUnitMismatch
+from sandbox.data import MOTION_COMIC_ADVERTISER_IDS
 from tests.oceanengine.conftest import yesterday
 from tests.oceanengine.expected import local_rows, same_modulo_blanks
 from token_store.oauth import OceanEngineOAuth, RetryPolicy
@@ -354,8 +354,8 @@ def test_dpa_availables_and_detail_as_sent(sb, oe, wire, make_client, provider, 
 
 @pytest.mark.parametrize("code", [50000, 50001, 50002, 50003, 50004, 50005])
 def test_5xxxx_table_in_every_variant(sb, oe, wire, make_client, code) -> None:
-    from integrations.oceanengine.errors import OceanEngineError
-    from integrations.sandbox.oceanengine_knobs import FaultRule
+    from integrations.sources.oceanengine.errors import OceanEngineError
+    from sandbox.oceanengine.knobs import FaultRule
 
     oe.knobs.system_error_code = code
     oe.knobs.fault_schedule = [FaultRule(E.EP_LOCAL_REPORT, 1, "code_50000")]

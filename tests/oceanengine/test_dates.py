@@ -2,7 +2,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from integrations.oceanengine.dates import days, split_range
+from integrations.sources.oceanengine.dates import days, split_range
 
 
 def test_split_range_respects_limit_and_covers_range_without_overlap() -> None:

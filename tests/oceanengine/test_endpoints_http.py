@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.oceanengine.endpoints import (
+from integrations.sources.oceanengine.endpoints import (
     EP_CC_ACCOUNT_LIST,
     EP_DOUPLUS_ORDER_LIST,
     EP_DOUPLUS_REPORT,
@@ -24,8 +24,8 @@ from integrations.oceanengine.endpoints import (
     iter_dpa_products,
     iter_local_promotions,
 )
-from integrations.sandbox.data import MOTION_COMIC_ADVERTISER_IDS
-from integrations.sandbox.server import Sandbox
+from sandbox.data import MOTION_COMIC_ADVERTISER_IDS
+from sandbox.server import Sandbox
 from tests.oceanengine.conftest import FAST_RETRY, yesterday
 from tests.oceanengine.expected import local_rows, same_modulo_blanks
 from tests.oceanengine.token_provider import SandboxTokenProvider
@@ -56,7 +56,7 @@ def test_accounts_listing_pages_in_parallel_in_order(oe) -> None:
         provider = SandboxTokenProvider(
             big.oceanengine_url, big.oe.app_id, big.oe.app_secret, big.oe.issue_auth_code()
         )
-        from integrations.oceanengine.client import OceanEngineClient
+        from integrations.sources.oceanengine.client import OceanEngineClient
 
         with OceanEngineClient(provider, base_url=big.oceanengine_url, qps=1000) as client:
             accts = collect(iter_customer_center_accounts(client, big.data.cc_account_id))
@@ -71,7 +71,7 @@ def test_local_report_walks_all_pages(oe) -> None:
         provider = SandboxTokenProvider(
             big.oceanengine_url, big.oe.app_id, big.oe.app_secret, big.oe.issue_auth_code()
         )
-        from integrations.oceanengine.client import OceanEngineClient
+        from integrations.sources.oceanengine.client import OceanEngineClient
 
         with OceanEngineClient(
             provider, base_url=big.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY
@@ -88,7 +88,7 @@ def test_local_report_walks_all_pages(oe) -> None:
 
 
 def _small_client(box: Sandbox, **kw):
-    from integrations.oceanengine.client import OceanEngineClient
+    from integrations.sources.oceanengine.client import OceanEngineClient
 
     provider = SandboxTokenProvider(
         box.oceanengine_url, box.oe.app_id, box.oe.app_secret, box.oe.issue_auth_code()
@@ -163,7 +163,7 @@ def test_douplus_orders_and_daily_report(oe, total_key: str) -> None:
         provider = SandboxTokenProvider(
             s.oceanengine_url, s.oe.app_id, s.oe.app_secret, s.oe.issue_auth_code()
         )
-        from integrations.oceanengine.client import OceanEngineClient
+        from integrations.sources.oceanengine.client import OceanEngineClient
 
         with OceanEngineClient(
             provider, base_url=s.oceanengine_url, qps=1000, timeout_s=5, retry=FAST_RETRY
@@ -249,7 +249,7 @@ def test_dpa_availables_and_products(sb, oe, make_client, strings: bool) -> None
     ],
 )
 def test_dpa_status_forms(raw, status, audit) -> None:
-    from integrations.oceanengine.models import DpaProduct
+    from integrations.sources.oceanengine.models import DpaProduct
 
     p = DpaProduct.model_validate({"product_id": 1, **raw})
     assert (p.status, p.audit_status) == (status, audit)
@@ -258,7 +258,7 @@ def test_dpa_status_forms(raw, status, audit) -> None:
 def test_dpa_unknown_status_string_is_a_clear_rejection() -> None:
     from pydantic import ValidationError
 
-    from integrations.oceanengine.models import DpaProduct
+    from integrations.sources.oceanengine.models import DpaProduct
 
     with pytest.raises(ValidationError, match="audit_status 'AUDIT_STATUS_WHAT' is not one of"):
         DpaProduct.model_validate({"product_id": 1, "audit_status": "AUDIT_STATUS_WHAT"})
@@ -266,7 +266,7 @@ def test_dpa_unknown_status_string_is_a_clear_rejection() -> None:
 
 @pytest.mark.parametrize("server_format", ["datetime", "date"])
 def test_douplus_created_filter_works_in_either_server_format(sb, oe, make_client, server_format):
-    from integrations.oceanengine.endpoints import iter_douplus_orders_created
+    from integrations.sources.oceanengine.endpoints import iter_douplus_orders_created
 
     oe.knobs.douplus_create_time_format = server_format
     client = make_client()
@@ -327,7 +327,7 @@ def test_backfill_older_than_the_lookback_is_clamped_with_a_warning(
 
 
 def test_sandbox_rejects_report_starts_older_than_its_lookback_knob(sb, oe, make_client) -> None:
-    from integrations.oceanengine.errors import InvalidParams
+    from integrations.sources.oceanengine.errors import InvalidParams
 
     oe.knobs.report_max_lookback_days = 30
     client = make_client(report_max_lookback_days=None)  # the client does not clamp

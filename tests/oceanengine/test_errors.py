@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.oceanengine.errors import (
+from integrations.sources.oceanengine.errors import (
     ApiError,
     InvalidParams,
     PermissionDenied,

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from integrations.oceanengine.models import (
+from integrations.sources.oceanengine.models import (
     AdvertiserAccount,
     DouplusOrder,
     DouplusReportRow,
@@ -15,7 +15,7 @@ from integrations.oceanengine.models import (
     LocalPromotionReportRow,
     PageInfo,
 )
-from integrations.oceanengine.pagination import parse_items, raw_key
+from integrations.sources.oceanengine.pagination import parse_items, raw_key
 
 
 def _loads(text: str):
@@ -126,8 +126,8 @@ def test_douplus_order_budget_fen_to_yuan_exactly_and_first_item() -> None:
 
 
 def test_douplus_fractional_fen_is_a_unit_mismatch_naming_the_setting() -> None:
-    from integrations.oceanengine.fields import MoneyUnitMismatch
     from integrations.settings import ConfigError
+    from integrations.sources.oceanengine.fields import MoneyUnitMismatch
 
     raw = _loads(ORDER.replace("10050", "100.5"))
     with pytest.raises(MoneyUnitMismatch, match="whole number of fen") as ei:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from integrations.oceanengine.client import OceanEngineClient, RetryPolicy
-from integrations.oceanengine.endpoints import EP_LOCAL_REPORT
-from integrations.oceanengine.errors import Throttled
-from integrations.oceanengine.ratelimit import app_limiter
-from integrations.sandbox.server import Sandbox
+from integrations.sources.oceanengine.client import OceanEngineClient, RetryPolicy
+from integrations.sources.oceanengine.endpoints import EP_LOCAL_REPORT
+from integrations.sources.oceanengine.errors import Throttled
+from integrations.sources.oceanengine.ratelimit import app_limiter
+from sandbox.server import Sandbox
 from tests.oceanengine.token_provider import SandboxTokenProvider
 
 QPS, PROCS, EACH = 15.0, 3, 15

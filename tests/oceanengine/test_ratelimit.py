@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.oceanengine.ratelimit import FileLockedSchedule, TokenBucket, _sleep_until
+from integrations.sources.oceanengine.ratelimit import FileLockedSchedule, TokenBucket, _sleep_until
 
 
 def max_in_window(stamps: list[float], window: float) -> int:
@@ -132,8 +132,8 @@ def test_file_schedule_is_thread_safe_in_one_process(tmp_path: Path) -> None:
 
 
 def test_client_from_settings_uses_a_shared_schedule_in_the_data_dir(tmp_path: Path) -> None:
-    from integrations.oceanengine.client import OceanEngineClient
     from integrations.settings import load_settings
+    from integrations.sources.oceanengine.client import OceanEngineClient
 
     s = load_settings(
         data_dir=tmp_path, oceanengine_app_id="42", oceanengine_qps=7.0, oceanengine_timeout_s=3

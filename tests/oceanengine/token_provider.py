@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from integrations.oceanengine.client import OceanEngineClient
+from integrations.sources.oceanengine.client import OceanEngineClient
 
 
 class SandboxTokenProvider:

@@ -20,8 +20,8 @@ from flows.cli import main
 from flows.laike import laike_daily
 from flows.runtime import reset_runtime
 from flows.summary import RunSummary
-from integrations.sandbox.server import Sandbox
 from integrations.settings import get_settings
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import bitable_snapshot, point_at
 from tests.monitoring.conftest import CN, now_utc, run_monitor
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integrations.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 from tests.flows.sandboxed import point_at, subprocess_env
 
 SERVER_APP = "prefect.server.api.server:create_app"  # in Prefect's own and in our command

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from flows.demo import sandbox_env
 from integrations.database.engine import make_engine
 from integrations.database.migrate import upgrade
-from integrations.oceanengine.ratelimit import FileLockedSchedule
-from integrations.sandbox.feishu_state import atomic_write_json
+from integrations.sources.oceanengine.ratelimit import FileLockedSchedule
+from sandbox.feishu.state import atomic_write_json
 
 
 def mode(p: Path) -> int:

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from integrations.sandbox.data import SandboxData
-from integrations.sandbox.oceanengine_app import TOKEN_IN_QUERY, OceanEngineKnobs, OceanEngineSim
-from integrations.sandbox.runner import serve_in_thread
+from sandbox.data import SandboxData
+from sandbox.oceanengine.app import TOKEN_IN_QUERY, OceanEngineKnobs, OceanEngineSim
+from sandbox.runner import serve_in_thread
 
 INT53 = 2**53
 

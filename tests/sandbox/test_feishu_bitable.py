@@ -44,8 +44,8 @@ from lark_oapi.api.bitable.v1 import (
     Sort,
 )
 
-from integrations.sandbox.feishu_app import FeishuSim
-from integrations.sandbox.feishu_testkit import lark_client, serve_feishu
+from sandbox.feishu.app import FeishuSim
+from sandbox.feishu.testkit import lark_client, serve_feishu
 
 # 2024-01-01 00:00 and 2024-01-02 00:00 Asia/Shanghai, in ms.
 JAN1 = 1704038400000

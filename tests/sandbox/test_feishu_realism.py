@@ -23,9 +23,9 @@ from lark_oapi.api.bitable.v1 import (
 )
 from lark_oapi.core.exception import ObtainAccessTokenException
 
-from integrations.sandbox.feishu_app import FeishuSim
-from integrations.sandbox.feishu_knobs import FeishuKnobs
-from integrations.sandbox.feishu_testkit import forget_tenant_token, lark_client, serve_feishu
+from sandbox.feishu.app import FeishuSim
+from sandbox.feishu.knobs import FeishuKnobs
+from sandbox.feishu.testkit import forget_tenant_token, lark_client, serve_feishu
 
 TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 

@@ -20,11 +20,11 @@ from lark_oapi.api.bitable.v1 import (
     BatchCreateAppTableRecordRequestBody,
 )
 
-from integrations.sandbox.feishu_app import FeishuSim
-from integrations.sandbox.feishu_errors import FeishuError
-from integrations.sandbox.feishu_testkit import lark_client, serve_feishu
-from integrations.sandbox.feishu_webhook import WebhookLimiter
-from integrations.sandbox.runner import ServedApp
+from sandbox.feishu.app import FeishuSim
+from sandbox.feishu.errors import FeishuError
+from sandbox.feishu.testkit import lark_client, serve_feishu
+from sandbox.feishu.webhook import WebhookLimiter
+from sandbox.runner import ServedApp
 
 
 @pytest.fixture

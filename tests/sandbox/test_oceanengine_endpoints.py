@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from integrations.sandbox.data import MOTION_COMIC_ADVERTISER_IDS, SandboxData
-from integrations.sandbox.oceanengine_app import OceanEngineKnobs
+from sandbox.data import MOTION_COMIC_ADVERTISER_IDS, SandboxData
+from sandbox.oceanengine.app import OceanEngineKnobs
 from tests.sandbox.oceanengine_harness import (
     OE,
     assert_big_id,

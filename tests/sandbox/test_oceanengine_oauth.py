@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from integrations.sandbox.oceanengine_app import OceanEngineKnobs
+from sandbox.oceanengine.app import OceanEngineKnobs
 from tests.sandbox.oceanengine_harness import (
     OE,
     assert_big_id,

@@ -9,9 +9,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from integrations.sandbox.data import MOTION_COMIC_ADVERTISER_IDS
-from integrations.sandbox.oceanengine_app import OceanEngineKnobs
-from integrations.sandbox.oceanengine_knobs import FaultRule
+from sandbox.data import MOTION_COMIC_ADVERTISER_IDS
+from sandbox.oceanengine.app import OceanEngineKnobs
+from sandbox.oceanengine.knobs import FaultRule
 from tests.sandbox.oceanengine_harness import OE, assert_big_id, assert_envelope, served_oe
 
 ORDER_LIST = "v3.0/douplus/order/list"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from integrations.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 
 OE_ENV = {
     "ADSYNC_OCEANENGINE_BASE_URL",
@@ -61,7 +61,7 @@ def test_accepted_connections_have_tcp_nodelay() -> None:
     # Regression: without TCP_NODELAY every keep-alive response took ~40 ms (Nagle + delayed
     # ACK). Checked on the server's accepted socket itself: a per-call time limit fails on a
     # busy machine.
-    from integrations.sandbox.runner import serve_in_thread
+    from sandbox.runner import serve_in_thread
 
     async def app(scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})

@@ -121,7 +121,7 @@ class _SandboxSecrets:
 
 @pytest.fixture
 def sandbox(leak_guard: LeakGuard) -> Iterator[object]:
-    from integrations.sandbox.server import Sandbox
+    from sandbox.server import Sandbox
 
     with Sandbox(profile="fast") as sb:
         leak_guard.sources.append(_SandboxSecrets(sb))
@@ -139,7 +139,7 @@ def api_accepts(sb: object, access_token: str) -> bool:
     # The token travels in the query here (as in the reference request); importing the client
     # installs the redaction of ``access_token=`` from httpx's request log, which the leak
     # guard checks like any other output.
-    import integrations.oceanengine.client  # noqa: F401
+    import integrations.sources.oceanengine.client  # noqa: F401
 
     r = httpx.get(
         sb.oceanengine_url + "/open_api/oauth2/advertiser/get/",  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""One package per data source (vendor): client + auth, endpoints, models, datasets, transforms."""

@@ -1,0 +1,1 @@
+"""Pure polars transforms of Ocean Engine rows (no I/O)."""

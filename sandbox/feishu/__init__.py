@@ -1,0 +1,1 @@
+"""feishu simulator."""
