@@ -6,7 +6,8 @@
   :func:`integrations.sources.oceanengine.transforms.douplus.video_daily` (the video ranking).
 - :func:`order_list_rows`: the Bitable order list — each order with its *own* numbers (its stats
   summed over its days, never over other orders) and the latest day they cover. Summing the
-  orders of a video happens in the video ranking only (ARCHITECTURE.md: never mix them).
+  orders of a video happens in the video ranking only (ARCHITECTURE.md, "Datasets and keys":
+  never mix them).
 
 Money stays exact: Decimal yuan in, summed as integer fen, Decimal(18, 2) yuan out.
 """

@@ -6,8 +6,8 @@ advertiser) → each library's products, 100 per page (``2/dpa/detail/get``; one
 product_id) → project the table into Bitable with one view per advertiser.
 
 A product whose ids cannot be extracted is logged with its id and stored with null ids; the run
-stays green. A failed advertiser or library is named in the run's state (rule 3); the others are
-written.
+stays green. A failed advertiser or library is named in the run's state (ARCHITECTURE.md,
+rule 3); the others are written.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     # Oldest day the reports serve, in days before China today (unconfirmed; BUB documents
     # today-365 for the account report). Older backfill starts are clamped with a warning.
     oceanengine_report_max_lookback_days: int = Field(default=365, ge=1)
-    # DOU+ money unit is unconfirmed by public sources (contracts/oceanengine.md §4.2).
+    # DOU+ money unit is unconfirmed by public sources (docs/contracts/oceanengine.md §4.2).
     douplus_money_unit: Literal["fen", "yuan"] = "fen"
     # Account ids → display names (optional; otherwise names come from the API).
     accounts: dict[str, str] = Field(default_factory=dict)

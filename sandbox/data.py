@@ -155,7 +155,7 @@ class DpaAdvertiser:
 
 # --- local report metrics ------------------------------------------------------------------------
 
-# Every metric the local promotion report accepts (OFF names, contracts/oceanengine.md §3.1).
+# Every metric the local promotion report accepts (OFF names, docs/contracts/oceanengine.md §3.1).
 LOCAL_INT_METRICS = (
     "show_cnt", "click_cnt", "convert_cnt", "attribution_convert_cnt",
     "form_cnt", "clue_pay_order_cnt", "clue_message_count", "phone_confirm_cnt",
@@ -187,7 +187,7 @@ LOCAL_FLOAT_METRICS = (
 )  # fmt: skip
 LOCAL_METRICS = frozenset(LOCAL_INT_METRICS + LOCAL_FLOAT_METRICS)
 
-# DOU+ order report metrics (OFF names; money in fen as int64, contracts §4.2).
+# DOU+ order report metrics (OFF names; money in fen as int64, docs/contracts/oceanengine.md §4.2).
 DOUPLUS_METRICS = (
     "stat_cost", "total_play", "custom_like", "dy_comment", "dy_share", "dy_follow",
     "dy_home_visited", "play_duration_5s_rank", "dp_target_convert_cnt", "custom_convert_cost",

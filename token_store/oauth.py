@@ -1,12 +1,13 @@
-"""Ocean Engine OAuth2 endpoints: auth-code exchange and refresh (contracts/oceanengine.md §2, §7).
+"""Ocean Engine OAuth2 endpoints: auth-code exchange and refresh (docs/contracts/oceanengine.md
+§2, §7).
 
-Transient failures (timeouts, connection errors, HTTP 5xx, a non-JSON body, code 40100,
-transient 5xxxx (50000-50002, the table in
-integrations/sources/oceanengine/errors.py), and 40110 on a refresh) are retried with exponential backoff. Only an answer that
-really means a dead refresh token (40103, 40107, or a message naming ``refresh_token``) demands a
-new consent (:class:`ReauthorizeRequired`); it is never retried, the refresh token being single
-use. A throttled refresh (40100, or 40110 = 开发者频控 in a public SDK's guide) is NOT a dead
-token: demanding re-consent for it would send a person to the consent page for nothing.
+Transient failures (timeouts, connection errors, HTTP 5xx, a non-JSON body, code 40100, transient
+5xxxx (50000-50002, the table in integrations/sources/oceanengine/errors.py), and 40110 on a
+refresh) are retried with exponential backoff. Only an answer that really means a dead refresh token
+(40103, 40107, or a message naming ``refresh_token``) demands a new consent
+(:class:`ReauthorizeRequired`); it is never retried, the refresh token being single use. A throttled
+refresh (40100, or 40110 = 开发者频控 in a public SDK's guide) is NOT a dead token: demanding re-consent
+for it would send a person to the consent page for nothing.
 
 Note on retries after a lost response: if a refresh reached Ocean Engine but its answer was lost
 (read timeout), the old refresh token is already spent and the retry gets 40107, which surfaces
@@ -43,7 +44,8 @@ CONSENT_URL = "https://ad.oceanengine.com/openapi/audit/oauth.html"
 CODE_RATE_LIMITED = 40100
 CODE_AUTH_CODE_INVALID = 40110  # on the exchange: auth code expired/used (ZS capture)
 CODE_DEV_THROTTLED = 40110  # anywhere else: developer-level throttling (PHP error guide)
-# Codes that mean the refresh token itself is dead (contracts §7; numbers unconfirmed).
+# Codes that mean the refresh token itself is dead (docs/contracts/oceanengine.md §7; numbers
+# unconfirmed).
 REFRESH_DEAD_CODES = frozenset({40103, 40107})
 
 

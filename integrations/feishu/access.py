@@ -1,7 +1,7 @@
 """Before the first write to a base in a run: can this app really see and manage it?
 
 A base with **advanced permissions** (高级权限) where the app lacks manage rights answers
-``records.search`` with success and *no records* (contracts/feishu.md, search): an empty scan
+``records.search`` with success and *no records* (docs/contracts/feishu.md §3 R1): an empty scan
 would then look like an empty table, and the sink would create every row again. So, once per
 run and base: read the base (``bitable.v1.app.get``); when it is advanced, ask for its roles —
 only a manager may list them, and 1254302 (RolePermNotAllow) / 1254304 (PermNotAllow) mean the

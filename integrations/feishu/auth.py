@@ -2,7 +2,7 @@
 
 lark-oapi caches tenant tokens in ``TokenManager.cache`` (a class attribute shared by every
 Client in the process) under ``self_tenant_token:<app_id>``, and never evicts a token the server
-has revoked (contract §1). ``clear_tenant_token`` is the eviction the SDK lacks.
+has revoked (docs/contracts/feishu.md §1). ``clear_tenant_token`` is the eviction the SDK lacks.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ from integrations.feishu.retry import (
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500  # every batch call (contract §4: within both the old and the new limits)
+# Every batch call; within both the old and the new limits (docs/contracts/feishu.md §4).
+BATCH_SIZE = 500
 SEARCH_PAGE_SIZE = 500
 LIST_PAGE_SIZE = 100
 WRITE_OPS = frozenset(
@@ -94,7 +95,7 @@ WRITE_OPS = frozenset(
 )
 
 # ``ignore_consistency_check`` is never set: with it, reads right after a write may be stale
-# (contracts/feishu.md, corrections), and the recovery path reads to decide what to create.
+# (docs/contracts/feishu.md, corrections), and the recovery path reads to decide what to create.
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.RequestException,

@@ -3,7 +3,7 @@ are the operators of a Chinese ad business), times in China time, with links to 
 (``ADSYNC_FEISHU_WEB_URL``) and the Prefect run (``ADSYNC_PREFECT_UI_URL``) when configured.
 
 - Signed when a secret is set: ``sign = base64(HMAC-SHA256(key=f"{ts}\\n{secret}", msg=b""))``
-  (contract §6; the key/message order is Feishu's, not a typo).
+  (docs/contracts/feishu.md §6; the key/message order is Feishu's, not a typo).
 - At most 5 messages/s per bot (Feishu's limit; 11232 beyond): a small per-webhook limiter.
 - Never raises into the sync: failures are logged as warnings that show neither the webhook
   token (the URL's last segment) nor the signing secret.
@@ -129,7 +129,8 @@ def _listed(items: Iterable[str]) -> str:
     return head + (f" …… 另有 {len(xs) - _MAX_LISTED} 个" if len(xs) > _MAX_LISTED else "")
 
 
-# What each custom-bot rejection means for the person reading the run summary (contract §6).
+# What each custom-bot rejection means for the person reading the run summary
+# (docs/contracts/feishu.md §6).
 BOT_CODES = {
     19021: "signature rejected: check ADSYNC_FEISHU_WEBHOOK_SECRET and the host's clock",
     19022: "this host's IP is not on the bot's allow-list (bot security settings)",

@@ -30,7 +30,7 @@ from integrations.feishu.values import _as_date, canonical_cell, date_ms, record
 
 log = logging.getLogger(__name__)
 
-MAX_CONDITIONS = 50  # per search filter (contract §3)
+MAX_CONDITIONS = 50  # per search filter (docs/contracts/feishu.md §3)
 RECORD_ID_NOT_FOUND = 1254043
 
 

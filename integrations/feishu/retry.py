@@ -1,7 +1,8 @@
 """Retry policy for Feishu calls: which failures are retryable and how long to wait.
 
 Feishu serialises writes per base and throttles per app; the SDK itself never retries
-(contract §2). Retryable codes are throttling/conflict/not-ready/timeout (contract §4–5).
+(docs/contracts/feishu.md §2). Retryable codes are throttling/conflict/not-ready/timeout
+(§4–5 there).
 """
 
 from __future__ import annotations

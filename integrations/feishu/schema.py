@@ -1,6 +1,6 @@
 """Ensure a dataset's table and fields exist with the expected types (never changing a type).
 
-Rules (ARCHITECTURE "Bitable sink"):
+Rules (ARCHITECTURE.md, "Bitable sink"):
 - The table is found by name; created with all spec fields (key field first = primary) if absent.
 - A spec field present with another type → SchemaMismatch naming table, field, found and
   expected type. Nothing is created or written first: all checks run before any write.

@@ -4,7 +4,7 @@ A spec says which Bitable fields a dataset's table has, their types and display 
 column feeds each field, and how the business key is built. The first field is the business key
 (primary, text), e.g. ``2026-11-22|1854347260793866|7450…`` — date first, then ids, joined by "|".
 
-Users adopting an existing table (contracts/existing-setup.md) rename fields through
+Users adopting an existing table (docs/contracts/existing-setup.md) rename fields through
 ``settings.bitable_tables[dataset].fields`` (ours → theirs; "ours" is the field key or its default
 Chinese name) and, when their table has no key field, set ``key_from`` to derive the key from
 existing fields (e.g. ``["时间", "单元ID"]``). ``TableSpec.configured`` applies that config.
@@ -23,7 +23,7 @@ KEY_SEPARATOR = "|"
 
 
 class FieldType(IntEnum):
-    """Bitable field ``type`` numbers we use (contract §3)."""
+    """Bitable field ``type`` numbers we use (docs/contracts/feishu.md §3)."""
 
     TEXT = 1
     NUMBER = 2

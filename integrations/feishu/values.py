@@ -174,7 +174,8 @@ def row_fields(
             continue
         cell = to_cell(f, row.get(f.column), types.get(f.key))
         if cell is None:
-            # Clearing a non-text cell with null is unconfirmed (contract §9); text clears to "".
+            # Clearing a non-text cell with null is unconfirmed (docs/contracts/feishu.md §9);
+            # text clears to "".
             if (types.get(f.key) or f.type) == FieldType.TEXT:
                 out[f.name] = ""
             continue

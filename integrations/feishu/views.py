@@ -8,17 +8,17 @@ Feishu caps a table at 200 views (public, locked and personal all count; ``12541
 past the cap get no view: a warning names them, and records are written regardless.
 
 Cost: one paged list per call, then writes only for what differs. views.list items may lack
-``property`` (contract §3); each view's filter must then be read with views.get (~200 reads for a
-full table). Without an engine every view is read on every call. With one, ``bitable_view_map``
-(``view_map.py``) remembers each view's account id and name: a listed view whose name matches the
-cache is trusted without a read, except for the oldest-verified ceil(n / verify_days) of them, so
-every filter is re-read at least every ``verify_days`` runs (a warm run with 200 views: 29 reads,
-not 200). Unknown or renamed views are always read. The cache never drives a write: a rename
-reads its view first, and a run that must create or re-point a view (an account without one)
-reads every view first, since "no view serves this account" is a claim about all of them. So a
-wrong cache costs at most a late repair (a hand-edited filter within ``verify_days`` runs), never
-a duplicate view or a wrong filter. Views about to change are dropped from the cache before the
-write, so a crash leaves them unknown, not stale.
+``property`` (docs/contracts/feishu.md §3); each view's filter must then be read with views.get
+(~200 reads for a full table). Without an engine every view is read on every call. With one,
+``bitable_view_map`` (``view_map.py``) remembers each view's account id and name: a listed view
+whose name matches the cache is trusted without a read, except for the oldest-verified ceil(n /
+verify_days) of them, so every filter is re-read at least every ``verify_days`` runs (a warm run
+with 200 views: 29 reads, not 200). Unknown or renamed views are always read. The cache never drives
+a write: a rename reads its view first, and a run that must create or re-point a view (an account
+without one) reads every view first, since "no view serves this account" is a claim about all of
+them. So a wrong cache costs at most a late repair (a hand-edited filter within ``verify_days``
+runs), never a duplicate view or a wrong filter. Views about to change are dropped from the cache
+before the write, so a crash leaves them unknown, not stale.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _sort_key(aid: str) -> tuple[int, int | str]:
 
 
 def filter_value(account_id: str) -> str:
-    """The view filter value: a JSON-encoded string array (contract §3)."""
+    """The view filter value: a JSON-encoded string array (docs/contracts/feishu.md §3)."""
     return json.dumps([account_id], ensure_ascii=False)
 
 

@@ -1,7 +1,8 @@
 """Send findings as a Feishu bot card (custom-bot webhook, optional signature).
 
 Uses the sink's BotNotifier when present; otherwise posts with httpx and signs as documented
-(contracts/feishu.md §6: HMAC-SHA256 keyed by ``f"{timestamp}\\n{secret}"`` over an empty message).
+(docs/contracts/feishu.md §6: HMAC-SHA256 keyed by ``f"{timestamp}\\n{secret}"`` over an empty
+message).
 """
 
 from __future__ import annotations

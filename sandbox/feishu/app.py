@@ -1,8 +1,8 @@
 """Feishu Open API simulator (tenant token, Bitable v1, custom bot) for the real lark-oapi client.
 
 Serve ``FeishuSim(...).app`` with :func:`sandbox.runner.serve_in_thread` and point
-``lark.Client.builder().domain(url)`` at it. Behaviour follows contracts/feishu.md; choices where
-the contract is unconfirmed are in QUIRKS-feishu.md.
+``lark.Client.builder().domain(url)`` at it. Behaviour follows docs/contracts/feishu.md; choices
+where the contract is unconfirmed are in sandbox/QUIRKS.md ("Feishu").
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from sandbox.feishu.webhook import (
 )
 
 DEFAULT_BASE_NAME = "adsync sandbox"
-TOKEN_REUSE_MIN_S = 30 * 60  # the endpoint reuses a token with more than 30 min left (contract §1)
+# The endpoint reuses a token with more than 30 min left (docs/contracts/feishu.md §1).
+TOKEN_REUSE_MIN_S = 30 * 60
 # "write_overlaps": writes that arrived while another write to the same base was in flight
 # (counted whatever ``write_conflicts`` says): the measure of one-writer-per-base.
 COUNTER_NAMES = (*sorted(BITABLE_ENDPOINTS), "token", "webhook", "writes", "write_overlaps")

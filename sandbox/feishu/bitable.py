@@ -45,7 +45,7 @@ def _now_ms() -> int:
 
 
 def parse_bool(v: str | None) -> bool:
-    """lark-oapi sends query booleans as ``True``/``False`` (contract §2)."""
+    """lark-oapi sends query booleans as ``True``/``False`` (docs/contracts/feishu.md §2)."""
     return (v or "").strip().lower() in ("true", "1")
 
 
@@ -388,7 +388,8 @@ class Bitable:
         return out
 
     def _apply_options(self, base: Base, table: Table, pending: dict[str, list[str]]) -> None:
-        # Unknown select options are auto-created on write (contract §3), only once valid.
+        # Unknown select options are auto-created on write (docs/contracts/feishu.md §3), only
+        # once valid.
         taken = self._ids(base)
         for field_id, names in pending.items():
             f = table.field_by_id(field_id)
@@ -582,7 +583,7 @@ class Bitable:
         return {"view": view_json(view, table)}
 
     def _normalize_view_filter(self, base: Base, table: Table, fi: Any) -> dict[str, Any] | None:
-        """Validate a view filter; PATCH replaces the conditions wholesale (QUIRKS-feishu.md)."""
+        """Validate a view filter; PATCH replaces the conditions wholesale (sandbox/QUIRKS.md)."""
         if fi is None:
             return None
         if not isinstance(fi, dict):

@@ -1,13 +1,13 @@
 """Feishu error codes the simulator returns, with the HTTP status each one travels with.
 
-Clients must key on ``code`` (contracts/feishu.md §5), but the status still matters for anyone
+Clients must key on ``code`` (docs/contracts/feishu.md §5), but the status still matters for anyone
 looking at raw responses, so each code carries the status its endpoint doc lists.
 """
 
 from __future__ import annotations
 
 # code -> (msg, HTTP status). Statuses follow the endpoint docs where they name one; the rest are
-# 200 like most 1254xxx rows in the Bitable error tables (QUIRKS-feishu.md).
+# 200 like most 1254xxx rows in the Bitable error tables (sandbox/QUIRKS.md).
 CODES: dict[int, tuple[str, int]] = {
     # auth / gateway
     99991661: (
@@ -95,7 +95,7 @@ class FeishuError(Exception):
 
 
 def field_not_found(name: str) -> FeishuError:
-    """1254045 with the message format observed on the real API (contract §5)."""
+    """1254045 with the message format observed on the real API (docs/contracts/feishu.md §5)."""
     return FeishuError(
         1254045,
         f"Invalid request parameter: 'fields.'{name}''. Correct format : field_name not found. "

@@ -1,4 +1,4 @@
-"""Record search filters and sorts (contract §3 R1 and the record-filter guide).
+"""Record search filters and sorts (docs/contracts/feishu.md §3 R1 and the record-filter guide).
 
 A filter compiles to a predicate over stored records. Search conditions name fields by
 ``field_name`` with ``value: string[]``; view filters name them by ``field_id`` with ``value`` as a

@@ -74,7 +74,8 @@ class FeishuKnobs:
     batch_create_limit: int = 1000
     batch_update_limit: int = 1000
     batch_delete_limit: int = 500
-    # Contract §3: views.list items carry no "property"; views.get returns the filter.
+    # views.list items carry no "property"; views.get returns the filter
+    # (docs/contracts/feishu.md §3).
     views_list_includes_property: bool = False
     # Advanced-permission bases (``sim.set_advanced``): does the app hold manage rights (可管理)?
     # Without them, roles.list answers 1254302 and records.search succeeds with no records
@@ -119,7 +120,7 @@ class FeishuKnobs:
                     "records.batch_delete": (250.0, 150.0),
                     "webhook": (80.0, 40.0),
                 },
-                # Documented per-endpoint limits (contract §3 table).
+                # Documented per-endpoint limits (docs/contracts/feishu.md §3 table).
                 endpoint_qps={
                     "tables.create": 10,
                     "fields.create": 10,

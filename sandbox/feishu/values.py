@@ -1,4 +1,5 @@
-"""Field types, field properties and cell values: write shape in, read shape out (contract §3)."""
+"""Field types, field properties and cell values: write shape in, read shape out
+(docs/contracts/feishu.md §3)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ UI_TYPES: dict[int, str] = {
     MODIFIED_TIME: "ModifiedTime", CREATED_USER: "CreatedUser", MODIFIED_USER: "ModifiedUser",
     AUTO_NUMBER: "AutoNumber",
 }  # fmt: skip
-# ui_types that share a storage type with the default one (contract §3 field table).
+# ui_types that share a storage type with the default one (docs/contracts/feishu.md §3 field table).
 UI_ALIASES: dict[int, set[str]] = {
     TEXT: {"Barcode", "Email"},
     NUMBER: {"Progress", "Currency", "Rating"},
@@ -40,7 +41,7 @@ DATE_FORMATS = {
 MAX_TEXT_CHARS = 100_000
 MAX_MULTI_ITEMS = 1000
 
-# Type-specific ConvFail codes (contract §5).
+# Type-specific ConvFail codes (docs/contracts/feishu.md §5).
 CONV_FAIL = {
     TEXT: 1254060, NUMBER: 1254061, SELECT: 1254062, MULTI: 1254063, DATE: 1254064,
     CHECKBOX: 1254065, PERSON: 1254066, LINK: 1254067, URL: 1254068, ATTACHMENT: 1254069,
@@ -106,7 +107,7 @@ def to_stored(ftype: int, name: str, value: Any, add_option) -> Any:
             raise FeishuError(1254130, f"field '{name}' exceeds {MAX_TEXT_CHARS} characters")
         return value or None
     if ftype == NUMBER:
-        # Numbers given as strings ("123") are rejected: 1254061 (contract §5).
+        # Numbers given as strings ("123") are rejected: 1254061 (docs/contracts/feishu.md §5).
         if not _is_number(value):
             raise fail
         return value
@@ -157,7 +158,8 @@ def to_stored(ftype: int, name: str, value: Any, add_option) -> Any:
 
 
 def to_read(ftype: int, value: Any) -> Any:
-    """Stored value → the shape search returns (text becomes segments, contract §3)."""
+    """Stored value → the shape search returns (text becomes segments,
+    docs/contracts/feishu.md §3)."""
     if ftype == TEXT:
         return [{"text": value, "type": "text"}]
     if ftype in (LINK, DUPLEX):

@@ -1,4 +1,5 @@
-"""Custom bot webhook checks (contract §6): signature, message shape, 5/s + 100/min per bot."""
+"""Custom bot webhook checks (docs/contracts/feishu.md §6): signature, message shape, 5/s +
+100/min per bot."""
 
 from __future__ import annotations
 

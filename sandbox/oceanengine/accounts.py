@@ -1,4 +1,5 @@
-"""Customer-center account list (contracts §2.4): the 工作台's LOCAL accounts, paged.
+"""Customer-center account list (docs/contracts/oceanengine.md §2.4): the 工作台's LOCAL
+accounts, paged.
 
 Only the first 10,000 rows are reachable (page × page_size ≤ 10000), as documented.
 """

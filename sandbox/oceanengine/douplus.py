@@ -1,4 +1,5 @@
-"""DOU+ endpoints (contracts §4): order list and order report. Money is in fen (int64).
+"""DOU+ endpoints (docs/contracts/oceanengine.md §4): order list and order report. Money is in
+fen (int64).
 
 The report has no date dimension: each row is one order's metrics summed over ``stat_time``,
 so daily stats come from one call per day (as with the real API).

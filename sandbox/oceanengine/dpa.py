@@ -1,4 +1,5 @@
-"""DPA product-library endpoints (contracts §5): the advertiser's libraries and their products.
+"""DPA product-library endpoints (docs/contracts/oceanengine.md §5): the advertiser's libraries
+and their products.
 
 ``profession`` is a map of strings (OFF ``map[string]string``); the motion-comic advertisers'
 products carry ``album_id`` and ``album_link`` (a few links are malformed on purpose).

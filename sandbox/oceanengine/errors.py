@@ -1,4 +1,4 @@
-"""Ocean Engine error codes and the response envelope (contracts/oceanengine.md §1.3, §7).
+"""Ocean Engine error codes and the response envelope (docs/contracts/oceanengine.md §1.3, §7).
 
 Business errors travel with HTTP 200 and ``{code, message, request_id, data}``; the client must
 look at ``code``. Messages follow the captured ones where a capture exists.
@@ -56,7 +56,7 @@ class OEError(Exception):
 
 
 def no_permission(account_id: int | str) -> OEError:
-    # Verbatim shape of a captured 40002 message (contracts §7).
+    # Verbatim shape of a captured 40002 message (docs/contracts/oceanengine.md §7).
     return OEError(NO_PERMISSION, f"Account {account_id} doesn't exist or the role is wrong")
 
 

@@ -89,7 +89,7 @@ class OceanEngineKnobs:
     auth_code_ttl_s: int = 600
     # Whether an access token keeps working after its refresh token is used (unconfirmed).
     refresh_keeps_old_access_token: bool = True
-    # -- codes the contract leaves unconfirmed (QUIRKS.md) ---------------------------------------
+    # -- codes the contract leaves unconfirmed (sandbox/QUIRKS.md) -----------------------------
     # What a "code_50000" fault answers: 50000 (超时) by default; 50001 / 50002 (busy /
     # unavailable, retried by the client) or 50003 / 50004 / 50005 (parameter error / no
     # permission / not found per a public SDK's error guide: final) to test the 5xxxx table.

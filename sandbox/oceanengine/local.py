@@ -1,4 +1,4 @@
-"""本地推 endpoints (contracts §3): promotion list and the promotion report.
+"""本地推 endpoints (docs/contracts/oceanengine.md §3): promotion list and the promotion report.
 
 Report rows are computed only for the requested page (days × delivering promotions are counted
 cheaply first), so a 365-day window over many promotions stays fast.

@@ -1,4 +1,5 @@
-"""OAuth2 endpoints (contracts §2): auth-code exchange, refresh rotation, authorized accounts."""
+"""OAuth2 endpoints (docs/contracts/oceanengine.md §2): auth-code exchange, refresh rotation,
+authorized accounts."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Strict parsing of Ocean Engine request parameters.
 
 GET parameters arrive in the query string with arrays/objects JSON-encoded into one value
-(contracts §1.2); POST bodies are JSON. Every violation raises ``OEError(bad_param_code)`` with a
-message naming the parameter, like the real API's descriptive validation errors.
+(docs/contracts/oceanengine.md §1.2); POST bodies are JSON. Every violation raises
+``OEError(bad_param_code)`` with a message naming the parameter, like the real API's descriptive
+validation errors.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from integrations.feishu.specs import LOCAL_PROMOTION_DAILY
 from integrations.settings import BitableTableConfig
 from tests.feishu.conftest import Feishu, promotion_rows
 
-# Their columns (contracts/existing-setup.md), all type 1; 转化成本(元) was always "0".
+# Their columns (docs/contracts/existing-setup.md), all type 1; 转化成本(元) was always "0".
 THEIR_FIELDS = [
     "账户名称",
     "时间",

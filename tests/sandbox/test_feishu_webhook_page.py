@@ -34,7 +34,7 @@ def fs() -> Iterator[tuple[FeishuSim, ServedApp]]:
 
 
 def _signed(secret: str, payload: dict[str, Any], ts: int | None = None) -> dict[str, Any]:
-    # Written from the contract (§6), independently of the simulator's implementation.
+    # Written from docs/contracts/feishu.md §6, independently of the simulator's implementation.
     timestamp = str(int(time.time()) if ts is None else ts)
     key = f"{timestamp}\n{secret}".encode()
     sign = base64.b64encode(hmac.new(key, digestmod=hashlib.sha256).digest()).decode()

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 CN_TZ = ZoneInfo("Asia/Shanghai")
 logger = logging.getLogger("adsync.oceanengine")
 
-# Span limits in days, inclusive of both ends (contracts/oceanengine.md §3.1, §4.2).
+# Span limits in days, inclusive of both ends (docs/contracts/oceanengine.md §3.1, §4.2).
 LOCAL_REPORT_MAX_DAYS = 365  # DAILY / TOTAL granularity (HOURLY would be 7)
 DOUPLUS_REPORT_MAX_DAYS = 180
 

@@ -3,7 +3,7 @@
 Each ``iter_*`` yields ``(rows, rejections)`` per page; each ``fetch_*`` collects them into a
 :class:`~integrations.sources.oceanengine.pagination.Fetched`. Rows are storage-shaped dicts (see
 :mod:`.models`). API errors propagate as :mod:`.errors` exceptions: one account's failure is the
-caller's to record (rule 3 of the architecture), never swallowed here.
+caller's to record (rule 3 of ARCHITECTURE.md), never swallowed here.
 """
 
 from __future__ import annotations
@@ -197,9 +197,9 @@ def iter_local_promotion_report(
     """Daily per-promotion rows (``local_promotion_daily`` shape) for ``[start, end]``.
 
     The range is split by the 365-day span limit. ``promotion_id`` is a report *dimension*
-    (contract §3.1) and public sources disagree on whether it is implied: the older production
-    scripts get per-promotion rows without any filter, while the official SDK comment says the
-    unfiltered report is aggregated per account. So:
+    (docs/contracts/oceanengine.md §3.1) and public sources disagree on whether it is implied:
+    the older production scripts get per-promotion rows without any filter, while the official
+    SDK comment says the unfiltered report is aggregated per account. So:
 
     - ``promotion_ids`` given → sent as ``filtering.promotion_ids`` in chunks of 100;
     - not given → one unfiltered walk (1 call per 100 rows, the cheap common case); if its first

@@ -1,8 +1,8 @@
 """Ocean Engine error taxonomy: the ONE place that maps a response to an exception class.
 
-Business errors come back with HTTP 200 and ``code != 0`` (contracts/oceanengine.md §1.3), so the
-class is decided by ``code`` first and by the HTTP status / transport only when there is no usable
-envelope. The client's retry loop only looks at the class:
+Business errors come back with HTTP 200 and ``code != 0`` (docs/contracts/oceanengine.md §1.3),
+so the class is decided by ``code`` first and by the HTTP status / transport only when there is
+no usable envelope. The client's retry loop only looks at the class:
 
 ==========================  ===========================================  =======================
 class                       when                                         client action
@@ -51,8 +51,8 @@ TOKEN_INVALID_CODES = frozenset({40105})
 TRANSIENT_SERVER_CODES = frozenset({50000, 50001, 50002})
 PERMISSION_CODES = frozenset({40002, 40118, 50004})
 INVALID_PARAMS_CODES = frozenset({40001, 50003})
-# 40104 "The access_token is empty." (captured, contracts §7): the request carried no token. A
-# refresh cannot cure that; it is a configuration/wiring error of ours.
+# 40104 "The access_token is empty." (captured, docs/contracts/oceanengine.md §7): the request
+# carried no token. A refresh cannot cure that; it is a configuration/wiring error of ours.
 TOKEN_MISSING_CODES = frozenset({40104})
 _EMPTY_TOKEN = re.compile(
     r"(access[_ ]?token|token)[^.]{0,20}\b(is )?(empty|missing|blank|required)|"
@@ -188,7 +188,8 @@ def error_for_code(
     elif code in INVALID_PARAMS_CODES:
         cls = InvalidParams
     elif _mentions_access_token(message):
-        # Contract §7: unknown codes are classed by message when it clearly names the access token.
+        # Unknown codes are classed by message when it clearly names the access token
+        # (docs/contracts/oceanengine.md §7).
         cls = TokenInvalid
     else:
         cls = ApiError

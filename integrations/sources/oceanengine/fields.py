@@ -1,4 +1,4 @@
-"""Tolerant field types for API payloads (contracts/oceanengine.md §1.5) and money conversion.
+"""Tolerant field types for API payloads (docs/contracts/oceanengine.md §1.5) and money conversion.
 
 - Ids are int64 and often above 2^53: accepted as JSON integers or digit strings, never as a
   float/decimal (a float id has already lost digits somewhere, so it is rejected, not rounded).

@@ -39,7 +39,8 @@ class _Model(BaseModel):
 
 
 class PageInfo(_Model):
-    """``page_info``; DOU+ may say ``total_num`` instead of ``total_number`` (contract §1.4)."""
+    """``page_info``; DOU+ may say ``total_num`` instead of ``total_number``
+    (docs/contracts/oceanengine.md §1.4)."""
 
     page: Count = None
     page_size: Count = None
@@ -212,7 +213,7 @@ class DouplusOrderCore(_Model):
     scene_type: OptStr = None
     order_create_time: OptDateTime = None
     task_status: OptStr = None
-    budget: Num = None  # fen (contract §4.1)
+    budget: Num = None  # fen (docs/contracts/oceanengine.md §4.1)
 
 
 class DouplusItemInfo(_Model):

@@ -1,6 +1,6 @@
 """Per-app request pacing: one schedule of request slots shared by every caller.
 
-Ocean Engine throttles per app (code 40100, contracts/oceanengine.md §6). A 40100 costs a round
+Ocean Engine throttles per app (code 40100, docs/contracts/oceanengine.md §6). A 40100 costs a round
 trip and a backoff, so we pace on the client side and treat 40100 as the exception.
 
 Both limiters are *slot schedulers* (GCRA / "virtual scheduling"): ``acquire()`` reserves the next
@@ -11,7 +11,7 @@ outside any lock until its slot. Consequences:
   seconds holds at most ``W*qps + burst`` starts (burst defaults to 1: perfectly even spacing);
 - callers are served in arrival order and nobody polls, so throughput sits at ``qps`` exactly
   as long as enough threads are waiting (contrast Prefect's ``rate_limit``, which polls the API
-  server with backoff and measured far below nominal, contracts/prefect.md §3).
+  server with backoff and measured far below nominal, docs/contracts/prefect.md §3).
 
 Scopes:
 
