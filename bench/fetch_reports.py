@@ -41,7 +41,7 @@ from integrations.sources.oceanengine.client import OceanEngineClient  # noqa: E
 from integrations.sources.oceanengine.endpoints import fetch_local_promotion_report  # noqa: E402
 from integrations.sources.oceanengine.errors import OceanEngineError, PermissionDenied  # noqa: E402
 from integrations.sources.oceanengine.ratelimit import app_limiter  # noqa: E402
-from sandbox.data import SandboxData  # noqa: E402
+from sandbox.oceanengine.data import SandboxData  # noqa: E402
 from sandbox.server import Sandbox  # noqa: E402
 from tests.oceanengine.token_provider import SandboxTokenProvider  # noqa: E402
 

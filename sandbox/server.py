@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sandbox.data import SandboxData
 from sandbox.oceanengine.app import OceanEngineSim
+from sandbox.oceanengine.data import SandboxData
 from sandbox.oceanengine.knobs import OceanEngineKnobs
 from sandbox.runner import ServedApp, serve_in_thread
 

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandbox.data import SandboxData
 from sandbox.oceanengine import accounts as oceanengine_accounts
 from sandbox.oceanengine import douplus as oceanengine_douplus
 from sandbox.oceanengine import dpa as oceanengine_dpa
@@ -29,6 +28,7 @@ from sandbox.oceanengine import local as oceanengine_local
 from sandbox.oceanengine import oauth as oceanengine_oauth
 from sandbox.oceanengine.auth import AuthStore
 from sandbox.oceanengine.ctx import Ctx, Endpoint
+from sandbox.oceanengine.data import SandboxData
 from sandbox.oceanengine.errors import (
     DEV_THROTTLED,
     DEV_THROTTLED_MESSAGE,

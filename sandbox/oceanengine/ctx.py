@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sandbox.data import SandboxData
 from sandbox.oceanengine.auth import AuthStore, Grant
+from sandbox.oceanengine.data import SandboxData
 from sandbox.oceanengine.errors import OEError, no_permission
 from sandbox.oceanengine.knobs import OceanEngineKnobs
 from sandbox.oceanengine.params import Params

@@ -11,9 +11,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.data import DOUPLUS_METRICS, AwemeAccount, DouplusOrder
 from sandbox.oceanengine import hostile as hostile
 from sandbox.oceanengine.ctx import Ctx, Endpoint
+from sandbox.oceanengine.data import DOUPLUS_METRICS, AwemeAccount, DouplusOrder
 from sandbox.oceanengine.errors import no_permission
 from sandbox.oceanengine.params import int_list, page_slice, parse_date, str_list
 from sandbox.oceanengine.params import page_info as _page_info

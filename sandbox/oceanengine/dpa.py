@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.data import DpaAdvertiser
 from sandbox.oceanengine import hostile as hostile
 from sandbox.oceanengine.ctx import Ctx, Endpoint
+from sandbox.oceanengine.data import DpaAdvertiser
 from sandbox.oceanengine.errors import no_permission
 from sandbox.oceanengine.params import as_int, page_info, page_slice
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sandbox.data import LOCAL_FLOAT_METRICS, LOCAL_METRICS, LocalAccount, Promotion
 from sandbox.oceanengine import hostile as hostile
 from sandbox.oceanengine.ctx import Ctx, Endpoint
+from sandbox.oceanengine.data import LOCAL_FLOAT_METRICS, LOCAL_METRICS, LocalAccount, Promotion
 from sandbox.oceanengine.errors import no_permission
 from sandbox.oceanengine.params import int_list, page_info, page_slice, str_list
 

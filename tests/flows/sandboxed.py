@@ -8,20 +8,29 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
-from flows.demo import sandbox_env, seed_tokens
 from flows.runtime import reset_runtime
 from integrations.database import tables
 from integrations.database.engine import make_engine
+from integrations.database.migrate import upgrade
+from integrations.private_files import private_dir
 from integrations.settings import get_settings
 from sandbox.server import Sandbox
+from token_store.api import build_token_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def point_at(sb: Sandbox, data_dir: Path, monkeypatch, db_url: str | None = None) -> dict[str, str]:
-    """Set ADSYNC_* for ``sb`` (plus DB URL) in this process; seed the token store; return env."""
-    env = sandbox_env(sb, data_dir)
+    """Set ADSYNC_* for ``sb`` (plus DB URL) in this process; seed the token store; return env.
+
+    The token pair comes from a real auth-code exchange against the simulator, stored encrypted
+    with a fresh key, as ``adsync tokens exchange`` would do.
+    """
+    private_dir(data_dir)
+    env = dict(sb.env())
+    env.setdefault("ADSYNC_TOKEN_ENCRYPTION_KEY", Fernet.generate_key().decode())
     env["ADSYNC_DATA_DIR"] = str(data_dir)
     if db_url:
         env["ADSYNC_DATABASE_URL"] = db_url
@@ -29,7 +38,9 @@ def point_at(sb: Sandbox, data_dir: Path, monkeypatch, db_url: str | None = None
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
     reset_runtime()
-    seed_tokens(sb, get_settings())
+    settings = get_settings()
+    upgrade(settings.db_url)
+    build_token_store(settings).exchange_auth_code(sb.oe.issue_auth_code())
     return env
 
 

@@ -13,8 +13,8 @@ from integrations.monitoring.config import MonitorSettings, utcnow
 from integrations.monitoring.findings import Finding, Severity
 from integrations.monitoring.notify import NotifyError, send
 from integrations.settings import load_settings
-from sandbox.feishu.testkit import serve_feishu
 from tests.monitoring.conftest import ACC_A, monitor_env, run_monitor, yesterday_cn
+from tests.sandbox.feishu_harness import serve_feishu
 
 TABLE = "本地推单元日报"  # the sink's default table name for local_promotion_daily
 KEY = "业务键"  # its business-key (primary) field

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sandbox.data import SandboxData
+from sandbox.oceanengine.data import SandboxData
 
 METRIC_COLS = ("show_cnt", "click_cnt", "convert_cnt", "clue_pay_order_cnt")
 

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.fields import MoneyUnitMismatch
-from sandbox.data import MOTION_COMIC_ADVERTISER_IDS
+from sandbox.oceanengine.data import MOTION_COMIC_ADVERTISER_IDS
 from tests.oceanengine.conftest import yesterday
 from tests.oceanengine.expected import local_rows, same_modulo_blanks
 from token_store.oauth import OceanEngineOAuth, RetryPolicy

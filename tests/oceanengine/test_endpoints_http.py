@@ -24,7 +24,7 @@ from integrations.sources.oceanengine.endpoints import (
     iter_dpa_products,
     iter_local_promotions,
 )
-from sandbox.data import MOTION_COMIC_ADVERTISER_IDS
+from sandbox.oceanengine.data import MOTION_COMIC_ADVERTISER_IDS
 from sandbox.server import Sandbox
 from tests.oceanengine.conftest import FAST_RETRY, yesterday
 from tests.oceanengine.expected import local_rows, same_modulo_blanks

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from sandbox.data import SandboxData
 from sandbox.oceanengine.app import TOKEN_IN_QUERY, OceanEngineKnobs, OceanEngineSim
+from sandbox.oceanengine.data import SandboxData
 from sandbox.runner import serve_in_thread
 
 INT53 = 2**53

@@ -45,7 +45,7 @@ from lark_oapi.api.bitable.v1 import (
 )
 
 from sandbox.feishu.app import FeishuSim
-from sandbox.feishu.testkit import lark_client, serve_feishu
+from tests.sandbox.feishu_harness import lark_client, serve_feishu
 
 # 2024-01-01 00:00 and 2024-01-02 00:00 Asia/Shanghai, in ms.
 JAN1 = 1704038400000

@@ -25,7 +25,7 @@ from lark_oapi.core.exception import ObtainAccessTokenException
 
 from sandbox.feishu.app import FeishuSim
 from sandbox.feishu.knobs import FeishuKnobs
-from sandbox.feishu.testkit import forget_tenant_token, lark_client, serve_feishu
+from tests.sandbox.feishu_harness import forget_tenant_token, lark_client, serve_feishu
 
 TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 

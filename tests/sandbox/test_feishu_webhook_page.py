@@ -22,9 +22,9 @@ from lark_oapi.api.bitable.v1 import (
 
 from sandbox.feishu.app import FeishuSim
 from sandbox.feishu.errors import FeishuError
-from sandbox.feishu.testkit import lark_client, serve_feishu
 from sandbox.feishu.webhook import WebhookLimiter
 from sandbox.runner import ServedApp
+from tests.sandbox.feishu_harness import lark_client, serve_feishu
 
 
 @pytest.fixture

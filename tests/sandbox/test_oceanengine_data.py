@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sandbox.data import (
+from sandbox.oceanengine.data import (
     LOCAL_METRICS,
     MOTION_COMIC_ADVERTISER_IDS,
     SandboxData,

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from sandbox.data import MOTION_COMIC_ADVERTISER_IDS, SandboxData
 from sandbox.oceanengine.app import OceanEngineKnobs
+from sandbox.oceanengine.data import MOTION_COMIC_ADVERTISER_IDS, SandboxData
 from tests.sandbox.oceanengine_harness import (
     OE,
     assert_big_id,

@@ -9,8 +9,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from sandbox.data import MOTION_COMIC_ADVERTISER_IDS
 from sandbox.oceanengine.app import OceanEngineKnobs
+from sandbox.oceanengine.data import MOTION_COMIC_ADVERTISER_IDS
 from sandbox.oceanengine.knobs import FaultRule
 from tests.sandbox.oceanengine_harness import OE, assert_big_id, assert_envelope, served_oe
 

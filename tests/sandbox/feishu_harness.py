@@ -1,4 +1,4 @@
-"""Run a Feishu simulator in-process and build a real lark-oapi client for it (tests, benches)."""
+"""Run a Feishu simulator in-process and build a real lark-oapi client for it (test helper)."""
 
 from __future__ import annotations
 
