@@ -27,7 +27,8 @@ log = logging.getLogger("adsync.flows")
 
 CHILD_MODULE = "flows.ephemeral_server_child"
 STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
-DEFAULT_STARTUP_TIMEOUT_S = 120  # a cold start (migrations) on a small busy machine takes 40 s+
+# A cold start (migrations) on a small busy machine takes tens of seconds.
+DEFAULT_STARTUP_TIMEOUT_S = 120
 
 
 def ensure_guarded_server() -> str | None:

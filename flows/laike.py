@@ -33,7 +33,8 @@ from integrations.sources.oceanengine.transforms import laike as T
 
 FLOW_NAME = "laike-daily"
 # Threads; the rate limiter bounds the request rate as long as enough are waiting for a slot:
-# QPS × (latency + a task run's own overhead) with margin (16 measured 18.3 calls/s at 19.0).
+# QPS × (latency + a task run's own overhead) with margin; half as many fell short of the
+# limiter's rate (bench/RESULTS.md, "Fetch threads").
 FETCH_WORKERS = 32
 # Write as soon as one Bitable create chunk's worth of rows is fetched (= feishu.client.BATCH_SIZE;
 # not imported from there: that module imports lark-oapi, seconds of start-up before the first

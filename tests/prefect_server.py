@@ -1,6 +1,6 @@
 """One real local Prefect server per test session (started only if a test asks for it).
 
-The flow end-to-end tests and the deployment test share it, so the ~15 s startup is paid once.
+The flow end-to-end tests and the deployment test share it, so its startup (seconds) is paid once.
 Runs go into a throw-away PREFECT_HOME; ``env`` is what a subprocess (worker, CLI) needs to talk
 to the same server.
 """

@@ -42,8 +42,9 @@ from integrations.database.upsert_plan import (
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "UpsertResult", "upsert"]
 
-# Rows per statement. Measured (bench/db_upsert.py): PostgreSQL throughput is flat above ~5k
-# rows per unnest() statement; SQLite's existing-key count is bounded by its parameter limit.
+# Rows per statement: past this size PostgreSQL's throughput per unnest() statement stops growing
+# (bench/RESULTS.md, "Database upsert"); SQLite's existing-key count is bounded by its parameter
+# limit.
 DEFAULT_CHUNK_SIZE = 5000
 
 

@@ -10,7 +10,7 @@ RETURNING (xmax = 0)``
   ``pg_array_literal`` (psycopg's per-element list dumpers were the bottleneck).
 - Pipeline mode: chunk k+1 is prepared and sent while the server still executes chunk k (the
   two overlap on separate cores); results are collected with a bounded window of statements in
-  flight. Measured by bench/db_upsert.py: ~2x the throughput of send-and-wait.
+  flight. Faster than send-and-wait (bench/db_upsert.py; figures in bench/RESULTS.md).
 - A conflicting row whose compared columns are all equal fails the WHERE: it is not rewritten (no
   new tuple version, no WAL) and not returned.
 - Returned rows carry ``xmax = 0`` when freshly inserted and a non-zero xmax (the updating

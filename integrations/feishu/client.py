@@ -105,8 +105,9 @@ _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 
 R = TypeVar("R")
 
-# _plain_body: lark-oapi's JSON encoder deep-copies every model object it serialises (~1 ms per
-# record). For the two hot batch calls the typed request is built as usual (paths, query), then
+# _plain_body: lark-oapi's JSON encoder deep-copies every model object it serialises, a cost per
+# record that dominated large loads (bench/RESULTS.md, "lark-oapi request bodies"). For the two
+# hot batch calls the typed request is built as usual (paths, query), then
 # its body is replaced by the identical plain dict, which json.dumps encodes directly.
 
 

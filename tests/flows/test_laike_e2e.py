@@ -180,7 +180,7 @@ def _kill_when(
         return proc.returncode
 
 
-@pytest.mark.timeout(900)  # ~220 s alone; a loaded 2-core CI box needs more
+@pytest.mark.timeout(900)  # minutes alone; a loaded 2-core CI box needs several times that
 def test_sigkill_at_several_points_then_rerun_converges(
     clean_run, prefect_server, tmp_path, monkeypatch
 ):

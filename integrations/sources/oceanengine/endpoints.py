@@ -116,7 +116,8 @@ def iter_customer_center_accounts(
         key_of=raw_key(EP_CC_ACCOUNT_LIST, cc_account_id, "account_id"),
         page_size=100,
         # Every run waits for this listing before its first report call: 1000 accounts are
-        # 10 pages, ~1.5 s one after another, ~0.7 s four at a time (the rate limiter paces).
+        # 10 pages, so fetch four at a time rather than one after another (the rate limiter
+        # paces them; bench/RESULTS.md, "Customer-center listing").
         parallel=4,
         max_pages=CC_MAX_ROWS // 100,
         on_page_info=note,

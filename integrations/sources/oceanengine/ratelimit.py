@@ -28,8 +28,8 @@ Several MACHINES (not implemented here, by design): a shared file does not work 
 Either split the app's QPS statically (each of N workers gets ``qps/N`` via
 ``ADSYNC_OCEANENGINE_QPS``; exact, no coordination, idle workers waste their share), or use a
 Prefect global concurrency limit with slot decay (``rate_limit``): correct across machines but it
-polls slowly (8 acquisitions took ~11 s at a nominal 2/s), so only for low rates. A shared
-Redis/PostgreSQL "next free slot" row would generalise ``FileLockedSchedule`` if ever needed.
+polls slowly (far below its nominal rate, docs/contracts/prefect.md §3), so only for low rates. A
+shared Redis/PostgreSQL "next free slot" row would generalise ``FileLockedSchedule`` if ever needed.
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ class FileLockedSchedule:
 # requests spaced at exactly 1/qps arrive with jitter (a thread woken for its slot may wait a
 # few GIL switch intervals), so the (n+qps)-th request can land inside the window of the n-th and
 # get 40100. A 40100 costs one slot, so more headroom only pays if it saves more 40100s than the
-# slots it gives up (~21 per 1000 calls for each 2 %). Measured in the 来客 flow at 20 QPS, 1000
-# accounts: 68 40100s at 3 %, 56 at 5 % — not worth it; 3 % stays.
+# slots it gives up (~21 per 1000 calls for each 2 %). On the 来客 bench 5 % did not save that
+# many (bench/RESULTS.md, "Rate-limit headroom"), so 3 % stays.
 DEFAULT_HEADROOM = 0.03
 
 
