@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from integrations.database.engine import make_engine, mask_url  # noqa: E402
 from integrations.database.migrate import upgrade  # noqa: E402
-from integrations.database.tables import local_promotion_daily as T  # noqa: E402
+from integrations.database.tables import local_promotion_daily  # noqa: E402
 from integrations.database.upsert import DEFAULT_CHUNK_SIZE, UpsertResult, upsert  # noqa: E402
 
 PG_BASE = os.environ.get(
@@ -77,7 +77,7 @@ def gen_rows(n: int, *, changed_every: int = 0, day0: date = date(2026, 1, 1)) -
 def timed_upsert(engine: sa.Engine, rows: Iterator[dict], chunk: int) -> tuple[UpsertResult, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     with engine.begin() as conn:
-        result = upsert(conn, T, rows, chunk_size=chunk)
+        result = upsert(conn, local_promotion_daily, rows, chunk_size=chunk)
     secs = time.perf_counter() - t0
     # Client CPU (row generation included): shows how much is ours vs the server's or the
     # machine's load, since wall-clock figures move with whatever else runs on the host.
@@ -87,13 +87,17 @@ def timed_upsert(engine: sa.Engine, rows: Iterator[dict], chunk: int) -> tuple[U
 
 def naive_rows_per_s(engine: sa.Engine, sample: int) -> float:
     """One INSERT ... ON CONFLICT DO UPDATE statement per row: the loop the batch replaces."""
-    stmt = pg_insert(T)
-    cols = [c.name for c in T.columns if not c.primary_key]
+    stmt = pg_insert(local_promotion_daily)
+    cols = [c.name for c in local_promotion_daily.columns if not c.primary_key]
     stmt = stmt.on_conflict_do_update(
-        index_elements=[c.name for c in T.primary_key.columns],
+        index_elements=[c.name for c in local_promotion_daily.primary_key.columns],
         set_={c: stmt.excluded[c] for c in cols},
         where=sa.or_(
-            *(T.c[c].is_distinct_from(stmt.excluded[c]) for c in cols if c != "updated_at")
+            *(
+                local_promotion_daily.c[c].is_distinct_from(stmt.excluded[c])
+                for c in cols
+                if c != "updated_at"
+            )
         ),
     )
     now = sa.func.now()

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from integrations.database.tables import bitable_base_lock as T
+from integrations.database.tables import bitable_base_lock
 from integrations.feishu.errors import FeishuError
 
 LEASE_S = 120.0  # > one HTTP attempt (lark-oapi timeout 30 s) with room to spare
@@ -96,10 +96,12 @@ class BaseLock:
         try:
             with self.engine.begin() as conn:
                 exists = conn.execute(
-                    sa.select(T.c.app_token).where(T.c.app_token == self.app_token)
+                    sa.select(bitable_base_lock.c.app_token).where(
+                        bitable_base_lock.c.app_token == self.app_token
+                    )
                 ).first()
                 if exists is None:
-                    conn.execute(sa.insert(T).values(app_token=self.app_token))
+                    conn.execute(sa.insert(bitable_base_lock).values(app_token=self.app_token))
         except IntegrityError:
             pass  # another process inserted it first
         self._row_ready = True
@@ -109,7 +111,9 @@ class BaseLock:
         Returns (free?, a dead holder on this host to take over)."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(T.c.holder, T.c.expires_at).where(T.c.app_token == self.app_token)
+                sa.select(bitable_base_lock.c.holder, bitable_base_lock.c.expires_at).where(
+                    bitable_base_lock.c.app_token == self.app_token
+                )
             ).first()
         if row is None or row[0] in (None, self.holder) or row[1] is None or row[1] < now:
             return True, None
@@ -123,15 +127,15 @@ class BaseLock:
         free, dead = self._free(now)
         if not free:
             return False
-        takeover = [T.c.holder == dead] if dead else []
+        takeover = [bitable_base_lock.c.holder == dead] if dead else []
         stmt = (
-            sa.update(T)
+            sa.update(bitable_base_lock)
             .where(
-                T.c.app_token == self.app_token,
+                bitable_base_lock.c.app_token == self.app_token,
                 sa.or_(
-                    T.c.holder.is_(None),
-                    T.c.expires_at < now,
-                    T.c.holder == self.holder,
+                    bitable_base_lock.c.holder.is_(None),
+                    bitable_base_lock.c.expires_at < now,
+                    bitable_base_lock.c.holder == self.holder,
                     *takeover,
                 ),
             )
@@ -154,8 +158,11 @@ class BaseLock:
     def release(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                sa.update(T)
-                .where(T.c.app_token == self.app_token, T.c.holder == self.holder)
+                sa.update(bitable_base_lock)
+                .where(
+                    bitable_base_lock.c.app_token == self.app_token,
+                    bitable_base_lock.c.holder == self.holder,
+                )
                 .values(holder=None, expires_at=None)
             )
 

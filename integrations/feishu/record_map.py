@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from integrations.database.tables import bitable_record_map as T
+from integrations.database.tables import bitable_record_map
 
 PENDING_PREFIX = "pending:"
 _IN_CHUNK = 500  # bound IN-lists (SQLite's variable limit, server packet sizes)
@@ -40,7 +40,9 @@ def _now() -> datetime:
 
 
 def _where(app_token: str, table_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(T.c.app_token == app_token, T.c.table_id == table_id)
+    return sa.and_(
+        bitable_record_map.c.app_token == app_token, bitable_record_map.c.table_id == table_id
+    )
 
 
 def load(
@@ -48,27 +50,31 @@ def load(
 ) -> dict[str, MapEntry]:
     """The table's map, or only the entries of ``keys`` (a run writing a table batch by batch
     reads what each batch needs, not the whole map each time)."""
-    q = sa.select(T.c.business_key, T.c.record_id, T.c.row_hash).where(_where(app_token, table_id))
+    q = sa.select(
+        bitable_record_map.c.business_key,
+        bitable_record_map.c.record_id,
+        bitable_record_map.c.row_hash,
+    ).where(_where(app_token, table_id))
     if keys is None:
         return {k: MapEntry(r, h) for k, r, h in conn.execute(q)}
     ks = list(keys)
     out: dict[str, MapEntry] = {}
     for i in range(0, len(ks), _IN_CHUNK):
-        rows = conn.execute(q.where(T.c.business_key.in_(ks[i : i + _IN_CHUNK])))
+        rows = conn.execute(q.where(bitable_record_map.c.business_key.in_(ks[i : i + _IN_CHUNK])))
         out.update((k, MapEntry(r, h)) for k, r, h in rows)
     return out
 
 
 def pending_keys(conn: Connection, app_token: str, table_id: str) -> set[str]:
     """Keys whose create was never settled (a crash between Feishu's commit and ours)."""
-    q = sa.select(T.c.business_key).where(
-        _where(app_token, table_id), T.c.record_id.startswith(PENDING_PREFIX)
+    q = sa.select(bitable_record_map.c.business_key).where(
+        _where(app_token, table_id), bitable_record_map.c.record_id.startswith(PENDING_PREFIX)
     )
     return set(conn.execute(q).scalars())
 
 
 def has_entries(conn: Connection, app_token: str, table_id: str) -> bool:
-    q = sa.select(T.c.business_key).where(_where(app_token, table_id)).limit(1)
+    q = sa.select(bitable_record_map.c.business_key).where(_where(app_token, table_id)).limit(1)
     return conn.execute(q).first() is not None
 
 
@@ -76,8 +82,9 @@ def delete_keys(conn: Connection, app_token: str, table_id: str, keys: Iterable[
     ks = list(keys)
     for i in range(0, len(ks), _IN_CHUNK):
         conn.execute(
-            sa.delete(T).where(
-                _where(app_token, table_id), T.c.business_key.in_(ks[i : i + _IN_CHUNK])
+            sa.delete(bitable_record_map).where(
+                _where(app_token, table_id),
+                bitable_record_map.c.business_key.in_(ks[i : i + _IN_CHUNK]),
             )
         )
 
@@ -91,7 +98,7 @@ def put(
     delete_keys(conn, app_token, table_id, (k for k, _, _ in entries))
     now = _now()
     conn.execute(
-        sa.insert(T),
+        sa.insert(bitable_record_map),
         [
             {
                 "app_token": app_token,
@@ -113,11 +120,11 @@ def set_hashes(
     if not entries:
         return
     stmt = (
-        sa.update(T)
+        sa.update(bitable_record_map)
         .where(
-            T.c.app_token == app_token,
-            T.c.table_id == table_id,
-            T.c.business_key == sa.bindparam("b_key"),
+            bitable_record_map.c.app_token == app_token,
+            bitable_record_map.c.table_id == table_id,
+            bitable_record_map.c.business_key == sa.bindparam("b_key"),
         )
         .values(row_hash=sa.bindparam("b_hash"), synced_at=sa.bindparam("b_at"))
     )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from integrations.database.tables import bitable_view_map as T
+from integrations.database.tables import bitable_view_map
 
 _IN_CHUNK = 500  # bound IN-lists (SQLite's variable limit, server packet sizes)
 
@@ -34,15 +34,20 @@ def now() -> datetime:
 
 
 def _where(app_token: str, table_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(T.c.app_token == app_token, T.c.table_id == table_id)
+    return sa.and_(
+        bitable_view_map.c.app_token == app_token, bitable_view_map.c.table_id == table_id
+    )
 
 
 def load(conn: Connection, app_token: str, table_id: str) -> dict[str, ViewEntry]:
     """view_id → entry for one table."""
     rows = conn.execute(
-        sa.select(T.c.view_id, T.c.account_id, T.c.view_name, T.c.verified_at).where(
-            _where(app_token, table_id)
-        )
+        sa.select(
+            bitable_view_map.c.view_id,
+            bitable_view_map.c.account_id,
+            bitable_view_map.c.view_name,
+            bitable_view_map.c.verified_at,
+        ).where(_where(app_token, table_id))
     )
     return {vid: ViewEntry(aid, name, at) for vid, aid, name, at in rows}
 
@@ -51,7 +56,9 @@ def delete(conn: Connection, app_token: str, table_id: str, view_ids: Iterable[s
     ids = list(view_ids)
     for i in range(0, len(ids), _IN_CHUNK):
         conn.execute(
-            sa.delete(T).where(_where(app_token, table_id), T.c.view_id.in_(ids[i : i + _IN_CHUNK]))
+            sa.delete(bitable_view_map).where(
+                _where(app_token, table_id), bitable_view_map.c.view_id.in_(ids[i : i + _IN_CHUNK])
+            )
         )
 
 
@@ -67,7 +74,7 @@ def put(
         return
     delete(conn, app_token, table_id, (vid for vid, _, _ in entries))
     conn.execute(
-        sa.insert(T),
+        sa.insert(bitable_view_map),
         [
             {
                 "app_token": app_token,
