@@ -1,4 +1,4 @@
-"""Bench: the whole 来客 flow (laike-daily) for N accounts at QPS Q against the sandbox.
+"""Bench: the whole 本地推 flow (laike-daily) for N accounts at QPS Q against the sandbox.
 
     .venv/bin/python bench/laike_daily.py --accounts 1000 --qps 20 [--days 1 | --lookback]
 

@@ -1,9 +1,10 @@
 """``adsync demo``: the zero-credential quick start.
 
 Starts the sandbox (local Ocean Engine + Feishu simulators), points the product at it, seeds the
-token store with a real OAuth exchange against the simulator, and runs the 来客 and DOU+ flows
-for yesterday into the default SQLite database and the sandbox Bitable. Prints what was written
-and where to look. Nothing here is demo-only logic: it is the real flow, client, token store and sink.
+token store with a real OAuth exchange against the simulator, and runs the 本地推 (laike-daily) and
+DOU+ flows for yesterday into the default SQLite database and the sandbox Bitable. Prints what was
+written and where to look. Nothing here is demo-only logic: it is the real flow, client, token store
+and sink.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
         env = prepare_sandbox_env(sb, state_dir.parent)
         settings = get_settings()
         typer.echo(f"sandbox up: Ocean Engine {sb.oceanengine_url}, Feishu {sb.feishu_url}")
-        # DOU+ after 来客, as scheduled; then the account list and the DPA product libraries.
+        # DOU+ after 本地推 (laike-daily), as scheduled; then the account list and the DPA product
+        # libraries.
         summaries = [
             execute(laike_daily),
             execute(douplus_daily),

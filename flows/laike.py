@@ -1,4 +1,4 @@
-"""抖音来客 / 本地推 daily promotion report → DB → Bitable (the flagship flow).
+"""本地推 (local promotion) daily report → DB → Bitable: ``laike-daily``, the flagship flow.
 
 window → list LOCAL accounts → fetch each account's DAILY promotion rows (one task per account,
 concurrency bounded by the client's per-app rate limiter) → validate → polars per-account

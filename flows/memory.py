@@ -5,7 +5,7 @@ A flow runs dozens of threads (fetch pool, serial write lane, Prefect's own), an
 in one arena is not reusable by the others, so the process's peak RSS grows with the thread
 count rather than with the data. Capping arenas at 2 is the usual remedy (the MALLOC_ARENA_MAX
 environment variable does the same, but must be set before the interpreter starts; a worker's
-flow-run subprocess or ``adsync run`` would need it in every environment). Its effect on the 来客
+flow-run subprocess or ``adsync run`` would need it in every environment). Its effect on the 本地推
 bench's peak RSS is in bench/RESULTS.md ("malloc arenas").
 """
 

@@ -1,4 +1,4 @@
-"""来客 flow end to end against the sandbox on a real Prefect server.
+"""本地推 flow (laike-daily) end to end against the sandbox on a real Prefect server.
 
 - chaos (every transient fault kind, throttling, hostile payloads, a token revoked mid-run, one
   account without permission) ends with the same DB and Bitable as a fault-free run, the

@@ -1,4 +1,4 @@
-"""Run the 来客 flow body against the simulators on a given database, without a Prefect server.
+"""Run the 本地推 flow body against the simulators on a given database, without a Prefect server.
 
 The body is the same one deployments run (``flows.laike._sync``), with ``DirectCalls`` so the
 steps are plain calls; ``run_sync`` still writes the ledger row and builds the summary.

@@ -1,10 +1,10 @@
 """`adsync bitable reconcile` removes duplicates a warm run leaves alone, and the monitor's
 duplicate finding names that command.
 
-A real 来客 run fills the sandbox Bitable and the record map; duplicates of some business keys
-are then injected straight into the simulator (as an old script or a person copying rows would).
-A second run with the warm map does not search the table, so they stay; the command removes
-them, keeping the mapped record of each key.
+A real 本地推 (laike-daily) run fills the sandbox Bitable and the record map; duplicates of some
+business keys are then injected straight into the simulator (as an old script or a person copying
+rows would). A second run with the warm map does not search the table, so they stay; the command
+removes them, keeping the mapped record of each key.
 """
 
 from __future__ import annotations

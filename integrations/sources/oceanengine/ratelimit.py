@@ -148,7 +148,7 @@ class FileLockedSchedule:
 # requests spaced at exactly 1/qps arrive with jitter (a thread woken for its slot may wait a
 # few GIL switch intervals), so the (n+qps)-th request can land inside the window of the n-th and
 # get 40100. A 40100 costs one slot, so more headroom only pays if it saves more 40100s than the
-# slots it gives up (~21 per 1000 calls for each 2 %). On the 来客 bench 5 % did not save that
+# slots it gives up (~21 per 1000 calls for each 2 %). On the 本地推 bench 5 % did not save that
 # many (bench/RESULTS.md, "Rate-limit headroom"), so 3 % stays.
 DEFAULT_HEADROOM = 0.03
 
