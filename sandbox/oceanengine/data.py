@@ -23,7 +23,7 @@ SETTLE_DAYS = 3
 # Fraction of the final value visible at age 0 (today), 1, 2, 3 days; older days are settled.
 _SETTLE_FACTORS = (0.42, 0.88, 0.95, 0.985)
 
-# The two motion-comic (漫剧) DPA advertisers named in the issue; their ids are real-looking
+# The two motion-comic (漫剧) DPA advertisers of the demo data (README "Sandbox"); real-looking
 # 16-digit advertiser ids (below 2^53), the library/product ids under them are above it.
 MOTION_COMIC_ADVERTISER_IDS = (1854347260793866, 1854528518086986)
 OTHER_DPA_ADVERTISER_ID = 1853906671532036

@@ -109,7 +109,7 @@ class OceanEngineKnobs:
     # default; the live limit is unconfirmed, BUB documents today-365 for the account report).
     # Set: local / DOU+ report calls starting earlier answer a parameter error.
     report_max_lookback_days: int | None = None
-    # -- response-shape choices the contract leaves open ----------------------------------------
+    # -- response-shape choices the contract leaves open (sandbox/QUIRKS.md) -------------------
     # DPA product status / audit_status: ints (official Go SDK int32) by default; True serves the
     # community SDK's enum strings (STATUS_ONLINE, AUDIT_STATUS_APPROVE, ...).
     dpa_status_strings: bool = False
