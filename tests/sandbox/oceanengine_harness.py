@@ -1,7 +1,8 @@
 """Test helpers for the Ocean Engine simulator: a served sim plus a thin plain-httpx caller.
 
-Deliberately not our product client: requests are built by hand the way docs/contracts/oceanengine.md
-describes (JSON-encoded query values, ``Access-Token`` header), so the tests check the wire format.
+Deliberately not our product client: requests are built by hand the way
+docs/contracts/oceanengine.md describes (JSON-encoded query values, ``Access-Token`` header), so the
+tests check the wire format.
 """
 
 from __future__ import annotations
