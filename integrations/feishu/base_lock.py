@@ -3,7 +3,7 @@
 Feishu serialises a base's writes and answers overlapping ones with 1254291
 (docs/contracts/feishu.md §4: "建议对单一多维表格同时只请求一次 API 写操作"). Within a process
 ``client.base_gate`` keeps calls serial; this lock does the same across the processes and workers
-that may write one base at once (laike 07:00, DOU+ 07:10, DPA, backfills).
+that may write one base at once (laike-daily 07:00, douplus-daily 07:10, dpa-daily, backfills).
 
 Why the shared app database rather than a Prefect global concurrency limit: the sink is plain
 Python and also runs outside Prefect (CLI backfills, `adsync bitable plan --apply`, benches,
