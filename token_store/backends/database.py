@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from integrations.database.engine import mask_url
-from integrations.database.tables import oauth_tokens as T
+from integrations.database.tables import oauth_tokens
 from integrations.settings import ConfigError
 from token_store.crypto import TokenCipher
 from token_store.errors import ConcurrentInsert, TokenStoreError
@@ -69,14 +69,23 @@ class DatabaseBackend:
     def load(self, key: TokenKey) -> TokenSet | None:
         self._check_table()
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(T.c.ciphertext).where(T.c.key == str(key))).first()
+            row = conn.execute(
+                sa.select(oauth_tokens.c.ciphertext).where(oauth_tokens.c.key == str(key))
+            ).first()
         return None if row is None else self._cipher.decrypt(key, row.ciphertext)
 
     def statuses(self) -> list[TokenStatus]:
         self._check_table()
-        cols = [T.c.key, T.c.access_expires_at, T.c.refresh_expires_at, T.c.account_ids]
+        cols = [
+            oauth_tokens.c.key,
+            oauth_tokens.c.access_expires_at,
+            oauth_tokens.c.refresh_expires_at,
+            oauth_tokens.c.account_ids,
+        ]
         with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(*cols, T.c.updated_at).order_by(T.c.key)).all()
+            rows = conn.execute(
+                sa.select(*cols, oauth_tokens.c.updated_at).order_by(oauth_tokens.c.key)
+            ).all()
         return [
             TokenStatus.of(
                 TokenKey.parse(r.key),
@@ -103,7 +112,9 @@ class DatabaseBackend:
                 # Take the write lock now, not at the first UPDATE: otherwise two processes both
                 # read the old pair and both refresh (SQLite's default BEGIN is DEFERRED).
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            stmt = sa.select(T.c.ciphertext, T.c.version).where(T.c.key == str(key))
+            stmt = sa.select(oauth_tokens.c.ciphertext, oauth_tokens.c.version).where(
+                oauth_tokens.c.key == str(key)
+            )
             row = conn.execute(stmt.with_for_update()).first()
             current = None if row is None else self._cipher.decrypt(key, row.ciphertext)
             slot = _DbSlot(conn, self._cipher, key, current, None if row is None else row.version)
@@ -130,7 +141,7 @@ class DatabaseBackend:
                     conn.exec_driver_sql("PRAGMA busy_timeout = 10000")
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 conn.execute(
-                    sa.insert(T).values(
+                    sa.insert(oauth_tokens).values(
                         key=f"__adsync_probe__:{uuid.uuid4().hex}",
                         version=0,
                         ciphertext=b"probe",
@@ -152,8 +163,10 @@ class DatabaseBackend:
         if self._table_checked:
             return
         with self._engine.connect() as conn:
-            if not sa.inspect(conn).has_table(T.name):
-                raise ConfigError(f"database has no {T.name} table; run `adsync db upgrade` first")
+            if not sa.inspect(conn).has_table(oauth_tokens.name):
+                raise ConfigError(
+                    f"database has no {oauth_tokens.name} table; run `adsync db upgrade` first"
+                )
         self._table_checked = True
 
 
@@ -184,14 +197,16 @@ class _DbSlot:
         }
         if self._version is None:
             try:
-                self._conn.execute(sa.insert(T).values(key=str(self._key), version=1, **values))
+                self._conn.execute(
+                    sa.insert(oauth_tokens).values(key=str(self._key), version=1, **values)
+                )
             except IntegrityError:
                 raise ConcurrentInsert(f"key {self._key} was created concurrently") from None
         else:
             self._conn.execute(
-                sa.update(T)
-                .where(T.c.key == str(self._key))
-                .values(version=T.c.version + 1, **values)
+                sa.update(oauth_tokens)
+                .where(oauth_tokens.c.key == str(self._key))
+                .values(version=oauth_tokens.c.version + 1, **values)
             )
         self._conn.commit()  # durable before anyone sees the new tokens; releases the lock
         self.saved = True
