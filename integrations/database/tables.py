@@ -16,7 +16,8 @@ Conventions (documented in README "Data conventions"):
 - ``updated_at`` is bookkeeping: the upsert ignores it when deciding "unchanged".
 - Columns marked ``info=KEEP_KNOWN`` (descriptive attributes the API may omit: names, titles,
   parent ids) are never overwritten with NULL by the upsert: an omitted value keeps the stored
-  one, an explicit value (including "") still updates it. See QUIRKS.md "Omitted optional fields".
+  one, an explicit value (including "") still updates it. See
+  integrations/sources/oceanengine/QUIRKS.md, row 32 ("Optional fields omitted").
 """
 
 from __future__ import annotations

@@ -398,7 +398,7 @@ class SandboxData:
                 ints[name] = 0
         floats: dict[str, float] = {
             "stat_cost": round(cost, 2),
-            "ctr": _div(click, show, 100),  # percent (unconfirmed, QUIRKS.md)
+            "ctr": _div(click, show, 100),  # percent (unconfirmed, sandbox/QUIRKS.md)
             "cpc_platform": _div(cost, click),
             "cpm_platform": _div(cost, show, 1000),
             "conversion_rate": _div(convert, click, 100),

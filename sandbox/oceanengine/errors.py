@@ -15,8 +15,8 @@ from sandbox.data import CN_TZ
 OK = 0
 NO_PERMISSION = 40002
 THROTTLED = 40100
-BAD_APP = 40101  # unconfirmed for OE (TikTok twin); QUIRKS.md
-TOKEN_EXPIRED = 40102  # unconfirmed numbering; QUIRKS.md
+BAD_APP = 40101  # unconfirmed for OE (TikTok twin); sandbox/QUIRKS.md
+TOKEN_EXPIRED = 40102  # unconfirmed numbering; sandbox/QUIRKS.md
 REFRESH_EXPIRED = 40103  # unconfirmed
 TOKEN_EMPTY = 40104
 TOKEN_INVALID = 40105

@@ -1,7 +1,7 @@
 """Realism knobs of the Ocean Engine simulator. A plain mutable dataclass: tests change fields on
 a running simulator (``sim.knobs.qps_limit = 5``) and the next request sees the change.
 
-Profiles (numbers documented in README "## Sandbox" and QUIRKS.md):
+Profiles (numbers documented in README "## Sandbox" and sandbox/QUIRKS.md):
 - ``fast``: no latency, no limit, no faults — unit/e2e tests.
 - ``realistic``: 120 ± 40 ms per call (reports slower), 20 QPS per app → 40100.
 - ``chaos``: realistic + 10 QPS + a few % of every transient fault + hostile data.
