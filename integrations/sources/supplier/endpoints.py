@@ -61,7 +61,9 @@ def _chunks(codes: Sequence[str], size: int) -> Iterator[list[str]]:
 def _as_list(data: Any, path: str, key: str | None = None) -> list[Any]:
     if key is not None:
         if not isinstance(data, dict):
-            raise ApiError(f"expected an object with {key!r}, got {type(data).__name__}", endpoint=path)
+            raise ApiError(
+                f"expected an object with {key!r}, got {type(data).__name__}", endpoint=path
+            )
         data = data.get(key)
     if data is None:
         return []
