@@ -174,7 +174,9 @@ class SupplierClient:
         try:
             resp = self._http.post(self.token_url, data=form)
         except httpx.HTTPError as e:
-            raise Transient(f"token request failed ({type(e).__name__})", endpoint=TOKEN_PATH) from None
+            raise Transient(
+                f"token request failed ({type(e).__name__})", endpoint=TOKEN_PATH
+            ) from None
         if resp.status_code == 429:
             raise Throttled("throttled", endpoint=TOKEN_PATH, code=429)
         if resp.status_code >= 500:
@@ -191,13 +193,15 @@ class SupplierClient:
             )
         token, ttl = body.get("access_token"), body.get("expires_in")
         if not isinstance(token, str) or not token:
-            raise AuthError("token answer without access_token", endpoint=TOKEN_PATH) from None
+            raise AuthError("token answer without access_token", endpoint=TOKEN_PATH)
         try:
             seconds = int(Decimal(str(ttl)))
         except ArithmeticError:
-            raise AuthError("token answer: expires_in is not a number", endpoint=TOKEN_PATH) from None
+            raise AuthError(
+                "token answer: expires_in is not a number", endpoint=TOKEN_PATH
+            ) from None
         if seconds <= 0:
-            raise AuthError("token answer: expires_in must be > 0", endpoint=TOKEN_PATH) from None
+            raise AuthError("token answer: expires_in must be > 0", endpoint=TOKEN_PATH)
         return CachedToken(SecretStr(token), self._clock() + timedelta(seconds=seconds))
 
     def _secrets(self) -> list[str]:
