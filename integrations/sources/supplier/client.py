@@ -38,7 +38,8 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_random_exponential,
+    wait_exponential,
+    wait_random,
 )
 
 from integrations.sources.supplier.errors import (
@@ -60,8 +61,9 @@ TOKEN_PATH = "/oauth2/auth"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """tenacity's full-jitter exponential backoff: attempt n waits up to
-    ``min(max_wait_s, initial_wait_s * 2**n)``."""
+    """Exponential backoff with additive jitter (tenacity): retry n waits
+    ``min(max_wait_s, initial_wait_s * 2**(n-1))`` plus up to ``initial_wait_s`` at random. The
+    floor matters: a throttled caller always waits at least ``initial_wait_s``."""
 
     attempts: int = 6
     initial_wait_s: float = 0.5
@@ -213,7 +215,8 @@ class SupplierClient:
         p = self.retry
         retrying = Retrying(
             stop=stop_after_attempt(p.attempts),
-            wait=wait_random_exponential(multiplier=p.initial_wait_s, max=p.max_wait_s),
+            wait=wait_exponential(multiplier=p.initial_wait_s, max=p.max_wait_s)
+            + wait_random(0, p.initial_wait_s),
             retry=retry_if_exception_type(Transient),
             before_sleep=_log_retry,
             reraise=True,
