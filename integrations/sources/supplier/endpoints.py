@@ -78,12 +78,13 @@ def procurable_products(
     product_codes: Sequence[str] | None = None,
     *,
     page_size: int = PAGE_SIZE,
+    codes_per_call: int = CODES_PER_CALL,
 ) -> Parsed[Product]:
     """The given products (with their ``procurable`` flag), or every procurable one (paged)."""
     base = {"customerCode": codes.customer_code, "supplierCode": codes.supplier_code}
     out: Parsed[Product] = Parsed()
     if product_codes:
-        for chunk in _chunks(product_codes, CODES_PER_CALL):
+        for chunk in _chunks(product_codes, codes_per_call):
             data = client.post(PRODUCTS, {**base, "productCodes": chunk})
             out.extend(parse_items(Product, _as_list(data, PRODUCTS), "products"))
         return out
@@ -105,9 +106,11 @@ def prices(
     codes: Codes,
     product_codes: Sequence[str],
     price_type: str = DEFAULT_PRICE_TYPE,
+    *,
+    codes_per_call: int = CODES_PER_CALL,
 ) -> Parsed[Price]:
     out: Parsed[Price] = Parsed()
-    for chunk in _chunks(product_codes, CODES_PER_CALL):
+    for chunk in _chunks(product_codes, codes_per_call):
         body = {"customerCode": codes.customer_code, "productCodes": chunk, "priceType": price_type}
         out.extend(parse_items(Price, _as_list(client.post(PRICES, body), PRICES), "prices"))
     return out
