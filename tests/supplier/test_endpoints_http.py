@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +14,7 @@ from integrations.sources.supplier.models import PRICE_KINDS
 from integrations.sources.supplier.transforms import prices_frame, stock_frame
 
 PRODUCTS_EP = ep.PRODUCTS.strip("/")
+CN = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.mark.parametrize("page_size", [7, 50])
@@ -82,19 +84,27 @@ def test_unknown_price_type_names_the_key(served, make_client) -> None:
 def test_stock_default_county_and_buckets(served, make_client) -> None:
     client = make_client()
     codes = [p.code for p in served.sim.data.products[:3]]
+    before = datetime.now(UTC)
     out = ep.stock(client, served.codes, codes, ["110101", "330106"])
+    after = datetime.now(UTC)
     assert [(s.product_code, s.county_code) for s in out.items] == [
         (c, county) for c in codes for county in ("110101", "330106")
     ]
-    at = datetime.now(UTC)
-    frame = stock_frame(out.items, at)
+    frame = stock_frame(out.items, after)
     assert frame.height == 6
-    for s in out.items:
-        assert (
-            s.available_stock
-            == served.sim.data.stock(served.sim.data.product(s.product_code), s.county_code, at)
-            or at.minute % 30 == 0
-        )  # (a bucket boundary between the call and ``at``)
+    local = after.astimezone(CN)
+    bucket = local.replace(minute=local.minute // 30 * 30, second=0, microsecond=0)
+    assert frame["observed_bucket"].unique().to_list() == [bucket]
+    if stock_frame(out.items, before)["observed_bucket"][0] == bucket:
+        # The whole call fell in one bucket: the quantities are that bucket's.
+        expected = [
+            served.sim.data.stock(served.sim.data.product(s.product_code), s.county_code, after)
+            for s in out.items
+        ]
+        assert [s.available_stock for s in out.items] == expected
+    # Without countyCode the API answers for 110101.
+    raw = client.post(ep.STOCK, {"salesCode": served.codes.send_to_code, "productCode": codes[0]})
+    assert raw["countyCode"] == ep.DEFAULT_COUNTY
 
 
 def test_hostile_items_are_named_and_skipped(served, make_client, caplog) -> None:
