@@ -15,7 +15,7 @@ Duplicates of a key keep the last item (the later answer wins), never a sum.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import polars as pl
 
@@ -117,7 +117,9 @@ def stock_frame(items: Sequence[Stock], observed_at: datetime) -> pl.DataFrame:
         rows,
         schema={k: v for k, v in STOCK_SCHEMA.items() if k != "observed_bucket"},
     ).with_columns(
-        stock_bucket(pl.lit(observed_at, dtype=pl.Datetime("us", "UTC"))).alias("observed_bucket")
+        stock_bucket(pl.lit(observed_at.astimezone(UTC), dtype=pl.Datetime("us", "UTC"))).alias(
+            "observed_bucket"
+        )
     )
     df = df.select(list(STOCK_SCHEMA))
     return df.unique(list(STOCK_KEY), keep="last", maintain_order=True).sort(list(STOCK_KEY))
