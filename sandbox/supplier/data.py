@@ -115,7 +115,7 @@ class SupplierData:
             return None
         r = _rng(self.seed, "order", order_code)
         n = r.randint(1, len(_NODES))
-        start = datetime.combine(self.today - timedelta(days=r.randint(1, 6)), datetime.min.time())
+        start = datetime.combine(self.today - timedelta(days=r.randint(2, 6)), datetime.min.time())
         nodes = [
             {
                 "nodeTime": (start + timedelta(hours=7 * k + r.randint(0, 5))).strftime(

@@ -69,9 +69,10 @@ class Call:
         if self.string(key) != value:
             raise BusinessError("403", f"{key}: not authorised for this client")
 
-    def hostile(self, p: Product) -> bool:
+    def hostile(self, p: Product, endpoint: str) -> bool:
+        """Whether ``p``'s item on ``endpoint`` is broken (each endpoint picks its own share)."""
         k = self.sim.knobs
-        return k.hostile_items and _h(self.sim.data.seed, "hostile", p.code) % 1000 < (
+        return k.hostile_items and _h(self.sim.data.seed, "hostile", endpoint, p.code) % 1000 < (
             k.hostile_fraction * 1000
         )
 
@@ -99,7 +100,7 @@ def _product_item(call: Call, p: Product) -> dict[str, Any]:
         "procurable": p.procurable,
         "imageUrls": [f"{call.base_url}/_media/{path}" for path in p.image_paths],
     }
-    if call.hostile(p):
+    if call.hostile(p, "products"):
         del item["productCode"]  # a catalogue row without its code
     return call.forced(item, p.code)
 
@@ -152,7 +153,7 @@ def prices(call: Call) -> Any:
         }
         for kind, value in sim.data.price(p, price_type, day).items():
             item[kind if snake else _PRICE_KEYS[kind]] = call.money(value)
-        if call.hostile(p):
+        if call.hostile(p, "prices"):
             key = "supply_price" if snake else "supplyPrice"
             item[key] = ("暂无", "1,299.00", [1299])[_h(sim.data.seed, "bad", p.code) % 3]
         out.append(call.forced(item, p.code))
@@ -176,7 +177,7 @@ def stock(call: Call) -> Any:
         "availableStock": qty,
         "stockStatus": "有货" if qty > 0 else "无货",
     }
-    if call.hostile(p):
+    if call.hostile(p, "stock"):
         item["availableStock"] = [qty]
     return call.forced(item, p.code)
 

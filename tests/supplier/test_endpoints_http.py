@@ -115,27 +115,31 @@ def test_hostile_items_are_named_and_skipped(served, make_client, caplog) -> Non
     client = make_client()
     data = served.sim.data
     codes = [p.code for p in data.procurable()]
-    hostile = [c for c in codes if _is_hostile(served, c)]
+    hostile = [c for c in codes if _is_hostile(served, c, "prices")]
     assert hostile, "the seed must give some hostile items"
     prices = ep.prices(client, served.codes, codes)
     assert sorted(s.product_code for s in prices.skipped) == sorted(hostile)
     assert all("supply" in s.reason for s in prices.skipped)
     assert len(prices.items) == len(codes) - len(hostile)
+    hostile = [c for c in codes if _is_hostile(served, c, "stock")]
     stock = ep.stock(client, served.codes, codes)
     assert sorted(s.product_code for s in stock.skipped) == sorted(hostile)
     assert all(s.reason.startswith("available") for s in stock.skipped)
     products = ep.procurable_products(client, served.codes)
-    # A product without its code is named by its position (there is no code to name).
-    assert len(products.skipped) == len(hostile)
+    # A product without its code is named by its position and name (there is no code to name).
+    broken = [p for p in data.procurable() if _is_hostile(served, p.code, "products")]
+    assert [s.product_code.split(", productName ")[1][:-1] for s in products.skipped] == [
+        p.name for p in broken
+    ]
     assert all("no productCode" in s.product_code for s in products.skipped)
     for code in hostile:
         assert f"skipped item {code}" in caplog.text
 
 
-def _is_hostile(served, code: str) -> bool:
+def _is_hostile(served, code: str, endpoint: str) -> bool:
     from sandbox.data import _h
 
-    return _h(served.sim.data.seed, "hostile", code) % 1000 < 300
+    return _h(served.sim.data.seed, "hostile", endpoint, code) % 1000 < 300
 
 
 @pytest.mark.parametrize(

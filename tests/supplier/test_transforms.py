@@ -112,7 +112,7 @@ def test_non_objects_and_missing_codes_are_named_by_position() -> None:
     parsed = parse_items(Product, [{"productName": "x"}, "junk", {"productCode": "OK"}], "products")
     assert [p.product_code for p in parsed.items] == ["OK"]
     assert [s.product_code for s in parsed.skipped] == [
-        "#0 (no productCode)",
+        "#0 (no productCode, productName x)",
         "#1 (no productCode)",
     ]
     assert "productCode" in parsed.skipped[0].reason

@@ -144,7 +144,8 @@ def _name(raw: Any, index: int) -> str:
             v = raw.get(key)
             if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip():
                 return str(v).strip()
-    return f"#{index} (no productCode)"
+    name = raw.get("productName") or raw.get("product_name") if isinstance(raw, dict) else None
+    return f"#{index} (no productCode{f', productName {name}' if isinstance(name, str) else ''})"
 
 
 def _reason(err: ValidationError) -> str:
