@@ -181,7 +181,6 @@ class SupplierSim:
         nth, nth_any = self.counters.hit(endpoint)
         handler = ROUTES.get(endpoint)
         if handler is None:
-            self.counters.answered(endpoint, 404)
             return self._error(endpoint, 404, "404", f"no such API: /{endpoint}")
         early = await self._pre(endpoint, nth, nth_any, data_call=True)
         if early is not None:

@@ -209,3 +209,14 @@ def test_secret_and_token_never_logged_or_raised(served, make_client, caplog) ->
     assert "retry" in caplog.text  # the log did record the retries
     for secret in [served.sim.client_secret, *tokens]:
         assert secret not in text
+
+
+def test_latency_knob_delays_answers(served, make_client) -> None:
+    import time
+
+    client = make_client()
+    client.token()
+    served.sim.knobs.latency_ms = 300.0
+    started = time.monotonic()
+    ep.stock(client, served.codes, [served.sim.data.products[0].code])
+    assert time.monotonic() - started >= 0.3  # a lower bound: load only adds to it

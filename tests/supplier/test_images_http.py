@@ -130,3 +130,17 @@ def test_a_deleted_file_is_fetched_again(served, make_client, tmp_path) -> None:
     second = store.sync(urls, first.images)
     assert second.written == 1
     assert (tmp_path / second.images[victim.url].path).is_file()
+
+
+def test_images_are_fetched_without_the_token(served, make_client, tmp_path) -> None:
+    urls = _urls(served, make_client)
+    client = make_client()
+    sent: list[tuple[str, str | None]] = []
+    client.http.event_hooks["request"].append(
+        lambda req: sent.append((req.url.path, req.headers.get("authorization")))
+    )
+    client.token()  # a token exists: it must still not go to the image host
+    ImageStore(tmp_path, client, today=lambda: DAY).sync(urls)
+    media = [auth for path, auth in sent if path.startswith("/_media/")]
+    assert len(media) == sum(len(v) for v in urls.values())
+    assert media == [None] * len(media)
