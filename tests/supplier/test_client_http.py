@@ -44,11 +44,15 @@ def test_renewed_before_expiry(served, make_client) -> None:
     assert codes == {"200": 3}  # never a 401: renewal happened before expiry
 
 
-def test_expired_mid_run_reauthenticates_once(served, make_client) -> None:
+@pytest.mark.parametrize("how", ["lifetime", "revoked"])
+def test_expired_mid_run_reauthenticates_once(served, make_client, how) -> None:
     client = make_client()
     codes = [p.code for p in served.sim.data.products[:3]]
     ep.stock(client, served.codes, codes[:1])
-    served.sim.advance_time(8000)  # past the 7200 s lifetime, the client does not know
+    if how == "lifetime":
+        served.sim.advance_time(8000)  # past the 7200 s lifetime, the client does not know
+    else:
+        served.sim.expire_tokens()
     out = ep.stock(client, served.codes, codes)
     assert [s.product_code for s in out.items] == codes
     assert client.grants == 2
@@ -89,8 +93,16 @@ def test_bad_credentials_name_the_settings_not_the_secret(served) -> None:
     client.close()
 
 
-@pytest.mark.parametrize("kind", ["http_500", "html_502", "throttle", "timeout"])
-@pytest.mark.parametrize("throttle_style", ["http_429", "envelope"])
+@pytest.mark.parametrize(
+    ("kind", "throttle_style"),
+    [
+        ("http_500", "http_429"),
+        ("html_502", "http_429"),
+        ("timeout", "http_429"),
+        ("throttle", "http_429"),
+        ("throttle", "envelope"),
+    ],
+)
 def test_faults_are_retried(served, make_client, kind, throttle_style) -> None:
     if kind == "timeout":
         served.sim.knobs.timeout_sleep_s = 2.0
