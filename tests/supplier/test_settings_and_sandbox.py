@@ -27,6 +27,7 @@ def clean_env(monkeypatch, tmp_path) -> None:
 def test_supplier_settings_are_optional(clean_env) -> None:
     s = load_settings()
     assert s.supplier_base_url is None
+    assert s.supplier_media_path == s.data_dir / "media" / "supplier"
     with pytest.raises(ConfigError, match="ADSYNC_SUPPLIER_BASE_URL: required but not set"):
         require_supplier(s)
 
