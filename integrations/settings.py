@@ -136,6 +136,18 @@ class Settings(BaseSettings):
     feishu_webhook_keyword: str | None = None
     bitable_tables: dict[str, BitableTableConfig] = Field(default_factory=dict)
 
+    # --- supplier (海尔 open platform) ---------------------------------------------------------
+    # Optional: required (require_supplier) only when a supplier flow runs.
+    supplier_base_url: str | None = None
+    supplier_token_url: str | None = None  # default: <supplier_base_url>/oauth2/auth
+    supplier_client_id: str | None = None
+    supplier_client_secret: SecretStr | None = None
+    supplier_customer_code: str | None = None  # customerCode / sellerCode
+    supplier_send_to_code: str | None = None  # salesCode of the stock query (送达方)
+    supplier_code: str | None = None  # supplierCode
+    supplier_timeout_s: float = Field(default=30.0, gt=0)
+    supplier_media_dir: Path | None = None  # product images; default <data_dir>/media/supplier
+
     # --- Prefect -----------------------------------------------------------------------------
     prefect_ui_url: str | None = None  # for links in notifications
 
@@ -148,7 +160,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA timezone {v!r}") from e
         return v
 
-    @field_validator("oceanengine_base_url", "feishu_base_url", "prefect_ui_url")
+    @field_validator(
+        "oceanengine_base_url",
+        "feishu_base_url",
+        "prefect_ui_url",
+        "supplier_base_url",
+        "supplier_token_url",
+    )
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v is None:
@@ -195,6 +213,10 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def supplier_media_path(self) -> Path:
+        return self.supplier_media_dir or self.data_dir / "media" / "supplier"
 
     @property
     def db_url(self) -> str:
@@ -431,3 +453,19 @@ def require(settings: Settings, *names: str) -> None:
     for n in names:
         if getattr(settings, n) in (None, ""):
             raise ConfigError(f"{ENV_PREFIX}{n.upper()}: required but not set")
+
+
+# What a supplier flow needs (the token URL, timeout and media directory have defaults).
+SUPPLIER_SETTINGS = (
+    "supplier_base_url",
+    "supplier_client_id",
+    "supplier_client_secret",
+    "supplier_customer_code",
+    "supplier_send_to_code",
+    "supplier_code",
+)
+
+
+def require_supplier(settings: Settings) -> None:
+    """ConfigError naming the first missing supplier setting (called when a supplier flow runs)."""
+    require(settings, *SUPPLIER_SETTINGS)

@@ -36,6 +36,7 @@ def ready_line(sandbox: Any) -> dict[str, Any]:
     return {
         "oceanengine_url": sandbox.oceanengine_url,
         "feishu_url": sandbox.feishu_url if started_fs else None,
+        "supplier_url": sandbox.supplier_url,
         "credentials": sandbox.credentials(),
         "page_url": sandbox.page_url,
         "counters_url": sandbox.counters_url,
@@ -54,6 +55,7 @@ def serve(
     ),
     oceanengine_port: int = typer.Option(0, "--oceanengine-port", help="0 = any free port."),
     feishu_port: int = typer.Option(0, "--feishu-port", help="0 = any free port."),
+    supplier_port: int = typer.Option(0, "--supplier-port", help="0 = any free port."),
     profile: ProfileName = typer.Option(
         ProfileName.realistic, "--profile", help="Latency/limits/faults (README: Sandbox)."
     ),
@@ -86,6 +88,7 @@ def serve(
         seed=seed,
         oceanengine_port=oceanengine_port,
         feishu_port=feishu_port,
+        supplier_port=supplier_port,
     )
     with sandbox:
         env = prepare_sandbox_env(sandbox, data_dir)

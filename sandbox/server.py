@@ -1,4 +1,4 @@
-"""Run both simulators (Ocean Engine + Feishu) on loopback, in-process: the Python API that the
+"""Run the simulators (Ocean Engine + Feishu + the supplier) on loopback, in-process: the Python API that the
 tests, the demo and ``adsync sandbox serve`` share.
 
     with Sandbox(profile="fast") as sb:
@@ -20,6 +20,9 @@ from sandbox.oceanengine.app import OceanEngineSim
 from sandbox.oceanengine.data import SandboxData
 from sandbox.oceanengine.knobs import OceanEngineKnobs
 from sandbox.runner import ServedApp, serve_in_thread
+from sandbox.supplier.app import SupplierSim
+from sandbox.supplier.data import SupplierData
+from sandbox.supplier.knobs import SupplierKnobs
 
 COUNTERS_PATH = "/_sandbox/counters/all"
 
@@ -33,7 +36,8 @@ def _feishu_module() -> Any | None:
 
 
 class Sandbox:
-    """Both simulators served on ``127.0.0.1`` (port 0 = any free port). Context manager."""
+    """The simulators served on ``127.0.0.1``, each on its own port (0 = any free port).
+    Context manager."""
 
     def __init__(
         self,
@@ -43,14 +47,20 @@ class Sandbox:
         seed: int = 42,
         oceanengine_port: int = 0,
         feishu_port: int = 0,
+        supplier_port: int = 0,
+        supplier_products: int = 40,
         **data_kwargs: Any,
     ) -> None:
         self.profile = profile
         self.seed = seed
         self.state_dir = Path(state_dir) if state_dir is not None else None
-        self._ports = (oceanengine_port, feishu_port)
+        self._ports = (oceanengine_port, feishu_port, supplier_port)
         self.data = SandboxData.generate(seed=seed, **data_kwargs)
         self.oe = OceanEngineSim(self.data, OceanEngineKnobs.for_profile(profile))
+        self.supplier = SupplierSim(
+            SupplierData.generate(seed=seed, n_products=supplier_products),
+            SupplierKnobs.for_profile(profile),
+        )
         self.fs: Any | None = None
         mod = _feishu_module()
         if mod is not None:
@@ -63,24 +73,27 @@ class Sandbox:
         )
         self._oe_served: ServedApp | None = None
         self._fs_served: ServedApp | None = None
+        self._supplier_served: ServedApp | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> Sandbox:
         if self._oe_served is None:
             self._oe_served = serve_in_thread(self.oe.app, port=self._ports[0])
-        if self.fs is not None and self._fs_served is None:
-            try:
+        try:
+            if self.fs is not None and self._fs_served is None:
                 self._fs_served = serve_in_thread(self.fs.app, port=self._ports[1])
-            except BaseException:
-                self.stop()
-                raise
+            if self._supplier_served is None:
+                self._supplier_served = serve_in_thread(self.supplier.app, port=self._ports[2])
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        for served in (self._fs_served, self._oe_served):
+        for served in (self._supplier_served, self._fs_served, self._oe_served):
             if served is not None:
                 served.stop()
-        self._oe_served = self._fs_served = None
+        self._oe_served = self._fs_served = self._supplier_served = None
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -100,6 +113,12 @@ class Sandbox:
         if self._fs_served is None:
             raise RuntimeError("Feishu simulator not started (sandbox.feishu.app)")
         return self._fs_served.url
+
+    @property
+    def supplier_url(self) -> str:
+        if self._supplier_served is None:
+            raise RuntimeError("sandbox not started")
+        return self._supplier_served.url
 
     @property
     def counters_url(self) -> str:
@@ -128,6 +147,13 @@ class Sandbox:
                 "cc_account_id": self.data.cc_account_id,
             }
         }
+        creds["supplier"] = {
+            "client_id": self.supplier.client_id,
+            "client_secret": self.supplier.client_secret,
+            "customer_code": self.supplier.customer_code,
+            "send_to_code": self.supplier.send_to_code,
+            "supplier_code": self.supplier.supplier_code,
+        }
         if self.fs is not None:
             creds["feishu"] = {
                 "app_id": self.fs.app_id,
@@ -146,6 +172,17 @@ class Sandbox:
             "ADSYNC_OCEANENGINE_APP_SECRET": self.oe.app_secret,
             "ADSYNC_OCEANENGINE_CC_ACCOUNT_ID": str(self.data.cc_account_id),
         }
+        if self._supplier_served is not None:
+            env.update(
+                {
+                    "ADSYNC_SUPPLIER_BASE_URL": self.supplier_url,
+                    "ADSYNC_SUPPLIER_CLIENT_ID": self.supplier.client_id,
+                    "ADSYNC_SUPPLIER_CLIENT_SECRET": self.supplier.client_secret,
+                    "ADSYNC_SUPPLIER_CUSTOMER_CODE": self.supplier.customer_code,
+                    "ADSYNC_SUPPLIER_SEND_TO_CODE": self.supplier.send_to_code,
+                    "ADSYNC_SUPPLIER_CODE": self.supplier.supplier_code,
+                }
+            )
         if self.fs is not None and self._fs_served is not None:
             env.update(
                 {
@@ -162,7 +199,10 @@ class Sandbox:
         return env
 
     def counters(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"oceanengine": self.oe.counters_snapshot()}
+        out: dict[str, Any] = {
+            "oceanengine": self.oe.counters_snapshot(),
+            "supplier": self.supplier.counters_snapshot(),
+        }
         if self.fs is not None:
             snap = getattr(self.fs, "counters_snapshot", None)
             out["feishu"] = snap() if callable(snap) else None
@@ -170,6 +210,7 @@ class Sandbox:
 
     def reset_counters(self) -> None:
         self.oe.reset_counters()
+        self.supplier.reset_counters()
         reset = getattr(self.fs, "reset_counters", None)
         if callable(reset):
             reset()

@@ -1,0 +1,1 @@
+"""supplier (海尔 open platform) simulator."""
