@@ -4,9 +4,9 @@ window → list LOCAL accounts → fetch each account's DAILY promotion rows (on
 concurrency bounded by the client's per-app rate limiter) → validate → polars per-account
 aggregate → upsert both into the DB → project those DB rows into Bitable + per-account views.
 The writing is done batch by batch on the run's write-behind lane while the remaining accounts
-are still being fetched (see ``_Batches``): the run is bound by the Ocean Engine QPS, not by fetch + write. A
-backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is durable; the
-progress artifact moves with every written batch (flows/context.py).
+are still being fetched (see ``_Batches``): the run is bound by the Ocean Engine QPS, not by
+fetch + write. A backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is
+durable; the progress artifact moves with every written batch (flows/context.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Run progress: live counters of the current run, the Prefect progress artifact, a terminal view.
 
-One :class:`RunProgress` per flow run, opened by its ``RunContext`` (flows/context.py) and reachable from
-the steps through :func:`current` (module-level: the steps run on worker threads, and only one
-flow run is in progress per process at a time, as ``adsync run``/``demo``/the engine run them).
-The steps report what they did (an account fetched, a batch written); the progress artifact is
+One :class:`RunProgress` per flow run, opened by the run's ``RunContext`` (flows/context.py),
+which counts the fetches; the steps reach it through :func:`current` (module-level: they run on
+worker threads, and only one flow run is in progress per process at a time, as ``adsync
+run``/``demo``/the engine run them) to report written batches; the progress artifact is
 updated on every written batch, so the Prefect UI moves while a run of any length is going.
 :func:`live_display` renders the same counters in a terminal (``adsync run``, only on a TTY).
 
