@@ -19,15 +19,13 @@ Setup, none of it timed:
   alone), against a fresh sandbox (an empty Bitable) and a fresh SQLite file, with
   ``ADSYNC_OCEANENGINE_QPS = --qps``; tokens seeded by a real auth-code exchange.
 
-Variants, same work:
+Variants, same work, both through the product's own entry points:
 
 1. ``prefect``: ``flows.run_cli.execute(laike_daily, date=yesterday)`` — the flow as ``adsync run
    laike`` runs it (ThreadPoolTaskRunner, one task per account, DB and Bitable written batch by
-   batch while the other accounts are still fetched, run_sync's ledger/artifacts/card);
-2. ``direct``: ``flows.laike._sync`` itself with ``DirectCalls`` — the same body, its task
-   functions called directly (fetches on a ``ThreadPoolExecutor`` of the same width), no Prefect
-   run;
-3. ``cli``: a whole ``adsync run laike --date …`` **subprocess** (imports, settings, flow-run
+   batch on the run's write-behind lane while the other accounts are still fetched, the run
+   context's ledger/artifacts/card);
+2. ``cli``: a whole ``adsync run laike --date …`` **subprocess** (imports, settings, flow-run
    set-up, the run, artifacts, card, exit), tokens stored beforehand by ``adsync db upgrade`` and
    ``adsync tokens exchange``. The simulators stamp, in their own processes, the arrival of the
    first report call and the end of the last response they sent (any endpoint, the run card
@@ -39,13 +37,13 @@ API floor = OE calls ÷ QPS and wall ÷ floor; the fetch phase (``local_accounts
 every account's fetch collected) against its own floor (report calls ÷ QPS); DB and Bitable
 time; the Bitable floor (Σ Feishu calls × mean simulated latency: one serial writer per base is
 the design), how much of Bitable is left after the fetch (the tail the overlap cannot hide);
-peak RSS of the flow process; Prefect's overhead = prefect wall ÷ direct wall. Phase times come
-from thin timing wrappers around the plain step functions (``flows.steps`` / endpoints),
-installed identically in both variants.
+peak RSS of the flow process. Phase times come from thin timing wrappers around the plain step
+functions (``flows.steps`` / endpoints) and the run context's per-account recording
+(``RunContext.record`` / ``fail``).
 
 Last line: ``RESULT accounts=... qps=... calls=... wall_s=... floor_s=... wall_over_floor=...
-fetch_wall_s=... fetch_over_floor=... bitable_s=... peak_rss_mb=... direct_wall_s=...
-prefect_overhead_ratio=... startup_s=... tail_s=... cli_wall_s=... cli_work_s=...`` (``--only cli``:
+fetch_wall_s=... fetch_over_floor=... bitable_s=... peak_rss_mb=... startup_s=... tail_s=...
+cli_wall_s=... cli_work_s=...`` (``--only cli``:
 ``RESULT accounts=... qps=... startup_s=... tail_s=... cli_wall_s=... cli_work_s=...``)
 """
 
@@ -374,14 +372,6 @@ def _where(frame) -> str:
     return inner
 
 
-def _direct_sync(rt, summary, window, workers: int) -> None:
-    """flows.laike._sync itself, its steps called directly (no Prefect task runs)."""
-    from flows import laike
-    from flows.calls import DirectCalls
-
-    laike._sync(rt, summary, window, None, 7, DirectCalls(workers))
-
-
 def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
     for k in [k for k in os.environ if k.startswith(("ADSYNC_", "PREFECT_"))]:
         del os.environ[k]
@@ -393,9 +383,9 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from flows import laike, steps
+    from flows.context import RunContext
     from flows.run_cli import execute
     from flows.runtime import get_runtime
-    from flows.sync_run import run_sync
     from flows.window import resolve_window
     from integrations.database.migrate import upgrade
     from integrations.settings import get_settings
@@ -411,7 +401,8 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
     tl = Timeline()
     tl.wrap(steps, "local_accounts", "list_accounts")
     tl.wrap(E, "fetch_local_promotion_report", "report_call")
-    tl.wrap(steps, "record_fetch", "collect")
+    tl.wrap(RunContext, "record", "collect")
+    tl.wrap(RunContext, "fail", "collect")
     tl.wrap(T, "promotion_frame", "transform")
     tl.wrap(T, "account_daily", "transform")
     tl.wrap(steps, "upsert_db", "db_upsert")
@@ -421,8 +412,10 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
 
     from flows.window import Window
 
-    params: dict[str, Any] = cfg["params"]
     window = Window(*cfg["window"])
+    params: dict[str, Any] = cfg["params"]
+    if mode == "warmup":  # the day before the measured window
+        params = {"start": window.start.isoformat(), "end": window.end.isoformat()}
     if mode == "prefect":  # the flow resolves its own window: check it is the one we expect
         got = resolve_window(
             date=params.get("date"),
@@ -449,17 +442,7 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
         sampler.start()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
-    if mode == "prefect":
-        summary = execute(laike.laike_daily, **params)  # as `adsync run laike`
-    else:
-        holder: dict[str, Any] = {}
-
-        def body(rt_, summary_):
-            holder["s"] = summary_
-            _direct_sync(rt_, summary_, window, laike.FETCH_WORKERS)
-
-        run_sync(laike.FLOW_NAME, window, body, artifact_key=laike.FLOW_NAME)
-        summary = holder["s"]
+    summary = execute(laike.laike_daily, **params)  # as `adsync run laike`
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
@@ -689,7 +672,7 @@ def bitable_floor(res: dict) -> tuple[float, float, list[str]]:
     return floor, paced, lines
 
 
-def report(args: argparse.Namespace, p: dict, d: dict) -> str:
+def report(args: argparse.Namespace, p: dict) -> str:
     info = p["info"]
     lat, jit = info["oe_latency"]
     print()
@@ -706,45 +689,45 @@ def report(args: argparse.Namespace, p: dict, d: dict) -> str:
         "Prefect: throw-away local server (own process, temp PREFECT_HOME), not ephemeral mode;"
         " each variant in its own spawned process, fresh sandbox + fresh SQLite"
     )
-    for r in (p, d):
-        print(f"\n== {r['mode']} ==")
-        print(
-            f"  status {r['status']} ok_accounts {r['ok_accounts']} (expected "
-            f"{info['expected_accounts_ok']}), failed {r['failed_accounts']} "
-            f"(sandbox forbidden: {info['forbidden']}); error {r['error']}"
-        )
-        for n, s in r["sinks"].items():
-            print(f"  sink {n}: {s}")
-        rows = r["sinks"].get("db:local_promotion_daily", {})
-        got = rows.get("inserted", 0) + rows.get("updated", 0) + rows.get("unchanged", 0)
-        print(f"  promotion rows {got} / expected {info['expected_promotion_rows']}")
-        print(
-            f"  OE client calls {r['client_calls']} {r['client_by_ep']} retries "
-            f"{r['client_retries'] or {}}; sandbox saw {r['oe_total']} {r['oe_requests']} "
-            f"codes {r['oe_codes']}"
-        )
-        print(f"  Feishu (sandbox counters): {r['feishu']}; client retries {r['bitable_retries']}")
-        f, la = r["first"], r["last"]
-        fetch_start, fetch_end = la.get("list_accounts", 0.0), la.get("collect", 0.0)
-        print(
-            f"  wall {r['wall']:.2f}s | list accounts done @{fetch_start:.2f}s | first report "
-            f"call @{f.get('report_call', 0):.2f}s | last report call end "
-            f"@{la.get('report_call', 0):.2f}s | collected @{fetch_end:.2f}s | DB "
-            f"{r['total'].get('db_upsert', 0):.2f}s + transform "
-            f"{r['total'].get('transform', 0):.2f}s | Bitable @{f.get('bitable', 0):.2f}"
-            f"–{la.get('bitable', 0):.2f}s ({r['total'].get('bitable', 0):.2f}s)"
-        )
-        print(
-            f"  report calls: {r['count'].get('report_call', 0)}, mean in-call "
-            f"{r['total'].get('report_call', 0) / max(1, r['count'].get('report_call', 0)):.3f}s"
-            f" (latency + limiter wait); flow process CPU {r['cpu_s']:.1f}s; peak RSS "
-            f"{r['peak_rss_mb']:.0f} MB (after imports + "
-            f"setup: {r['rss_before_mb']:.0f} MB); threads at end {r['threads']}"
-        )
-        if r["hits"]:
-            print(f"  sampler ({r['samples']} samples × all threads), top frames:")
-            for where, n in r["hits"][:25]:
-                print(f"    {n:6d}  {where}")
+    r = p
+    print(f"\n== {r['mode']} ==")
+    print(
+        f"  status {r['status']} ok_accounts {r['ok_accounts']} (expected "
+        f"{info['expected_accounts_ok']}), failed {r['failed_accounts']} "
+        f"(sandbox forbidden: {info['forbidden']}); error {r['error']}"
+    )
+    for n, s in r["sinks"].items():
+        print(f"  sink {n}: {s}")
+    rows = r["sinks"].get("db:local_promotion_daily", {})
+    got = rows.get("inserted", 0) + rows.get("updated", 0) + rows.get("unchanged", 0)
+    print(f"  promotion rows {got} / expected {info['expected_promotion_rows']}")
+    print(
+        f"  OE client calls {r['client_calls']} {r['client_by_ep']} retries "
+        f"{r['client_retries'] or {}}; sandbox saw {r['oe_total']} {r['oe_requests']} "
+        f"codes {r['oe_codes']}"
+    )
+    print(f"  Feishu (sandbox counters): {r['feishu']}; client retries {r['bitable_retries']}")
+    f, la = r["first"], r["last"]
+    fetch_start, fetch_end = la.get("list_accounts", 0.0), la.get("collect", 0.0)
+    print(
+        f"  wall {r['wall']:.2f}s | list accounts done @{fetch_start:.2f}s | first report "
+        f"call @{f.get('report_call', 0):.2f}s | last report call end "
+        f"@{la.get('report_call', 0):.2f}s | collected @{fetch_end:.2f}s | DB "
+        f"{r['total'].get('db_upsert', 0):.2f}s + transform "
+        f"{r['total'].get('transform', 0):.2f}s | Bitable @{f.get('bitable', 0):.2f}"
+        f"–{la.get('bitable', 0):.2f}s ({r['total'].get('bitable', 0):.2f}s)"
+    )
+    print(
+        f"  report calls: {r['count'].get('report_call', 0)}, mean in-call "
+        f"{r['total'].get('report_call', 0) / max(1, r['count'].get('report_call', 0)):.3f}s"
+        f" (latency + limiter wait); flow process CPU {r['cpu_s']:.1f}s; peak RSS "
+        f"{r['peak_rss_mb']:.0f} MB (after imports + "
+        f"setup: {r['rss_before_mb']:.0f} MB); threads at end {r['threads']}"
+    )
+    if r["hits"]:
+        print(f"  sampler ({r['samples']} samples × all threads), top frames:")
+        for where, n in r["hits"][:25]:
+            print(f"    {n:6d}  {where}")
 
     def phases(r: dict) -> dict[str, float]:
         la = r["last"]
@@ -760,9 +743,8 @@ def report(args: argparse.Namespace, p: dict, d: dict) -> str:
     report_calls = p["client_by_ep"].get(REPORT_EP, 0)
     floor = calls / args.qps
     fetch_floor = report_calls / args.qps
-    pp, dp = phases(p), phases(d)
+    pp = phases(p)
     bt_floor, bt_paced, bt_lines = bitable_floor(p)
-    overhead = p["wall"] / d["wall"]
     print("\n== summary (prefect variant unless stated) ==")
     print(
         f"  whole flow: wall {p['wall']:.2f}s; API floor = {calls} OE calls / {args.qps:g} QPS = "
@@ -777,8 +759,7 @@ def report(args: argparse.Namespace, p: dict, d: dict) -> str:
     print(
         f"  fetch phase (accounts listed → all {report_calls} reports collected): "
         f"{pp['fetch']:.2f}s; floor {report_calls}/{args.qps:g} = {fetch_floor:.2f}s; "
-        f"ratio {pp['fetch'] / fetch_floor:.3f}   [direct: {dp['fetch']:.2f}s, "
-        f"{dp['fetch'] / fetch_floor:.3f}]"
+        f"ratio {pp['fetch'] / fetch_floor:.3f}"
     )
     print(
         f"  before fetch (flow start, ledger, list accounts): {pp['pre']:.2f}s; after the last "
@@ -795,21 +776,12 @@ def report(args: argparse.Namespace, p: dict, d: dict) -> str:
         f"  wall / max(API floor, Bitable floor) = {p['wall']:.2f} / "
         f"{max(floor, bt_floor):.2f} = {p['wall'] / max(floor, bt_floor):.3f}"
     )
-    print(
-        f"  peak RSS of the flow process: {p['peak_rss_mb']:.0f} MB (target ≤ 400); direct "
-        f"variant {d['peak_rss_mb']:.0f} MB"
-    )
-    print(
-        f"  Prefect overhead: prefect wall {p['wall']:.2f}s / direct wall {d['wall']:.2f}s = "
-        f"{overhead:.3f} (fetch phase {pp['fetch']:.2f}s vs {dp['fetch']:.2f}s; "
-        f"direct wall / API floor {d['wall'] / floor:.3f})"
-    )
+    print(f"  peak RSS of the flow process: {p['peak_rss_mb']:.0f} MB (target ≤ 400)")
     return (
         f"RESULT accounts={args.accounts} qps={args.qps:g} calls={calls} wall_s={p['wall']:.2f} "
         f"floor_s={floor:.2f} wall_over_floor={p['wall'] / floor:.3f} "
         f"fetch_wall_s={pp['fetch']:.2f} fetch_over_floor={pp['fetch'] / fetch_floor:.3f} "
-        f"bitable_s={pp['bitable']:.2f} peak_rss_mb={p['peak_rss_mb']:.0f} "
-        f"direct_wall_s={d['wall']:.2f} prefect_overhead_ratio={overhead:.3f}"
+        f"bitable_s={pp['bitable']:.2f} peak_rss_mb={p['peak_rss_mb']:.0f}"
     )
 
 
@@ -825,9 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sample", action="store_true", help="sample the flow process's stacks (profiling)"
     )
-    ap.add_argument(
-        "--only", choices=["prefect", "direct", "cli"], help="one variant (no overhead ratio)"
-    )
+    ap.add_argument("--only", choices=["prefect", "cli"], help="one variant")
     ap.add_argument(
         "--warm",
         action="store_true",
@@ -848,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Prefect server up in {time.monotonic() - t0:.1f}s at {prefect.api_url}", flush=True)
         try:
             results = {}
-            for mode in ("prefect", "direct", "cli"):
+            for mode in ("prefect", "cli"):
                 if args.only and mode != args.only:
                     continue
                 print(f"running {mode} variant…", flush=True)
@@ -862,10 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     cli = results.pop("cli", None)
-    if args.only:
-        results.setdefault("prefect", results.get("direct"))
-        results.setdefault("direct", results.get("prefect"))
-    line = report(args, results["prefect"], results["direct"])
+    line = report(args, results["prefect"])
     if cli is not None:
         line += " " + report_cli(args, cli)
     print(line)

@@ -25,12 +25,14 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
+from prefect.states import State
 from sqlalchemy import select, update
 
 from flows import steps
+from flows.context import RunContext
 from flows.runtime import Runtime, get_runtime
-from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_name, run_today
+from flows.summary import RunSummary
+from flows.sync_run import run_name
 from integrations.database import tables
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.transforms import accounts as T
@@ -50,6 +52,9 @@ class Listing:
     rows: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
     notes: list[str] = field(default_factory=list)
+
+
+INCOMPLETE = Listing("-", complete=False)  # what a failed listing counts as
 
 
 @task(
@@ -171,60 +176,17 @@ def write_accounts(
     return p.changes
 
 
-def _sync(rt: Runtime, summary: RunSummary, cc_account_types: Sequence[str]) -> None:
-    cc_types = {t.upper() for t in cc_account_types}
-    sources: dict[str, AccountResult] = {}
-    listings: list[Listing] = []
-    covered: set[str] = set()
-
-    def record(key: str, name: str, fut: Any) -> Listing | None:
-        res = sources.setdefault(key, AccountResult(account_id=key, name=name))
-        try:
-            listing: Listing = fut.result()
-        except Exception as e:  # noqa: BLE001 - a failed listing removes nothing; run is PARTIAL
-            res.ok, res.reason = False, steps.short_reason(e)
-            log.warning("listing %s failed: %s", key, res.reason)
-            return None
-        res.rows += len(listing.rows)
-        res.rejected += 0 if listing.complete else max(1, len(listing.notes))
-        for n in listing.notes[:20]:
-            log.warning("listing %s: %s", key, n)
-        listings.append(listing)
-        return listing
-
-    authorised = record(E.EP_ADVERTISER_GET, "authorised accounts", list_authorised.submit())
-    if authorised is not None and authorised.complete:
-        covered.add(E.EP_ADVERTISER_GET)
-    cc_ids = workbench_ids(rt, authorised.rows if authorised else [])
-    lives = life_ids(authorised.rows if authorised else [])
-    if not cc_ids and not lives and cc_types and authorised is not None:
-        summary.warnings.append(
-            f"no 工作台 (CUSTOMER_ADMIN/OPERATOR) account: {', '.join(sorted(cc_types))} "
-            "accounts not listed (and never marked removed)"
-        )
-    jobs = [(cc, t) for cc in cc_ids for t in sorted(cc_types)]
-    futures = [list_workbench.submit(cc, t) for cc, t in jobs]
-    ok_by_type: dict[str, bool] = {t: bool(cc_ids) for t in cc_types}
-    for (cc, t), fut in zip(jobs, futures, strict=True):
-        listing = record(f"{cc}:{t}", f"工作台 {t} accounts", fut)
-        ok_by_type[t] = ok_by_type[t] and listing is not None and listing.complete
-    # 来客 grants: their LOCAL accounts, listed where no 工作台 listing already names them (the
-    # 工作台 rows carry names, the 来客 rows only ids).
-    if lives and "LOCAL" in cc_types:
-        named = {
-            r["account_id"] for li in listings for r in li.rows if r["account_type"] == "LOCAL"
-        }
-        life_ok = not cc_ids or ok_by_type.get("LOCAL", False)
-        for life, fut in zip(lives, [list_life.submit(x) for x in lives], strict=True):
-            listing = record(f"{life}:LIFE", "来客 LOCAL accounts", fut)
-            life_ok = life_ok and listing is not None and listing.complete
-            if listing is not None:
-                listing.rows = [r for r in listing.rows if r["account_id"] not in named]
-                named |= {r["account_id"] for r in listing.rows}
-        ok_by_type["LOCAL"] = life_ok
-    covered |= {t for t, ok in ok_by_type.items() if ok}
-    summary.accounts = list(sources.values())
-    write_accounts(listings, covered, cc_types, summary)
+def _listed(run: RunContext, key: str, listing: Listing | None) -> Listing | None:
+    """A listing on its source's outcome (rows, incomplete as rejected); None when it failed
+    (a failed listing removes nothing; the run is PARTIAL)."""
+    if listing is None:
+        return None
+    res = run.outcome(key)
+    res.rows += len(listing.rows)
+    res.rejected += 0 if listing.complete else max(1, len(listing.notes))
+    for n in listing.notes[:20]:
+        log.warning("listing %s: %s", key, n)
+    return listing
 
 
 @flow(
@@ -242,6 +204,63 @@ def accounts_hourly(cc_account_types: list[str] | None = None):
             LOCAL; also AD, QIANCHUAN).
     """
     types = list(DEFAULT_CC_ACCOUNT_TYPES) if cc_account_types is None else cc_account_types
-    return run_today(
-        FLOW_NAME, lambda rt_, summary: _sync(rt_, summary, types), artifact_key=FLOW_NAME
-    )
+    cc_types = {t.upper() for t in types}
+    run = RunContext.today(FLOW_NAME)
+    if isinstance(run, State):  # could not start: settings or tokens
+        return run
+    with run:
+        listings: list[Listing] = []
+        covered: set[str] = set()
+        # Every listing source is an outcome: a failed one is named and the run is PARTIAL.
+        run.outcome(E.EP_ADVERTISER_GET, "authorised accounts")
+        authorised = _listed(
+            run, E.EP_ADVERTISER_GET, run.attempt(list_authorised, E.EP_ADVERTISER_GET)
+        )
+        if authorised is not None:
+            listings.append(authorised)
+            if authorised.complete:
+                covered.add(E.EP_ADVERTISER_GET)
+        cc_ids = workbench_ids(run.rt, authorised.rows if authorised else [])
+        lives = life_ids(authorised.rows if authorised else [])
+        if not cc_ids and not lives and cc_types and authorised is not None:
+            run.summary.warnings.append(
+                f"no 工作台 (CUSTOMER_ADMIN/OPERATOR) account: {', '.join(sorted(cc_types))} "
+                "accounts not listed (and never marked removed)"
+            )
+
+        # Per 工作台 and account type; a type counts as covered only if every listing of it
+        # was complete.
+        jobs = {f"{cc}:{t}": (cc, t) for cc in cc_ids for t in sorted(cc_types)}
+        for key, (_, t) in jobs.items():
+            run.outcome(key, f"工作台 {t} accounts")
+        got = dict(run.fan_out(list_workbench, list(jobs), args_of=jobs.__getitem__))
+        for key in jobs:  # in 工作台 and type order, whatever order they completed in
+            if (listing := _listed(run, key, got.get(key))) is not None:
+                listings.append(listing)
+        ok_by_type = {
+            t: bool(cc_ids) and all(got.get(f"{cc}:{t}", INCOMPLETE).complete for cc in cc_ids)
+            for t in cc_types
+        }
+
+        # 来客 grants: their LOCAL accounts, listed where no 工作台 listing already names them
+        # (the 工作台 rows carry names, the 来客 rows only ids).
+        if lives and "LOCAL" in cc_types:
+            named = {
+                r["account_id"] for li in listings for r in li.rows if r["account_type"] == "LOCAL"
+            }
+            life_ok = not cc_ids or ok_by_type.get("LOCAL", False)
+            keys = {f"{life}:LIFE": life for life in lives}
+            for key in keys:
+                run.outcome(key, "来客 LOCAL accounts")
+            got = dict(run.fan_out(list_life, list(keys), args_of=lambda k: (keys[k],)))
+            for key in keys:  # in id order: a LOCAL account under two 来客 is listed once
+                listing = _listed(run, key, got.get(key))
+                life_ok = life_ok and listing is not None and listing.complete
+                if listing is not None:
+                    listing.rows = [r for r in listing.rows if r["account_id"] not in named]
+                    named |= {r["account_id"] for r in listing.rows}
+                    listings.append(listing)
+            ok_by_type["LOCAL"] = life_ok
+        covered |= {t for t, ok in ok_by_type.items() if ok}
+        run.write(write_accounts, listings, covered, cc_types, run.summary)
+    return run.state

@@ -29,15 +29,15 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import unmapped
 from sqlalchemy import ColumnElement, Connection, Select, select
 
-from flows import progress, steps
+from flows import steps
+from flows.context import RunContext
 from flows.douplus_rows import (
     ORDER_KEY,
     ORDER_STATS_KEY,
@@ -48,9 +48,9 @@ from flows.douplus_rows import (
     stats_frame,
 )
 from flows.runtime import Runtime, get_runtime
-from flows.summary import MAX_NAMED, AccountResult, RunSummary
-from flows.sync_run import run_name, run_windowed
-from flows.window import Window, china_today, split_window
+from flows.summary import RunSummary
+from flows.sync_run import run_name
+from flows.window import Window, china_today
 from integrations.database import tables
 from integrations.exact import to_rows
 from integrations.sources.oceanengine import endpoints as E
@@ -169,64 +169,42 @@ def _fetch_orders(
     return steps.FetchResult(aweme_sec_uid, out.rows, out.rejections)
 
 
-def _raise_money_unit_mismatch(futures: Sequence[Any]) -> None:
-    for fut in futures:
-        try:
-            fut.result()
-        except MoneyUnitMismatch:
-            raise
-        except Exception:  # noqa: BLE001, S110 - already recorded per account by steps.collect
-            pass
-
-
 def fetch_chunk(
-    chunk: Window,
-    results: dict[str, AccountResult],
-    created_since: date | None,
-    today: date,
+    run: RunContext, chunk: Window, created_since: date | None, today: date
 ) -> tuple[list[dict], list[dict]]:
     """Stats then orders of every still-healthy account for one chunk: (orders, stats).
 
     An account whose stats or orders failed is marked failed (and skipped in later chunks); its
-    rows from this chunk are left out, so the DB never gets stats without their orders.
+    rows from this chunk are left out, so the DB never gets stats without their orders. A money
+    unit mismatch is the setting's fault, not an account's: it fails the run, in one line.
     """
-    ids = [uid for uid, r in results.items() if r.ok]
-    prog = progress.current()  # two fetch units per account and chunk: stats, orders
-    prog.skipped(2 * (len(results) - len(ids)))
-    stat_futures = fetch_stats.map(ids, unmapped(chunk.start), unmapped(chunk.end))
-    # A unit mismatch is the setting's fault, not an account's: fail the run once, in one
-    # line, before any account is marked failed for it.
-    _raise_money_unit_mismatch(stat_futures)
-    stats = steps.collect(stat_futures, ids, results)
-    ok = [uid for uid in ids if results[uid].ok]
-    prog.skipped(len(ids) - len(ok))
+    ids = run.healthy()
+    stats: list[dict] = []
+    for uid, fetched in run.fan_out(
+        fetch_stats, ids, chunk.start, chunk.end, fatal=(MoneyUnitMismatch,)
+    ):
+        stats += run.record(uid, fetched)
+    ok = run.healthy()
+    run.skip(len(ids) - len(ok))  # their orders are not fetched
     wanted = {
         uid: sorted({r["order_id"] for r in stats if r["aweme_sec_uid"] == uid}) for uid in ok
     }
-    order_results = {uid: AccountResult(account_id=uid) for uid in ok}
-    order_futures = fetch_orders.map(
-        ok, unmapped(created_since), unmapped(today), [wanted[uid] for uid in ok]
-    )
-    _raise_money_unit_mismatch(order_futures)
-    orders = steps.collect(order_futures, ok, order_results)
-    for uid, r in order_results.items():
-        results[uid].rejected += r.rejected
-        room = MAX_NAMED - len(results[uid].rejections)
-        results[uid].rejections += r.rejections[: max(0, room)]
-        if not r.ok:
-            results[uid].ok = False
-            results[uid].reason = f"order list: {r.reason}"
-    good = {uid for uid, r in results.items() if r.ok}
-    problem = money_unit_mismatch(
-        [o for o in orders if o["aweme_sec_uid"] in good],
-        [s for s in stats if s["aweme_sec_uid"] in good],
-    )
+    orders: list[dict] = []
+    for uid, fetched in run.fan_out(
+        fetch_orders,
+        ok,
+        args_of=lambda uid: (uid, created_since, today, wanted[uid]),
+        what="order list",
+        fatal=(MoneyUnitMismatch,),
+    ):
+        orders += run.record(uid, fetched, count_rows=False)
+    good = set(run.healthy())
+    orders = [o for o in orders if o["aweme_sec_uid"] in good]
+    stats = [s for s in stats if s["aweme_sec_uid"] in good]
+    problem = money_unit_mismatch(orders, stats)
     if problem is not None:
         raise MoneyUnitMismatch(problem)
-    return (
-        [o for o in orders if o["aweme_sec_uid"] in good],
-        [s for s in stats if s["aweme_sec_uid"] in good],
-    )
+    return orders, stats
 
 
 # --- DB --------------------------------------------------------------------------------------
@@ -327,37 +305,6 @@ def project_bitable(
 # --- flow ------------------------------------------------------------------------------------
 
 
-def _sync(
-    rt: Runtime,
-    summary: RunSummary,
-    window: Window,
-    accounts: list[str] | None,
-    full: bool,
-    chunk_days: int,
-) -> None:
-    names = list_aweme_accounts(accounts)
-    results = {uid: AccountResult(account_id=uid, name=name) for uid, name in names.items()}
-    summary.accounts = list(results.values())
-    today = china_today(rt.settings.timezone)
-    since = today - timedelta(days=FULL_ORDER_DAYS if full else INCREMENTAL_ORDER_DAYS)
-    chunks = split_window(window, chunk_days)
-    progress.current().add_total(2 * len(results) * len(chunks))
-    for i, chunk in enumerate(chunks, 1):
-        # The created-since listing once per run; later chunks fetch their stats' orders by id.
-        try:
-            orders, stats = fetch_chunk(chunk, results, since if i == 1 else None, today)
-        except MoneyUnitMismatch:
-            # No account synced anything trustworthy: the run is FAILED, not PARTIAL.
-            summary.accounts = []
-            raise
-        write_db(orders, stats, summary)
-    write_video_daily(window, summary)
-    if rt.bitable_enabled:
-        project_bitable(window, since, names, summary)
-    else:
-        summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
-
-
 @flow(
     name=FLOW_NAME,
     description="DOU+ orders, daily order stats and the per-video ranking → DB → Bitable "
@@ -387,11 +334,27 @@ def douplus_daily(
         lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
         chunk_days: Days fetched per report call of a backfill.
     """
-    return run_windowed(
-        FLOW_NAME,
-        lambda rt, summary, window: _sync(rt, summary, window, accounts, full, chunk_days),
-        date=date,
-        start=start,
-        end=end,
-        lookback_days=lookback_days,
-    )
+    run = RunContext.dated(FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days)
+    if isinstance(run, State):  # could not start: settings, tokens or parameters
+        return run
+    with run:
+        names = run.one(list_aweme_accounts, accounts)
+        run.add_accounts(names)
+        today = china_today(run.rt.settings.timezone)
+        since = today - timedelta(days=FULL_ORDER_DAYS if full else INCREMENTAL_ORDER_DAYS)
+        try:
+            # Two fetches per account and chunk: stats, then the orders they name. The
+            # created-since listing once per run; later chunks fetch their stats' orders by id.
+            for i, chunk in enumerate(run.chunks(chunk_days, fetches_per_account=2)):
+                orders, stats = fetch_chunk(run, chunk, since if i == 0 else None, today)
+                run.write(write_db, orders, stats, run.summary)
+        except MoneyUnitMismatch:
+            # No account synced anything trustworthy: the run is FAILED, not PARTIAL.
+            run.summary.accounts.clear()
+            raise
+        run.write(write_video_daily, run.window, run.summary)
+        if run.rt.bitable_enabled:
+            run.write(project_bitable, run.window, since, names, run.summary)
+        else:
+            run.summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+    return run.state

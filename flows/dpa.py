@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import progress, steps
-from flows.runtime import Runtime, get_runtime
-from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_name, run_today
+from flows import steps
+from flows.context import RunContext
+from flows.runtime import get_runtime
+from flows.summary import RunSummary
+from flows.sync_run import run_name
 from integrations.database import tables
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.transforms import dpa as T
@@ -112,39 +114,13 @@ def project_bitable(names: dict[int, str], summary: RunSummary) -> None:
     )
 
 
-def _libraries(ids: list[int], results: dict[int, AccountResult]) -> list[Library]:
-    """Each advertiser's libraries; a library shared by several advertisers is read once
-    (by the lowest advertiser id), so its products' advertiser_id is stable across runs."""
-    futures = list_libraries.map(ids)
-    seen: set[int] = set()
-    out: list[Library] = []
-    for aid, fut in zip(ids, futures, strict=True):
-        try:
-            libs: list[Library] = fut.result()
-        except Exception as e:  # noqa: BLE001 - one advertiser's failure never hides another's
-            results[aid].ok, results[aid].reason = False, steps.short_reason(e)
-            log.warning("advertiser %s: libraries failed: %s", aid, results[aid].reason)
-            continue
-        for lib in libs:
-            if lib.platform_id not in seen:
-                seen.add(lib.platform_id)
-                out.append(lib)
-    return out
-
-
-def _sync(rt: Runtime, summary: RunSummary, advertisers: list[int] | None) -> None:
-    names = list_advertisers(advertisers)
-    results = {aid: AccountResult(account_id=aid, name=n) for aid, n in sorted(names.items())}
-    summary.accounts = list(results.values())
-    libraries = _libraries(sorted(names), results)
-    progress.current().add_total(len(libraries))
-    futures = fetch_products.map(libraries)
-    rows = steps.collect(futures, [lib.advertiser_id for lib in libraries], results)
-    write_db(rows, summary)
-    if rt.bitable_enabled:
-        project_bitable(names, summary)
-    else:
-        summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+def _unique(libraries: list[Library]) -> list[Library]:
+    """A library shared by several advertisers is read once, by the lowest advertiser id, so its
+    products' advertiser_id is stable across runs."""
+    out: dict[int, Library] = {}
+    for lib in sorted(libraries, key=lambda lib: lib.advertiser_id):
+        out.setdefault(lib.platform_id, lib)
+    return list(out.values())
 
 
 @flow(
@@ -160,6 +136,23 @@ def dpa_daily(advertisers: list[int] | None = None):
     Args:
         advertisers: Only these advertiser ids (default: every authorised advertiser).
     """
-    return run_today(
-        FLOW_NAME, lambda rt_, summary: _sync(rt_, summary, advertisers), artifact_key=FLOW_NAME
-    )
+    run = RunContext.today(FLOW_NAME)
+    if isinstance(run, State):  # could not start: settings or tokens
+        return run
+    with run:
+        names = run.one(list_advertisers, advertisers)
+        ids = run.add_accounts(dict(sorted(names.items())))
+        libraries: list[Library] = []
+        for _, libs in run.fan_out(list_libraries, ids):
+            libraries += libs
+        rows: list[dict] = []
+        for lib, fetched in run.fan_out(
+            fetch_products, _unique(libraries), account=lambda lib: lib.advertiser_id
+        ):
+            rows += run.record(lib.advertiser_id, fetched)
+        run.write(write_db, rows, run.summary)
+        if run.rt.bitable_enabled:
+            run.write(project_bitable, names, run.summary)
+        else:
+            run.summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+    return run.state

@@ -3,29 +3,29 @@
 window → list LOCAL accounts → fetch each account's DAILY promotion rows (one task per account,
 concurrency bounded by the client's per-app rate limiter) → validate → polars per-account
 aggregate → upsert both into the DB → project those DB rows into Bitable + per-account views.
-The writing is done batch by batch on a serial lane while the remaining accounts are still being
-fetched (see ``_Writer``): the run is bound by the Ocean Engine QPS, not by fetch + write. A
-backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is durable; the
-progress artifact moves with every written batch (flows/progress.py).
+The writing is done batch by batch on the run's write-behind lane while the remaining accounts
+are still being fetched (see ``_Batches``): the run is bound by the Ocean Engine QPS, not by
+fetch + write. A backfill longer than ``chunk_days`` is processed chunk by chunk, so progress is
+durable; the progress artifact moves with every written batch (flows/context.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from datetime import date
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import progress, steps
-from flows.calls import Calls, PrefectCalls
-from flows.runtime import Runtime, get_runtime
-from flows.summary import AccountResult, RunSummary
-from flows.sync_run import run_name, run_windowed
-from flows.window import Window, split_window
+from flows import steps
+from flows.context import RunContext
+from flows.runtime import get_runtime
+from flows.summary import RunSummary
+from flows.sync_run import run_name
+from flows.window import Window
 from integrations.database import tables
 from integrations.exact import to_rows
 from integrations.sources.oceanengine import endpoints as E
@@ -102,95 +102,61 @@ def ensure_views(names: dict[int, str], summary: RunSummary) -> None:
     steps.ensure_account_views(get_runtime(), summary, DATASETS, names)
 
 
-class _Writer:
+class _Batches:
     """Writes fetched accounts while the others are still being fetched (the fetch is bound by
-    the Ocean Engine QPS, so DB and Bitable work hides behind it). Batches go to the serial
-    write lane (``Calls.serial``): written in order, one at a time, off the flow thread.
+    the Ocean Engine QPS, so DB and Bitable work hides behind it): batches go to the run's
+    write-behind lane, written in order, one at a time, off the flow thread.
 
     Each flush: the batch's rows → DB, then the DB rows of those accounts → the promotion table
     (one Bitable create chunk per flush); the account table once enough accounts are in, and
-    the per-account views after the first flush. The chunk's final flush projects every other
-    DB row of the window (failed accounts' earlier rows, accounts not in this run), so Bitable
-    ends up equal to the DB for the window exactly as if it were projected in one go.
+    the per-account views after the run's first flush. A chunk's last flush projects every
+    other DB row of the chunk (failed accounts' earlier rows, accounts not in this run), so
+    Bitable ends up equal to the DB for the window exactly as if it were projected in one go.
     """
 
-    def __init__(self, rt: Runtime, calls: Calls, names: dict[int, str], summary: RunSummary):
-        self.calls, self.names, self.summary = calls, names, summary
-        self.bitable = rt.bitable_enabled
+    def __init__(self, run: RunContext, names: dict[int, str]) -> None:
+        self.run, self.names = run, names
+        self.bitable = run.rt.bitable_enabled
         self.views_done = False
-        if not self.bitable:
-            summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
-
-    def chunk(self, window: Window) -> None:
-        self.window = window
+        self.chunk = run.window
         self.rows: list[dict] = []
         self.batch: list[int] = []
         self.promo_done: list[int] = []  # accounts whose promotion rows are projected
         self.acct_todo: list[int] = []  # accounts in the DB, not yet projected to the account table
         self.acct_done: list[int] = []
 
+    def start(self, chunk: Window) -> None:
+        """A new chunk: nothing of it projected yet."""
+        self.chunk = chunk
+        self.promo_done, self.acct_todo, self.acct_done = [], [], []
+
     def add(self, account_id: int, rows: list[dict]) -> None:
         self.rows.extend(rows)
         self.batch.append(account_id)
         if len(self.rows) >= FLUSH_ROWS:
-            self.flush(final=False)
+            self.flush()
 
-    def flush(self, *, final: bool) -> None:
-        """Queue the batch on the serial write lane (the fetch goes on meanwhile)."""
+    def flush(self, *, last: bool = False) -> None:
+        """Queue the batch on the write lane (the fetch goes on meanwhile); ``last``: the
+        chunk's final flush, which projects the rest of the chunk's DB rows."""
         batch, rows, self.rows, self.batch = self.batch, self.rows, [], []
         plan: list[Projection] = []
-        if self.bitable and final:
+        if self.bitable and last:
             plan = [Projection(PROMOS, exclude=list(self.promo_done))]
             plan.append(Projection(ACCOUNTS, exclude=list(self.acct_done)))
         elif self.bitable:
             plan = [Projection(PROMOS, accounts=batch)]
             self.promo_done += batch
             self.acct_todo += batch
-            if len(self.acct_todo) * len(self.window) >= FLUSH_ROWS:
+            if len(self.acct_todo) * len(self.chunk) >= FLUSH_ROWS:
                 plan.append(Projection(ACCOUNTS, accounts=self.acct_todo))
                 self.acct_done += self.acct_todo
                 self.acct_todo = []
         if rows or plan:
-            self.calls.serial(write_batch, rows, self.names, self.summary, self.window, plan)
+            self.run.write(write_batch, rows, self.names, self.run.summary, self.chunk, plan)
         if self.bitable and not self.views_done:
-            self.calls.serial(ensure_views, self.names, self.summary)
+            self.run.write(ensure_views, self.names, self.run.summary)
             self.views_done = True
-        if final:
-            self.calls.drain()
-
-
-def _sync(
-    rt: Runtime,
-    summary: RunSummary,
-    window: Window,
-    accounts: list[int] | None,
-    chunk_days: int,
-    calls: Calls | None = None,
-) -> None:
-    c = calls or PrefectCalls()
-    names: dict[int, str] = c.one(list_local_accounts, accounts)
-    results: dict[int, AccountResult] = {
-        aid: AccountResult(account_id=aid, name=name) for aid, name in names.items()
-    }
-    summary.accounts = list(results.values())
-    chunks = split_window(window, chunk_days)
-    prog = progress.current()
-    prog.add_total(len(results) * len(chunks))
-    writer = _Writer(rt, c, names, summary)
-    try:
-        for chunk in chunks:
-            writer.chunk(chunk)
-            ids = [aid for aid, r in results.items() if r.ok]
-            prog.skipped(len(results) - len(ids))  # failed in an earlier chunk
-            for aid, outcome in c.each(fetch_local_report, ids, chunk.start, chunk.end):
-                rows = steps.record_fetch(results[aid], outcome)
-                if results[aid].ok:
-                    writer.add(aid, rows)
-            writer.flush(final=True)  # waits for this chunk's writes
-    except BaseException:
-        with contextlib.suppress(Exception):  # the first error is the one to report
-            c.drain()
-        raise
 
 
 @flow(
@@ -218,11 +184,20 @@ def laike_daily(
         lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
         chunk_days: Days fetched per report call of a backfill (at most 7, the API's span limit).
     """
-    return run_windowed(
-        FLOW_NAME,
-        lambda rt, summary, window: _sync(rt, summary, window, accounts, chunk_days),
-        date=date,
-        start=start,
-        end=end,
-        lookback_days=lookback_days,
-    )
+    run = RunContext.dated(FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days)
+    if isinstance(run, State):  # could not start: settings, tokens or parameters
+        return run
+    with run:
+        names = run.one(list_local_accounts, accounts)
+        run.add_accounts(names)
+        if not run.rt.bitable_enabled:
+            run.summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+        batches = _Batches(run, names)
+        for chunk in run.chunks(chunk_days):
+            batches.start(chunk)
+            for aid, fetched in run.fan_out(
+                fetch_local_report, run.healthy(), chunk.start, chunk.end
+            ):
+                batches.add(aid, run.record(aid, fetched))
+            batches.flush(last=True)
+    return run.state

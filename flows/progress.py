@@ -1,9 +1,9 @@
 """Run progress: live counters of the current run, the Prefect progress artifact, a terminal view.
 
-One :class:`RunProgress` per flow run, opened by ``run_sync`` (every flow) and reachable from
-the steps through :func:`current` (module-level: the steps run on worker threads, and only one
-flow run is in progress per process at a time, as ``adsync run``/``demo``/the engine run them).
-The steps report what they did (an account fetched, a batch written); the progress artifact is
+One :class:`RunProgress` per flow run, opened by the run's ``RunContext`` (flows/context.py),
+which counts the fetches; the steps reach it through :func:`current` (module-level: they run on
+worker threads, and only one flow run is in progress per process at a time, as ``adsync
+run``/``demo``/the engine run them) to report written batches; the progress artifact is
 updated on every written batch, so the Prefect UI moves while a run of any length is going.
 :func:`live_display` renders the same counters in a terminal (``adsync run``, only on a TTY).
 
@@ -136,9 +136,16 @@ def tracking(
     api_calls: Callable[[], int] = lambda: 0,
     throttled: Callable[[], int] = lambda: 0,
 ) -> Iterator[RunProgress]:
-    """Make a run's progress current; its artifact reaches 100 when the body returns."""
+    """A new run progress made current (see :func:`track`)."""
+    with track(RunProgress(flow=flow, window=window, api_calls=api_calls, throttled=throttled)):
+        yield _current or _NOOP
+
+
+@contextlib.contextmanager
+def track(p: RunProgress) -> Iterator[RunProgress]:
+    """Make a run's progress current and open its artifact; the artifact reaches 100 when the
+    body returns (not when it raises)."""
     global _current
-    p = RunProgress(flow=flow, window=window, api_calls=api_calls, throttled=throttled)
     p.open_artifact()
     previous, _current = _current, p
     try:

@@ -1,4 +1,4 @@
-"""I/O steps the flows share: collect per-account fetches, upsert into the DB, project to Bitable.
+"""I/O steps the flows share: fetch completely, upsert into the DB, project to Bitable.
 
 Plain functions (no Prefect decorators): the flows wrap them in tasks. Every step records what
 it did in the run's :class:`RunSummary`, so the ledger, artifacts and card all agree.
@@ -9,17 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 from sqlalchemy import Table, select
 
 from flows import progress
 from flows.runtime import Runtime
-from flows.summary import AccountResult, RunSummary
+from flows.summary import RunSummary
 from flows.window import Window
 from integrations.database import row_rules, tables
 from integrations.database.upsert import upsert
@@ -27,7 +25,7 @@ from integrations.feishu.specs import table_spec
 from integrations.settings import ConfigError
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.errors import OceanEngineError
-from integrations.sources.oceanengine.pagination import IncompleteListing, Rejection
+from integrations.sources.oceanengine.pagination import IncompleteListing
 from token_store.errors import TokenStoreError, TransientOAuthError
 
 log = logging.getLogger("adsync.flows")
@@ -105,28 +103,6 @@ def short_reason(e: BaseException) -> str:
     return text[:300]
 
 
-def record_fetch(res: AccountResult, outcome: FetchResult | BaseException) -> list[dict[str, Any]]:
-    """Record one account's fetch outcome on its result; its rows (none when it failed)."""
-    if isinstance(outcome, BaseException):
-        res.ok = False
-        res.reason = short_reason(outcome)
-        log.warning("account %s failed: %s", res.account_id, res.reason)
-        progress.current().fetched(ok=False)
-        return []
-    progress.current().fetched(ok=True, rows=len(outcome.rows))
-    res.rows += len(outcome.rows)
-    res.cost += sum((r.get("cost") or Decimal(0) for r in outcome.rows), Decimal(0))
-    res.reject(
-        *(
-            f"{r.key}: {r.reason}" if isinstance(r, Rejection) else str(r)
-            for r in outcome.rejections
-        )
-    )
-    for rej in outcome.rejections[:20]:
-        log.warning("account %s: rejected row %s", res.account_id, rej)
-    return outcome.rows
-
-
 def screen_rows(
     summary: RunSummary,
     table: Table,
@@ -151,20 +127,6 @@ def screen_rows(
             log.warning("normalised row %s", issue)
             summary.normalise_row(str(issue))
     return screened.rows
-
-
-def collect(
-    futures: Sequence[PrefectFuture], ids: Sequence[int | str], results: dict[Any, AccountResult]
-) -> list[dict[str, Any]]:
-    """Wait for per-account fetches; good accounts' rows are returned, bad ones marked failed."""
-    rows: list[dict[str, Any]] = []
-    for aid, fut in zip(ids, futures, strict=True):
-        try:
-            outcome: FetchResult | BaseException = fut.result()
-        except Exception as e:  # noqa: BLE001 - one account's failure never hides another's data
-            outcome = e
-        rows.extend(record_fetch(results[aid], outcome))
-    return rows
 
 
 CC_ACCOUNT_TYPES = frozenset({"CUSTOMER_ADMIN", "CUSTOMER_OPERATOR"})

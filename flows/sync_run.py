@@ -1,29 +1,24 @@
-"""The run pattern every flow shares: ledger row, summary, artifacts, notification, final state.
-
-A flow body fills a :class:`RunSummary`; :func:`run_sync` wraps it so that whatever happens the
-ledger row is closed, the artifacts are published, the Feishu card is sent (when configured) and
-the Prefect run ends non-green when any account or sink failed (rule 3 of ARCHITECTURE.md).
+"""The bookkeeping around every run: run names, a run that could not start, artifacts, the
+final Prefect state. :class:`flows.context.RunContext` uses these, so whatever happens the ledger
+row is closed, the artifacts are published, the Feishu card is sent (when configured) and the
+Prefect run ends non-green when any account or sink failed.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
-from sqlalchemy.exc import SQLAlchemyError
 
-from flows import progress
-from flows.runtime import Runtime, check_flow_settings, get_runtime
+from flows.runtime import get_runtime
 from flows.summary import RunNotGreen, RunStatus, RunSummary
 from flows.window import Window, china_today, resolve_window
 from integrations.database import ledger
 from integrations.settings import ConfigError
-from token_store.errors import TokenStoreError
 
 log = logging.getLogger("adsync.flows")
 
@@ -54,122 +49,32 @@ def _install_filter() -> None:
 _install_filter()
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
+def logger() -> logging.Logger | logging.LoggerAdapter:
     try:
         return get_run_logger()
     except Exception:  # noqa: BLE001 - outside a run (tests calling .fn)
         return log
 
 
-def _flow_run_id() -> str | None:
+def flow_run_id() -> str | None:
     ctx = FlowRunContext.get()
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
 
 
-def run_sync(
-    flow_name: str,
-    window: Window,
-    body: Callable[[Runtime, RunSummary], None],
-    *,
-    artifact_key: str,
-) -> State:
-    """Run ``body`` with a ledger row and publish the outcome. Returns the final Prefect state.
-
-    Settings and tokens are checked first: a run that cannot start ends Failed with one line
-    naming the setting, no traceback, no retries and no ledger row (it never ran).
-    """
-    progress.quiet_task_logging()
-    try:
-        rt = get_runtime()
-        check_flow_settings(rt.settings, flow_name)
-        rt.check_tokens()
-    except (ConfigError, TokenStoreError) as e:
-        return _not_started(flow_name, str(e))
-    except SQLAlchemyError as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        return _not_started(flow_name, f"cannot use ADSYNC_DATABASE_URL: {reason}")
-    summary = RunSummary(
-        flow=flow_name, window_start=window.start, window_end=window.end, run_id=_flow_run_id()
-    )
-    logger = _logger()
-    run_pk = ledger.start_run(rt.engine, flow_name, window.start, window.end, run_id=summary.run_id)
-    calls_before = rt.api_calls()
-    t0 = time.monotonic()
-    try:
-        with (
-            rt.run_scope(),
-            progress.tracking(
-                flow_name, f"{window.start}..{window.end}", rt.api_calls, rt.throttled_calls
-            ),
-        ):
-            body(rt, summary)
-    except Exception as e:  # noqa: BLE001 - recorded in ledger/state; never lost
-        logger.exception("%s failed", flow_name)
-        summary.error = f"{type(e).__name__}: {e}"
-    finally:
-        summary.seconds = time.monotonic() - t0
-        summary.api_calls = rt.api_calls() - calls_before
-        ledger.finish_run(
-            rt.engine,
-            run_pk,
-            status=summary.status.value,
-            accounts_ok=len(summary.ok_accounts),
-            accounts_failed=len(summary.failed_accounts),
-            failed_accounts=summary.failed_accounts_json(),
-            counts=summary.counts_json(),
-            api_calls=summary.api_calls,
-            error=summary.failure_message() or None,
-        )
-    _publish(summary, artifact_key, logger)
-    rt.notify(summary)
-    logger.info("%s", summary.text().splitlines()[0])
-    if summary.status is RunStatus.SUCCESS:
-        return Completed(message=f"{len(summary.ok_accounts)} accounts ok", data=summary)
-    name = "Partial" if summary.status is RunStatus.PARTIAL else "Failed"
-    return Failed(name=name, message=summary.failure_message(), data=RunNotGreen.of(summary))
-
-
-def _not_started(flow_name: str, reason: str) -> State:
-    _logger().error("%s did not start: %s", flow_name, reason)
+def not_started(flow_name: str, reason: str) -> State:
+    """The state of a run that could not start (settings, tokens, parameters): one line, no
+    traceback, no retries; a FAILED ledger row when the database can take it."""
+    logger().error("%s did not start: %s", flow_name, reason)
     record_failed_start(flow_name, reason)
     return Failed(name="NotStarted", message=reason, data=ConfigError(reason))
 
 
-def run_windowed(
-    flow_name: str,
-    body: Callable[[Runtime, RunSummary, Window], None],
-    *,
-    date: str | None,
-    start: str | None,
-    end: str | None,
-    lookback_days: int | None,
-) -> State:
-    """:func:`run_sync` over the window of a dated flow's parameters (see resolve_window)."""
-    try:
-        s = get_runtime().settings
-        window = resolve_window(
-            date=date,
-            start=start,
-            end=end,
-            lookback_days=s.lookback_days if lookback_days is None else lookback_days,
-            tz=s.timezone,
-        )
-    except (ConfigError, ValueError, TypeError) as e:  # parameters or settings: never retried
-        return _not_started(flow_name, str(e))
-    return run_sync(
-        flow_name, window, lambda rt, summary: body(rt, summary, window), artifact_key=flow_name
-    )
-
-
-def run_today(
-    flow_name: str, body: Callable[[Runtime, RunSummary], None], *, artifact_key: str
-) -> State:
-    """:func:`run_sync` over today (China time) for undated flows (accounts, DPA)."""
-    try:
-        today = china_today(get_runtime().settings.timezone)
-    except ConfigError as e:
-        return _not_started(flow_name, str(e))
-    return run_sync(flow_name, Window.single(today), body, artifact_key=artifact_key)
+def final_state(summary: RunSummary) -> State:
+    """Completed when every account and sink is fine, else Failed named Partial or Failed."""
+    if summary.status is RunStatus.SUCCESS:
+        return Completed(message=f"{len(summary.ok_accounts)} accounts ok", data=summary)
+    name = "Partial" if summary.status is RunStatus.PARTIAL else "Failed"
+    return Failed(name=name, message=summary.failure_message(), data=RunNotGreen.of(summary))
 
 
 def run_name(label: str) -> Callable[[], str]:
@@ -207,7 +112,7 @@ def record_failed_start(flow_name: str, reason: str) -> None:
     when the database itself is what failed, Prefect's state is the only record."""
     try:
         rt = get_runtime()
-        pk = ledger.start_run(rt.engine, flow_name, None, None, run_id=_flow_run_id())
+        pk = ledger.start_run(rt.engine, flow_name, None, None, run_id=flow_run_id())
         ledger.finish_run(
             rt.engine, pk, status=RunStatus.FAILED.value, error=f"did not start: {reason}"
         )
@@ -215,7 +120,8 @@ def record_failed_start(flow_name: str, reason: str) -> None:
         log.warning("%s: could not record the failed start in sync_runs: %s", flow_name, e)
 
 
-def _publish(summary: RunSummary, key: str, logger) -> None:
+def publish(summary: RunSummary, key: str) -> None:
+    """The run's account table and summary as Prefect artifacts (inside a flow run only)."""
     if FlowRunContext.get() is None:
         return
     try:
@@ -227,4 +133,4 @@ def _publish(summary: RunSummary, key: str, logger) -> None:
         )
         create_markdown_artifact(key=f"{key}-summary", markdown=summary.markdown())
     except Exception as e:  # noqa: BLE001 - artifacts are best effort, the ledger is the record
-        logger.warning("could not publish artifacts: %s", e)
+        logger().warning("could not publish artifacts: %s", e)

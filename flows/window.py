@@ -195,16 +195,3 @@ def split_window(window: Window, max_days: int) -> list[Window]:
         chunks.append(Window(start, end))
         start = end + ONE_DAY
     return chunks
-
-
-def chunk_progress(chunks: list[Window], done: int) -> float:
-    """Percent of days covered once the first ``done`` chunks are finished (for progress bars).
-
-    Weighted by days, so a short trailing chunk does not jump the bar.
-    """
-    if not 0 <= done <= len(chunks):
-        raise ValueError(f"done must be within 0..{len(chunks)}, got {done}")
-    total = sum(len(c) for c in chunks)
-    if total == 0:
-        return 100.0
-    return 100.0 * sum(len(c) for c in chunks[:done]) / total

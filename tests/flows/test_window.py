@@ -13,7 +13,6 @@ import pytest
 from flows.window import (
     Window,
     china_today,
-    chunk_progress,
     daily_window,
     parse_date,
     resolve_window,
@@ -245,11 +244,3 @@ def test_split_window_remainder_and_small_windows() -> None:
 def test_split_window_rejects_bad_span(bad: object) -> None:
     with pytest.raises(ValueError, match="max_days"):
         split_window(Window.single(TODAY), bad)  # type: ignore[arg-type]
-
-
-def test_chunk_progress_weighted_by_days() -> None:
-    chunks = split_window(Window(D("2026-11-01"), D("2026-11-10")), 4)  # 4, 4, 2 days
-    assert [chunk_progress(chunks, i) for i in range(4)] == [0.0, 40.0, 80.0, 100.0]
-    with pytest.raises(ValueError):
-        chunk_progress(chunks, 4)
-    assert chunk_progress([], 0) == 100.0

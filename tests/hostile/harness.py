@@ -1,7 +1,7 @@
-"""Run the 本地推 flow body against the simulators on a given database, without a Prefect server.
+"""Run the 本地推 flow (`laike-daily`) against the simulators on a given database.
 
-The body is the same one deployments run (``flows.laike._sync``), with ``DirectCalls`` so the
-steps are plain calls; ``run_sync`` still writes the ledger row and builds the summary.
+The flow is the one deployments run (``flows.laike.laike_daily``), in this process against the
+session's Prefect server (tests/hostile/conftest.py), for an explicit window and accounts.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from flows import laike
-from flows.calls import DirectCalls
 from flows.runtime import get_runtime, reset_runtime
 from flows.summary import RunSummary
-from flows.sync_run import run_sync
 from flows.window import Window
 from integrations.database import tables
 from integrations.database.engine import make_engine
@@ -73,14 +71,12 @@ def prepare(sb: Sandbox, db_url: str, tmp: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def run_laike(window: Window, accounts: list[int] | None) -> RunSummary:
-    holder: dict[str, RunSummary] = {}
-
-    def body(rt, summary: RunSummary) -> None:
-        holder["s"] = summary
-        laike._sync(rt, summary, window, accounts, 7, DirectCalls(4))
-
-    run_sync(laike.FLOW_NAME, window, body, artifact_key=laike.FLOW_NAME)
-    return holder["s"]
+    state = laike.laike_daily(
+        start=window.start, end=window.end, accounts=accounts, return_state=True
+    )
+    summary = state.result(raise_on_failure=False)
+    assert isinstance(summary, RunSummary), f"{state.name}: {state.message}"
+    return summary
 
 
 def db_promotions(db_url: str) -> dict[tuple[Any, ...], dict[str, Any]]:

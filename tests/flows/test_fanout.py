@@ -1,29 +1,39 @@
-"""flows.calls: completion order, per-key outcomes, and results released once consumed."""
+"""flows.fanout: completion order, per-key outcomes, results released once consumed, the
+write lane's order and stop at a failure."""
 
 from __future__ import annotations
 
 import gc
 import threading
 import weakref
-from types import SimpleNamespace
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
-from flows.calls import DirectCalls
+import pytest
+
+from flows.fanout import WriteLane, completed
 
 
 class Rows(list):
     """A weak-referenceable stand-in for one account's fetched rows."""
 
 
+def _each(fn: Callable[..., Any], keys: list[int], workers: int) -> Iterator[tuple[int, Any]]:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from completed(lambda k: pool.submit(fn, k), keys, 4 * workers)
+
+
 def test_each_yields_in_completion_order_with_exceptions_as_outcomes():
     gates = {k: threading.Event() for k in (1, 2, 3)}
 
-    def fetch(key: int, suffix: str) -> str:
+    def fetch(key: int) -> str:
         gates[key].wait(5)
         if key == 2:
             raise ValueError(f"bad {key}")
-        return f"{key}{suffix}"
+        return f"{key}!"
 
-    it = DirectCalls(workers=3).each(SimpleNamespace(fn=fetch), [1, 2, 3], "!")
+    it = _each(fetch, [1, 2, 3], workers=3)
     gates[3].set()
     assert next(it) == (3, "3!")
     gates[2].set()
@@ -44,7 +54,7 @@ def test_a_consumed_result_is_not_kept_while_others_are_pending():
         made[key] = weakref.ref(rows)
         return rows
 
-    it = DirectCalls(workers=2).each(SimpleNamespace(fn=fetch), [1, 2])
+    it = _each(fetch, [1, 2], workers=2)
     key, rows = next(it)
     assert key == 1 and len(rows) == 100
     del rows
@@ -55,9 +65,7 @@ def test_a_consumed_result_is_not_kept_while_others_are_pending():
     assert [k for k, _ in it] == [2]
 
 
-def test_serial_lane_runs_in_order_off_the_caller_thread_and_stops_at_a_failure():
-    import pytest
-
+def test_write_lane_runs_in_order_off_the_caller_thread_and_stops_at_a_failure():
     ran: list[tuple[int, str]] = []
 
     def step(n: int) -> None:
@@ -65,25 +73,21 @@ def test_serial_lane_runs_in_order_off_the_caller_thread_and_stops_at_a_failure(
         if n == 3:
             raise OSError("disk full")
 
-    calls = DirectCalls(workers=2)
-    task = SimpleNamespace(fn=step, name="step")
+    lane = WriteLane()
     for n in range(1, 6):
-        calls.serial(task, n)
+        lane.submit("step", lambda n=n: step(n))
     with pytest.raises(OSError, match="disk full"):
-        calls.drain()
+        lane.drain()
     assert [n for n, _ in ran] == [1, 2, 3]  # 4 and 5 never ran
-    assert all(name.startswith("serial-lane") for _, name in ran)
+    assert all(name.startswith("write-lane") for _, name in ran)
 
-    calls.serial(task, 10)  # a drained lane starts afresh
-    calls.drain()
+    lane.submit("step", lambda: step(10))  # a drained lane starts afresh
+    assert not lane.failed
+    lane.drain()
     assert ran[-1][0] == 10
 
 
 def test_at_most_window_submitted_and_unconsumed():
-    from concurrent.futures import Future
-
-    from flows.calls import _completed
-
     outstanding, peak = 0, 0
 
     def submit(key: int) -> Future:
@@ -95,7 +99,7 @@ def test_at_most_window_submitted_and_unconsumed():
         return f
 
     got = []
-    for key, value in _completed(submit, range(20), window=3):
+    for key, value in completed(submit, range(20), window=3):
         outstanding -= 1
         got.append((key, value))
     assert sorted(got) == [(k, k * 10) for k in range(20)]
