@@ -7,14 +7,15 @@ from datetime import timedelta
 import pytest
 
 from integrations.database.migrate import upgrade
+from integrations.retry import RetryPolicy
 from integrations.settings import ConfigError, load_settings
 from tests.token_store.conftest import LeakGuard, api_accepts, refresh_calls
 from token_store.api import TokenStore, build_token_store
 from token_store.errors import AuthCodeInvalid, ReauthorizeRequired, TransientOAuthError
 from token_store.models import TokenKey
-from token_store.oauth import OceanEngineOAuth, RetryPolicy
+from token_store.oauth import OceanEngineOAuth
 
-FAST_RETRY = RetryPolicy(attempts=4, wait_initial_s=0.01, wait_max_s=0.05)
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_rate_limited_refresh_is_retried(sandbox, store) -> None:
     store.exchange_auth_code(sandbox.oe.issue_auth_code())
     sandbox.oe.knobs.qps_limit = 1.0
     api_accepts(sandbox, store.get_access_token())  # uses this second's quota: next is 40100
-    store._oauth.retry = RetryPolicy(attempts=6, wait_initial_s=0.3, wait_max_s=1.0)
+    store._oauth.retry = RetryPolicy(max_attempts=6, base_delay_s=0.3, max_delay_s=1.0)
     token = store.force_refresh()
     sandbox.oe.knobs.qps_limit = None
     assert api_accepts(sandbox, token)
