@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
@@ -151,9 +152,9 @@ class ClientCredentials:
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
             raise OAuthError(f"{where}: answer lacks access_token (has: {sorted(data)})")
-        try:
-            lifetime = int(data["expires_in"])
-        except (KeyError, TypeError, ValueError):
+        try:  # 7200, "7200" or 7200.0: a whole number of seconds, never through a float
+            lifetime = int(Decimal(str(data["expires_in"])))
+        except (KeyError, ArithmeticError, ValueError):
             # Field names only: the payload holds the token.
             raise OAuthError(
                 f"{where}: answer lacks a numeric expires_in (has: {sorted(data)})"

@@ -22,8 +22,18 @@ from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 from integrations.settings import ConfigError
+from token_store.client_credentials import ClientCredentials, ClientCredentialsRejected
 from token_store.errors import ReauthorizeRequired, TokenNotFound
 from token_store.models import TokenKey, TokenSet
+
+__all__ = [
+    "AuthCodeOAuth",
+    "AuthorizationCode",
+    "ClientCredentials",  # in token_store/client_credentials.py (its HTTP exchange)
+    "ClientCredentialsRejected",
+    "RefreshStrategy",
+    "Unconfigured",
+]
 
 
 @runtime_checkable

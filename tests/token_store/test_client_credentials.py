@@ -275,6 +275,12 @@ def test_json_body_and_envelope(leak_guard) -> None:
 
 
 def test_token_lifetime_within_the_margin_is_an_error(server) -> None:
+    server.ttl_s = "7200"  # type: ignore[assignment] - a string, as some servers send it
+    ts = _strategy(server).obtain(KEY)
+    assert 7190 < (ts.access_expires_at - utcnow()).total_seconds() <= 7200
+    server.ttl_s = "soon"  # type: ignore[assignment]
+    with pytest.raises(OAuthError, match="lacks a numeric expires_in"):
+        _strategy(server).obtain(KEY)
     server.ttl_s = 30
     with pytest.raises(OAuthError, match="tokens live 30 s, not longer than the refresh margin"):
         _strategy(server).obtain(KEY)
