@@ -426,7 +426,7 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
         )
         assert (got.start, got.end) == (window.start, window.end), (got, window)
     rt = get_runtime()
-    _ = rt.engine, rt.oceanengine  # built before the clock, like a warm worker
+    _ = rt.engine, rt.client("oceanengine")  # built before the clock, like a warm worker
     if mode == "warmup":  # untimed setup against a fast sandbox: no client pacing either
         from integrations.feishu.client import Pacing
         from integrations.feishu.sink import BitableSink
@@ -436,7 +436,7 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
         )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     time.sleep(1.1)  # the sandbox's rolling QPS window forgets the token exchange
-    calls_before = rt.oceanengine.stats.snapshot()
+    calls_before = rt.client("oceanengine").stats.snapshot()
     sampler = Sampler() if cfg["sample"] else None
     if sampler:
         sampler.start()
@@ -449,7 +449,7 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
     if sampler:
         sampler.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    after = rt.oceanengine.stats.snapshot()
+    after = rt.client("oceanengine").stats.snapshot()
     by_ep = Counter(after["by_endpoint"]) - Counter(calls_before["by_endpoint"])
     bitable_stats = rt.bitable.api.stats if "bitable" in rt.__dict__ else None
 

@@ -62,7 +62,7 @@ INCOMPLETE = Listing("-", complete=False)  # what a failed listing counts as
     **steps.API_TASK,
 )
 def list_authorised() -> Listing:
-    fetched = E.fetch_authorized_accounts(get_runtime().oceanengine)
+    fetched = E.fetch_authorized_accounts(get_runtime().client("oceanengine"))
     out = Listing(E.EP_ADVERTISER_GET, [a.to_row() for a in fetched.rows])
     if fetched.rejections:
         out.complete = False
@@ -86,7 +86,7 @@ def list_workbench(cc_account_id: int, account_type: str) -> Listing:
 def _list_workbench(cc_account_id: int, account_type: str) -> Listing:
     out = Listing(f"{cc_account_id}:{account_type}")
     for page, rejections in E.iter_customer_center_accounts(
-        get_runtime().oceanengine, cc_account_id, account_type
+        get_runtime().client("oceanengine"), cc_account_id, account_type
     ):
         out.rows.extend(a.to_row() for a in page)
         if rejections:  # unparsable rows, or the API's 10,000-row cap
@@ -103,7 +103,9 @@ def _list_workbench(cc_account_id: int, account_type: str) -> Listing:
 def list_life(life_account_id: int) -> Listing:
     """LOCAL accounts of a 来客 account (v3.0/local/life/advertiser/list; ids only)."""
     out = Listing(f"{life_account_id}:LIFE")
-    for page, rejections in E.iter_life_local_accounts(get_runtime().oceanengine, life_account_id):
+    for page, rejections in E.iter_life_local_accounts(
+        get_runtime().client("oceanengine"), life_account_id
+    ):
         out.rows.extend(a.to_row() for a in page)
         if rejections:
             out.complete = False

@@ -79,7 +79,7 @@ def aweme_accounts(rt: Runtime, only: Sequence[str] | None = None) -> dict[str, 
     ``settings.accounts`` names win, keyed by account id or aweme_sec_uid. ``only`` keeps the
     accounts named there by aweme_sec_uid or account id; an unknown one is a ValueError.
     """
-    listed = E.fetch_authorized_accounts(rt.oceanengine)
+    listed = E.fetch_authorized_accounts(rt.client("oceanengine"))
     for rej in listed.rejections:
         log.warning("account listing: %s", rej)
     names: dict[str, str] = {}
@@ -118,7 +118,7 @@ def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult
     fetched = steps.fetch_complete(
         lambda: E.collect(
             E.iter_douplus_report(
-                rt.oceanengine,
+                rt.client("oceanengine"),
                 aweme_sec_uid,
                 start,
                 end,
@@ -150,7 +150,7 @@ def fetch_orders(
 def _fetch_orders(
     rt: Runtime, aweme_sec_uid: str, created_since: date | None, today: date, order_ids: list[int]
 ) -> steps.FetchResult:
-    client, unit = rt.oceanengine, rt.settings.douplus_money_unit
+    client, unit = rt.client("oceanengine"), rt.settings.douplus_money_unit
     out: Fetched[dict] = Fetched()
     if created_since is not None:
         out = E.collect(

@@ -56,7 +56,7 @@ def list_local_accounts(only: list[int] | None) -> dict[int, str]:
     **steps.API_TASK,
 )
 def fetch_local_report(account_id: int, start: date, end: date) -> steps.FetchResult:
-    client = get_runtime().oceanengine
+    client = get_runtime().client("oceanengine")
     fetched = steps.fetch_complete(
         lambda: E.fetch_local_promotion_report(client, account_id, start, end),
         f"local account {account_id}",

@@ -1,7 +1,8 @@
 """Process-wide resources a flow run needs, built once from settings.
 
 Tasks run in threads of the same process (Prefect's ThreadPoolTaskRunner), so they share one
-engine, one token store, one rate-limited Ocean Engine client and one Bitable writer per base.
+engine, one token store, one client per source (``rt.client("oceanengine")``, built by the
+source's ``connect``, integrations/sources/registry.py) and one Bitable writer per base.
 Nothing here is passed as a task argument (Prefect would try to hash it); tasks call
 :func:`get_runtime` instead.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -28,11 +29,11 @@ from integrations.settings import (
     get_settings,
     require,
 )
+from integrations.sources.registry import get_source
 
 if TYPE_CHECKING:
     from flows.summary import RunSummary
     from integrations.feishu.sink import BitableSink
-    from integrations.sources.oceanengine.client import OceanEngineClient
     from token_store.api import TokenStore
 
 log = logging.getLogger("adsync.flows")
@@ -63,6 +64,9 @@ class Runtime:
     settings: Settings
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _run_cache: ExitStack | None = field(default=None, repr=False)
+    # Source clients by name, built on first use; re-entrant: a source may connect another.
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _clients_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __post_init__(self) -> None:
         limit_malloc_arenas()  # before the run's thread pools allocate (see flows/memory.py)
@@ -79,19 +83,15 @@ class Runtime:
 
         return build_token_store(self.settings, engine=self.engine)
 
-    @cached_property
-    def oceanengine(self) -> OceanEngineClient:
-        from integrations.sources.oceanengine.client import OceanEngineClient
-
-        s = self.settings
-        require(s, "oceanengine_app_id", "oceanengine_app_secret")
-        return OceanEngineClient(
-            self.tokens.provider(),
-            base_url=s.oceanengine_base_url,
-            qps=s.oceanengine_qps,
-            timeout_s=s.oceanengine_timeout_s,
-            report_max_lookback_days=s.oceanengine_report_max_lookback_days,
-        )
+    def client(self, name: str) -> Any:
+        """The client of source ``name``, built by the source's ``connect`` once per process
+        and shared by all threads (one rate limiter and token provider per app)."""
+        with self._clients_lock:
+            built = self._clients.get(name)
+            if built is None:
+                built = get_source(name).connect(self.settings, self)
+                self._clients[name] = built
+            return built
 
     @property
     def bitable_enabled(self) -> bool:
@@ -130,16 +130,18 @@ class Runtime:
             finally:
                 self._run_cache = None
 
+    def _stats(self) -> list[Any]:
+        with self._clients_lock:
+            clients = list(self._clients.values())
+        return [c.stats for c in clients if getattr(c, "stats", None) is not None]
+
     def api_calls(self) -> int:
-        if "oceanengine" not in self.__dict__:
-            return 0
-        return self.oceanengine.stats.total
+        """Requests sent so far by the source clients built in this process."""
+        return sum(int(st.total) for st in self._stats())
 
     def throttled_calls(self) -> int:
-        """Ocean Engine answers 40100 / HTTP 429 so far (retried by the client)."""
-        if "oceanengine" not in self.__dict__:
-            return 0
-        return int(self.oceanengine.stats.snapshot()["retries"].get("Throttled", 0))
+        """Throttled answers so far (Ocean Engine 40100 / HTTP 429), retried by the clients."""
+        return sum(int(st.snapshot()["retries"].get("Throttled", 0)) for st in self._stats())
 
     def run_url(self, summary: RunSummary) -> str | None:
         ui = self.settings.prefect_ui_url

@@ -139,7 +139,7 @@ def local_parents(rt: Runtime) -> tuple[list[int], list[int]]:
     """Where LOCAL accounts are listed: (工作台 ids, 来客 ids). The configured 工作台, else the
     consent's CUSTOMER_ADMIN/OPERATOR accounts; plus its 来客 (PLATFORM_ROLE_LIFE) accounts,
     whose local accounts come from v3.0/local/life/advertiser/list, not from a 工作台."""
-    authorised = E.fetch_authorized_accounts(rt.oceanengine).rows
+    authorised = E.fetch_authorized_accounts(rt.client("oceanengine")).rows
     life = [a.id for a in authorised if (a.account_type or "") == LIFE_ACCOUNT_TYPE]
     if rt.settings.oceanengine_cc_account_id is not None:
         return [rt.settings.oceanengine_cc_account_id], life
@@ -169,13 +169,15 @@ def _local_accounts(rt: Runtime) -> dict[int, str]:
     names: dict[int, str] = {}
     workbenches, lives = local_parents(rt)
     for cc in workbenches:
-        for page, rejections in E.iter_customer_center_accounts(rt.oceanengine, cc, "LOCAL"):
+        for page, rejections in E.iter_customer_center_accounts(
+            rt.client("oceanengine"), cc, "LOCAL"
+        ):
             for a in page:
                 names[a.account_id] = a.account_name or str(a.account_id)
             for rej in rejections:
                 log.warning("account listing: %s", rej)
     for life in lives:
-        for rows, rejections in E.iter_life_local_accounts(rt.oceanengine, life):
+        for rows, rejections in E.iter_life_local_accounts(rt.client("oceanengine"), life):
             for r in rows:
                 names.setdefault(r.local_account_id, str(r.local_account_id))
             for rej in rejections:

@@ -1,6 +1,10 @@
-"""The token store API: valid Ocean Engine access tokens on demand, rotated safely.
+"""The token store API: valid access tokens of any vendor on demand, rotated safely.
 
-Refresh protocol (the refresh token is single use; a refresh kills the old one):
+Tokens are keyed by vendor (``TokenKey``: ``vendor:app_id:principal``); how a vendor's tokens are
+obtained and renewed is its :class:`~token_store.strategies.RefreshStrategy`, registered with
+:meth:`TokenStore.register`: authorisation code with a rotating refresh token (Ocean Engine) or
+OAuth2 client credentials. Whatever the strategy, renewing follows one protocol (written for the
+hardest case, a single-use refresh token that a refresh kills):
 
 1. take the backend's per-key lock (row lock / SQLite write lock / flock),
 2. re-read the token set: another process may have refreshed while we waited,
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,10 +39,11 @@ from token_store.errors import (
     TokenPairNotStored,
     TokenStoreError,
 )
-from token_store.models import TokenKey, TokenSet, TokenStatus, utcnow
+from token_store.models import PROVIDER_OCEANENGINE, TokenKey, TokenSet, TokenStatus, utcnow
 from token_store.oauth import OceanEngineOAuth
 from token_store.rescue import read_rescue, remove_rescue, write_rescue
 from token_store.rescue import rescue_dirs as rescue_dirs_for
+from token_store.strategies import AuthorizationCode, RefreshStrategy, Unconfigured
 
 __all__ = [
     "ReauthorizeRequired",
@@ -73,14 +78,16 @@ class TokenStore:
     def __init__(
         self,
         backend: Backend,
-        oauth: OceanEngineOAuth | None = None,
+        strategies: Iterable[RefreshStrategy] = (),
         refresh_margin: timedelta = DEFAULT_MARGIN,
         default_key: TokenKey | None = None,
         rescue_dirs: list[Path] | None = None,
         rescue_key: SecretStr | None = None,
     ) -> None:
         self._backend = backend
-        self._oauth = oauth
+        self._strategies: dict[str, RefreshStrategy] = {}
+        for strategy in strategies:
+            self.register(strategy)
         self.refresh_margin = refresh_margin
         self.default_key = default_key
         # Where and how an exchanged pair is saved if the store fails (token_store/rescue.py).
@@ -94,22 +101,44 @@ class TokenStore:
     def backend(self) -> Backend:
         return self._backend
 
+    def register(self, strategy: RefreshStrategy) -> None:
+        """Serve ``strategy.vendor``'s keys with ``strategy`` (replacing any earlier one)."""
+        self._strategies[strategy.vendor] = strategy
+
+    def strategy(self, vendor: str) -> RefreshStrategy:
+        """The strategy registered for ``vendor``; ConfigError naming the vendor if none."""
+        try:
+            return self._strategies[vendor]
+        except KeyError:
+            raise ConfigError(
+                f"no token strategy for vendor {vendor!r} (registered: "
+                f"{', '.join(sorted(self._strategies)) or 'none'})"
+            ) from None
+
+    def margin_for(self, key: TokenKey) -> timedelta:
+        """How long before expiry the access token of ``key`` is renewed."""
+        strategy = self._strategies.get(key.provider)
+        own = strategy.refresh_margin if strategy is not None else None
+        return own if own is not None else self.refresh_margin
+
     # --- reading ---------------------------------------------------------------------------
 
     def get_access_token(self, key: TokenKey | None = None) -> str:
         """An access token valid for at least ``refresh_margin``; refreshes (locked) if not."""
         key = self._key(key)
+        margin = self.margin_for(key)
         ts = self._backend.load(key)
         if ts is None:
-            raise TokenNotFound(key)
-        if ts.access_valid_for(self.refresh_margin):
+            return self._obtain(key)
+        if ts.access_valid_for(margin):
             return ts.access_token.get_secret_value()
-        return self._refresh(key, lambda cur: not cur.access_valid_for(self.refresh_margin))
+        return self._refresh(key, lambda cur: not cur.access_valid_for(margin))
 
     def force_refresh(
         self, key: TokenKey | None = None, stale_access_token: str | None = None
     ) -> str:
-        """Refresh after an API call reported 40102/40105 for ``stale_access_token``.
+        """Refresh after an API call refused ``stale_access_token`` (Ocean Engine 40102/40105,
+        HTTP 401 of a client-credentials vendor).
 
         If the stored token already differs from the stale one, another process refreshed in the
         meantime: its token is returned and no refresh is made. Without ``stale_access_token``
@@ -164,12 +193,16 @@ class TokenStore:
         rescue file (:mod:`token_store.rescue`) and :class:`TokenPairNotStored` names it.
         """
         key = self._key(key)
-        oauth = self._oauth_for(key)
+        strategy = self._strategy_for(key)
+        if not isinstance(strategy, AuthorizationCode | Unconfigured):
+            raise ConfigError(
+                f"vendor {key.provider!r} does not use auth codes (it obtains its own tokens)"
+            )
         try:
             self._backend.probe(key)
         except TokenStoreError as e:
             raise TokenStoreError(f"{e}; {CODE_NOT_USED}") from None
-        ts = oauth.exchange_auth_code(code)
+        ts = strategy.exchange_auth_code(code)
         try:
             self.put(key, ts)
         except BaseException as e:  # noqa: BLE001 - whatever broke, the pair must survive
@@ -193,6 +226,33 @@ class TokenStore:
 
     # --- internals -------------------------------------------------------------------------
 
+    def _obtain(self, key: TokenKey) -> str:
+        """No stored set: a strategy that needs no person (client credentials) gets a first one,
+        under the same lock, so concurrent first users make one request between them."""
+        registered = self._strategies.get(key.provider)
+        if registered is None or registered.needs_consent:
+            raise TokenNotFound(key)  # only a person's consent (`adsync tokens`) starts a grant
+        strategy = self._strategy_for(key)
+        margin = self.margin_for(key)
+        for attempt in (1, 2):
+            try:
+                with self._backend.locked(key) as slot:
+                    current = slot.current
+                    if current is not None and current.access_valid_for(margin):
+                        return current.access_token.get_secret_value()
+                    new = strategy.obtain(key)
+                    slot.save(new)
+                break
+            except ConcurrentInsert:
+                if attempt == 2:
+                    raise
+        log.info(
+            "obtained tokens for key %s; access token valid until %s",
+            key,
+            new.access_expires_at.isoformat(timespec="seconds"),
+        )
+        return new.access_token.get_secret_value()
+
     def _refresh(self, key: TokenKey, needed: Callable[[TokenSet], bool]) -> str:
         with self._backend.locked(key) as slot:
             current = slot.current
@@ -201,10 +261,8 @@ class TokenStore:
             if not needed(current):
                 log.debug("tokens for key %s were refreshed by another process", key)
                 return current.access_token.get_secret_value()
-            new = self._oauth_for(key).refresh(
-                key, current.refresh_token.get_secret_value(), current.account_ids
-            )
-            # Crash window starts: the old refresh token is spent. Commit immediately.
+            new = self._strategy_for(key).refresh(key, current)
+            # Crash window starts: a rotating refresh token is spent. Commit immediately.
             if _AFTER_ISSUE_HOOK is not None:
                 _AFTER_ISSUE_HOOK(key)
             slot.save(new)
@@ -222,21 +280,20 @@ class TokenStore:
             raise ConfigError("ADSYNC_OCEANENGINE_APP_ID: required to name the token key")
         return self.default_key
 
-    def _oauth_for(self, key: TokenKey) -> OceanEngineOAuth:
-        if self._oauth is None:
+    def _strategy_for(self, key: TokenKey) -> RefreshStrategy:
+        strategy = self.strategy(key.provider)
+        if key.app_id != strategy.app_id:
+            # Never send one app's secret to renew another app's tokens.
             raise ConfigError(
-                "ADSYNC_OCEANENGINE_APP_SECRET: required to exchange or refresh tokens"
+                f"key {key} belongs to app {key.app_id}, but the configured {key.provider} app "
+                f"is {strategy.app_id}"
             )
-        if key.app_id != self._oauth.app_id:
-            raise ConfigError(
-                f"ADSYNC_OCEANENGINE_APP_ID: key {key} belongs to app {key.app_id}, "
-                f"but the configured app is {self._oauth.app_id}"
-            )
-        return self._oauth
+        return strategy
 
 
 class TokenProvider:
-    """What the HTTP client holds: ``get()`` before a call, ``refresh(stale)`` on 40102/40105.
+    """What an HTTP client holds: ``get()`` before a call, ``refresh(stale)`` when the API
+    refuses the token (Ocean Engine 40102/40105, HTTP 401 of a client-credentials vendor).
 
     Caches the access token in memory while it stays valid for the store's margin, so a
     20-QPS pull does not read and decrypt the token set from the backend on every request.
@@ -259,7 +316,7 @@ class TokenProvider:
         with self._lock:
             if ts.access_token.get_secret_value() == token:
                 self._token = token
-                self._valid_until = ts.access_expires_at - self.store.refresh_margin
+                self._valid_until = ts.access_expires_at - self.store.margin_for(self.key)
         return token
 
     def refresh(self, stale: str) -> str:
@@ -294,7 +351,7 @@ def build_token_store(
         key = settings.token_encryption_key
         backend = DatabaseBackend(engine or settings.db_url, lambda: TokenCipher(key))
     app_id = settings.oceanengine_app_id
-    oauth = None
+    strategies: list[RefreshStrategy] = []
     if app_id and settings.oceanengine_app_secret is not None:
         oauth = OceanEngineOAuth(
             base_url=settings.oceanengine_base_url,
@@ -302,9 +359,19 @@ def build_token_store(
             app_secret=settings.oceanengine_app_secret,
             timeout_s=settings.oceanengine_timeout_s,
         )
+        strategies.append(AuthorizationCode(PROVIDER_OCEANENGINE, oauth))
+    elif app_id:
+        strategies.append(
+            Unconfigured(
+                PROVIDER_OCEANENGINE,
+                str(app_id),
+                "ADSYNC_OCEANENGINE_APP_SECRET: required to exchange or refresh tokens",
+            )
+        )
+    # Other vendors register their strategy when their source connects (Runtime.client).
     return TokenStore(
         backend,
-        oauth,
+        strategies,
         refresh_margin=timedelta(seconds=settings.token_refresh_margin_s),
         default_key=TokenKey.oceanengine(app_id, settings.oceanengine_principal)
         if app_id

@@ -85,8 +85,12 @@ def _t(dt: datetime) -> str:
 def _describe(st: TokenStatus, echo: Callable[[str], None] = typer.echo) -> None:
     ids = ", ".join(str(i) for i in st.account_ids) or "(none recorded)"
     echo(f"key: {st.key}")
+    echo(f"  vendor: {st.provider}")
     echo(f"  accounts: {ids}")
     echo(f"  access token expires:  {_t(st.access_expires_at)}")
+    if not st.has_refresh_token:
+        echo("  refresh token: none (client credentials: a new token is obtained when needed)")
+        return
     flag = " (EXPIRES WITHIN 7 DAYS)" if st.refresh_expiring_soon else ""
     flag = " (EXPIRED: re-authorise)" if st.refresh_expired else flag
     echo(f"  refresh token expires: {_t(st.refresh_expires_at)}{flag}")

@@ -10,6 +10,10 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 PROVIDER_OCEANENGINE = "oceanengine"
+# The refresh expiry of a token set without a refresh token (client credentials): the grant itself
+# never expires, it is re-obtained with the client secret. A real date, so the NOT NULL column of
+# oauth_tokens and every status/monitor reader take it as is (it is never "expiring soon").
+NO_REFRESH_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
 # A refresh token closer than this to its expiry is flagged (monitor.py, notifications).
 REFRESH_WARNING_WINDOW = timedelta(days=7)
 
@@ -25,10 +29,12 @@ def as_utc(dt: datetime) -> datetime:
 
 @dataclass(frozen=True, order=True)
 class TokenKey:
-    """Names one token set: provider, app id and the authorising principal.
+    """Names one token set: vendor (``provider``), app id and the authorising principal.
 
-    One app authorises many accounts, so the key is not an account id; ``principal`` tells apart
-    several consents of the same app (e.g. two agencies). String form: ``provider:app_id:principal``.
+    The vendor comes first, so two vendors' tokens share one store without colliding; it also picks
+    the store's refresh strategy (token_store/strategies.py). One app authorises many accounts, so
+    the key is not an account id; ``principal`` tells apart several consents of the same app (e.g.
+    two agencies). String form: ``provider:app_id:principal``.
     """
 
     provider: str
@@ -49,6 +55,10 @@ class TokenKey:
     def __str__(self) -> str:
         return f"{self.provider}:{self.app_id}:{self.principal}"
 
+    @property
+    def vendor(self) -> str:
+        return self.provider
+
     @classmethod
     def parse(cls, text: str) -> TokenKey:
         parts = text.split(":", 2)
@@ -66,6 +76,9 @@ class TokenKey:
 class TokenSet(BaseModel):
     """An access/refresh token pair with expiry times (UTC) and the accounts it authorises.
 
+    ``refresh_token`` is None for a grant without one (client credentials); its
+    ``refresh_expires_at`` is then :data:`NO_REFRESH_EXPIRY`.
+
     Secrets are ``SecretStr``: repr, str and ``model_dump`` mask them. Only
     :meth:`to_secret_json` reveals them, for writing to a secret store.
     """
@@ -73,7 +86,7 @@ class TokenSet(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     access_token: SecretStr
-    refresh_token: SecretStr
+    refresh_token: SecretStr | None
     access_expires_at: AwareDatetime
     refresh_expires_at: AwareDatetime
     account_ids: list[int] = Field(default_factory=list)
@@ -91,7 +104,9 @@ class TokenSet(BaseModel):
         return json.dumps(
             {
                 "access_token": self.access_token.get_secret_value(),
-                "refresh_token": self.refresh_token.get_secret_value(),
+                "refresh_token": self.refresh_token.get_secret_value()
+                if self.refresh_token is not None
+                else None,
                 "access_expires_at": self.access_expires_at.isoformat(),
                 "refresh_expires_at": self.refresh_expires_at.isoformat(),
                 "account_ids": self.account_ids,
@@ -117,6 +132,7 @@ class TokenStatus(BaseModel):
     access_valid: bool
     refresh_expired: bool
     refresh_expiring_soon: bool  # within 7 days (and not yet expired)
+    has_refresh_token: bool = True  # False: client credentials, re-obtained when expired
     updated_at: datetime | None = None
 
     @classmethod
@@ -135,6 +151,7 @@ class TokenStatus(BaseModel):
             as_utc(refresh_expires_at),
         )
         refresh_expired = refresh_expires_at <= now
+        has_refresh = refresh_expires_at < NO_REFRESH_EXPIRY
         return cls(
             key=str(key),
             provider=key.provider,
@@ -147,5 +164,6 @@ class TokenStatus(BaseModel):
             refresh_expired=refresh_expired,
             refresh_expiring_soon=not refresh_expired
             and refresh_expires_at - now <= REFRESH_WARNING_WINDOW,
+            has_refresh_token=has_refresh,
             updated_at=as_utc(updated_at) if updated_at else None,
         )

@@ -23,14 +23,9 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from tenacity import (
-    Retrying,
-    before_sleep_log,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import retry_if_exception_type
 
+from integrations.retry import RetryPolicy
 from integrations.sources.oceanengine.errors import TRANSIENT_SERVER_CODES
 from token_store.errors import AuthCodeInvalid, OAuthError, ReauthorizeRequired, TransientOAuthError
 from token_store.models import TokenSet, utcnow
@@ -67,11 +62,8 @@ def _redact(text: str, secrets: list[str]) -> str:
     return text[:300]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    wait_initial_s: float = 0.5
-    wait_max_s: float = 8.0
+# 4 attempts, 0.5 s doubling to at most 8 s, no jitter (one refresh per key at a time).
+OAUTH_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.5, max_delay_s=8.0, jitter=(1.0, 1.0))
 
 
 @dataclass
@@ -82,7 +74,7 @@ class OceanEngineOAuth:
     app_id: str
     app_secret: SecretStr = field(repr=False)
     timeout_s: float = 15.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = OAUTH_RETRY
 
     def exchange_auth_code(self, auth_code: str) -> TokenSet:
         """Exchange a consent ``auth_code`` (10 min, single use) for a token set."""
@@ -113,13 +105,7 @@ class OceanEngineOAuth:
         payload.update(body)
         secrets = [*secrets, self.app_secret.get_secret_value()]
         url = self.base_url.rstrip("/") + path
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts),
-            wait=wait_exponential(multiplier=self.retry.wait_initial_s, max=self.retry.wait_max_s),
-            retry=retry_if_exception_type(TransientOAuthError),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        )
+        retrying = self.retry.retrying(retry_if_exception_type(TransientOAuthError), log)
         with httpx.Client(timeout=self.timeout_s) as client:
             return retrying(self._post_once, client, url, path, payload, secrets, key)
 

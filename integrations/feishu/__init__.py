@@ -17,7 +17,7 @@ _LAZY = {
     "FieldSpec": "integrations.feishu.specs",
     "Pacing": "integrations.feishu.client",
     "ReconcileResult": "integrations.feishu.reconcile",
-    "RetryPolicy": "integrations.feishu.retry",
+    "RetryPolicy": "integrations.retry",
     "SPECS": "integrations.feishu.specs",
     "SchemaMismatch": "integrations.feishu.errors",
     "SinkResult": "integrations.feishu.sink",

@@ -66,6 +66,7 @@ from lark_oapi.core.exception import ObtainAccessTokenException
 from integrations.feishu.auth import clear_tenant_token
 from integrations.feishu.errors import FeishuApiError, FeishuTransportError
 from integrations.feishu.retry import (
+    FEISHU_RETRY,
     RESUBMIT_BUDGET,
     RESUBMIT_WAIT_S,
     RESUBMITTED,
@@ -73,8 +74,9 @@ from integrations.feishu.retry import (
     SMALL_BUDGET,
     SMALL_BUDGET_CODES,
     TOKEN_CODES,
-    RetryPolicy,
+    rate_limit_reset,
 )
+from integrations.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,7 @@ class BitableApi:
         self.client = client
         self.app_token = app_token
         self.app_id: str = client._config.app_id  # noqa: SLF001 - needed to evict its token
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or FEISHU_RETRY
         self.pacing = pacing or Pacing()
         self.stats = CallStats()
         self._sleep = sleep
@@ -269,7 +271,7 @@ class BitableApi:
                 if code in RETRYABLE_CODES and attempt < self.policy.max_attempts:
                     self.stats.retries[str(code)] += 1
                     headers = resp.raw.headers if resp.raw is not None else None
-                    delay = self.policy.delay(attempt, headers)
+                    delay = self.policy.delay(attempt, rate_limit_reset(headers))
                     log.info("feishu %s: %s %s, retry in %.2fs", op, code, resp.msg, delay)
                     self._sleep(delay)
                     continue

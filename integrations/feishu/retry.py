@@ -7,9 +7,9 @@ Feishu serialises writes per base and throttles per app; the SDK itself never re
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from integrations.retry import RetryPolicy
 
 # Throttled, write conflict, data not ready, server timeout, gateway rate limit.
 RETRYABLE_CODES = frozenset({1254290, 1254291, 1254607, 1255040, 99991400})
@@ -29,20 +29,9 @@ TOKEN_CODES = frozenset({99991663, 99991665})
 RATE_LIMIT_RESET_HEADER = "x-ogw-ratelimit-reset"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 20.0
-    jitter: float = 0.25  # ± fraction
-
-    def delay(self, attempt: int, headers: Mapping[str, str] | None = None) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
-        reset = rate_limit_reset(headers)
-        if reset is not None:
-            return min(max(reset, self.base_delay_s), self.max_delay_s)
-        d = min(self.base_delay_s * (2 ** (attempt - 1)), self.max_delay_s)
-        return d * (1 + random.uniform(-self.jitter, self.jitter))
+# 6 attempts, 0.5 s doubling to at most 20 s, ±25 % jitter; a rate-limit reset header
+# (``policy.delay(n, rate_limit_reset(headers))``) overrides the backoff.
+FEISHU_RETRY = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s=20.0, jitter=(0.75, 1.25))
 
 
 def rate_limit_reset(headers: Mapping[str, str] | None) -> float | None:

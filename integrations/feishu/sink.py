@@ -35,11 +35,12 @@ from integrations.feishu.capacity import (
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
 from integrations.feishu.errors import FeishuApiError, FeishuError
 from integrations.feishu.reconcile import ReconcileResult, purge_before, reconcile
-from integrations.feishu.retry import CLIENT_TOKEN_CONFLICT, RetryPolicy
+from integrations.feishu.retry import CLIENT_TOKEN_CONFLICT
 from integrations.feishu.schema import TableHandle, ensure_table
 from integrations.feishu.specs import TableSpec
 from integrations.feishu.values import _as_date, business_key, row_fields, row_hash
 from integrations.feishu.views import ViewsResult, ensure_views
+from integrations.retry import RetryPolicy
 from integrations.settings import Settings, require
 
 log = logging.getLogger(__name__)

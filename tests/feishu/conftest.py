@@ -17,8 +17,8 @@ from integrations.database.engine import make_engine
 from integrations.database.migrate import upgrade
 from integrations.feishu.auth import build_client
 from integrations.feishu.client import BitableApi, Pacing
-from integrations.feishu.retry import RetryPolicy
 from integrations.feishu.sink import BitableSink
+from integrations.retry import RetryPolicy
 from sandbox.feishu.app import FeishuSim
 from sandbox.feishu.knobs import FeishuKnobs
 from sandbox.runner import ServedApp, serve_in_thread

@@ -17,9 +17,9 @@ def _writer(url: str, app_id: str, secret: str, sim_url: str, app_token: str, na
     from integrations.database.engine import make_engine
     from integrations.feishu.auth import build_client
     from integrations.feishu.client import BitableApi, Pacing
-    from integrations.feishu.retry import RetryPolicy
     from integrations.feishu.sink import BitableSink
     from integrations.feishu.specs import LOCAL_PROMOTION_DAILY
+    from integrations.retry import RetryPolicy
     from integrations.settings import BitableTableConfig
 
     engine = make_engine(url)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from integrations.sources.oceanengine.client import OceanEngineClient, RetryPolicy
+from integrations.retry import RetryPolicy
+from integrations.sources.oceanengine.client import OceanEngineClient
 from sandbox.oceanengine.knobs import OceanEngineKnobs
 from sandbox.server import Sandbox
 from tests.oceanengine.token_provider import SandboxTokenProvider

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from integrations.sources.oceanengine.client import OceanEngineClient, RetryPolicy
+from integrations.retry import RetryPolicy
+from integrations.sources.oceanengine.client import OceanEngineClient
 from integrations.sources.oceanengine.endpoints import EP_LOCAL_REPORT, fetch_local_promotion_report
 from integrations.sources.oceanengine.errors import OceanEngineError, PermissionDenied, TokenError
 from sandbox.server import Sandbox

@@ -113,7 +113,7 @@ def test_transient_gives_up_after_max_attempts(sb, oe, make_client) -> None:
 
 def test_throttling_backs_off_and_succeeds(sb, oe, make_client) -> None:
     """Server limit 5 QPS, client pacing off: the burst gets 40100s, backoff absorbs them."""
-    from integrations.sources.oceanengine.client import RetryPolicy
+    from integrations.retry import RetryPolicy
 
     oe.knobs.qps_limit = 5
     client = make_client(retry=RetryPolicy(max_attempts=8, base_delay_s=0.2, max_delay_s=1.0))

@@ -24,12 +24,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from integrations.retry import RetryPolicy
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.fields import MoneyUnitMismatch
 from sandbox.oceanengine.data import MOTION_COMIC_ADVERTISER_IDS
 from tests.oceanengine.conftest import yesterday
 from tests.oceanengine.expected import local_rows, same_modulo_blanks
-from token_store.oauth import OceanEngineOAuth, RetryPolicy
+from token_store.oauth import OceanEngineOAuth
 
 INT53 = 2**53
 
@@ -100,7 +101,7 @@ def test_oauth_exchange_and_refresh_as_sent(sb, oe, wire) -> None:
         str(oe.app_id),
         SecretStr(oe.app_secret),
         timeout_s=5.0,
-        retry=RetryPolicy(attempts=2, wait_initial_s=0.01, wait_max_s=0.02),
+        retry=RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02),
     )
     ts = oauth.exchange_auth_code(oe.issue_auth_code())
     new = oauth.refresh("key", ts.refresh_token.get_secret_value(), ts.account_ids)

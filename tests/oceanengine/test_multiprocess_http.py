@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from integrations.sources.oceanengine.client import OceanEngineClient, RetryPolicy
+from integrations.retry import RetryPolicy
+from integrations.sources.oceanengine.client import OceanEngineClient
 from integrations.sources.oceanengine.endpoints import EP_LOCAL_REPORT
 from integrations.sources.oceanengine.errors import Throttled
 from integrations.sources.oceanengine.ratelimit import app_limiter

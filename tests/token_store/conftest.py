@@ -42,7 +42,8 @@ class LeakGuard:
         for v in values:
             if isinstance(v, TokenSet):
                 self.secrets.add(v.access_token.get_secret_value())
-                self.secrets.add(v.refresh_token.get_secret_value())
+                if v.refresh_token is not None:  # None: client credentials
+                    self.secrets.add(v.refresh_token.get_secret_value())
             elif isinstance(v, SecretStr):
                 self.secrets.add(v.get_secret_value())
             elif v:

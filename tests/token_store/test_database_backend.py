@@ -126,3 +126,25 @@ def test_secretstr_settings_key_is_accepted(db_url: str, fernet_key: str, leak_g
     key = _key()
     build_token_store(s).put(key, make_token_set(leak_guard))
     assert build_token_store(s).get(key)
+
+
+def test_a_token_set_without_refresh_token_round_trips(
+    db_url: str, fernet_key: str, leak_guard: LeakGuard
+) -> None:
+    # Client credentials: no refresh token, refresh expiry NO_REFRESH_EXPIRY in the NOT NULL column.
+    from token_store.models import NO_REFRESH_EXPIRY, TokenSet, utcnow
+
+    store = _store(db_url, fernet_key)
+    key = TokenKey("supplier", "cid", f"p-{uuid.uuid4().hex[:8]}")
+    ts = TokenSet(
+        access_token=SecretStr("at-" + uuid.uuid4().hex),
+        refresh_token=None,
+        access_expires_at=utcnow().replace(microsecond=0) + timedelta(hours=2),
+        refresh_expires_at=NO_REFRESH_EXPIRY,
+    )
+    leak_guard.secret(ts)
+    store.put(key, ts)
+    assert store.get(key) == ts
+    (st,) = [s for s in store.status() if s.key == str(key)]
+    assert (st.provider, st.has_refresh_token, st.refresh_expired) == ("supplier", False, False)
+    assert st.refresh_expires_at == NO_REFRESH_EXPIRY and not st.refresh_expiring_soon

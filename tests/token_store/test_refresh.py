@@ -7,14 +7,16 @@ from datetime import timedelta
 import pytest
 
 from integrations.database.migrate import upgrade
+from integrations.retry import RetryPolicy
 from integrations.settings import ConfigError, load_settings
 from tests.token_store.conftest import LeakGuard, api_accepts, refresh_calls
 from token_store.api import TokenStore, build_token_store
 from token_store.errors import AuthCodeInvalid, ReauthorizeRequired, TransientOAuthError
 from token_store.models import TokenKey
-from token_store.oauth import OceanEngineOAuth, RetryPolicy
+from token_store.oauth import OceanEngineOAuth
+from token_store.strategies import AuthorizationCode
 
-FAST_RETRY = RetryPolicy(attempts=4, wait_initial_s=0.01, wait_max_s=0.05)
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
 
 
 @pytest.fixture
@@ -29,10 +31,17 @@ def store(sandbox, tmp_path, fernet_key: str) -> TokenStore:
         oceanengine_app_secret=sandbox.oe.app_secret,
     )
     st = build_token_store(s)
-    st._oauth = OceanEngineOAuth(  # same app, fast backoff for the retry tests
+    oauth = OceanEngineOAuth(  # same app, fast backoff for the retry tests
         sandbox.oceanengine_url, str(sandbox.oe.app_id), s.oceanengine_app_secret, 2.0, FAST_RETRY
     )
+    st.register(AuthorizationCode("oceanengine", oauth))
     return st
+
+
+def _oauth(store: TokenStore) -> OceanEngineOAuth:
+    strategy = store.strategy("oceanengine")
+    assert isinstance(strategy, AuthorizationCode) and isinstance(strategy.oauth, OceanEngineOAuth)
+    return strategy.oauth
 
 
 def test_exchange_then_get_uses_stored_token_without_refresh(sandbox, store) -> None:
@@ -92,7 +101,7 @@ def test_rate_limited_refresh_is_retried(sandbox, store) -> None:
     store.exchange_auth_code(sandbox.oe.issue_auth_code())
     sandbox.oe.knobs.qps_limit = 1.0
     api_accepts(sandbox, store.get_access_token())  # uses this second's quota: next is 40100
-    store._oauth.retry = RetryPolicy(attempts=6, wait_initial_s=0.3, wait_max_s=1.0)
+    _oauth(store).retry = RetryPolicy(max_attempts=6, base_delay_s=0.3, max_delay_s=1.0)
     token = store.force_refresh()
     sandbox.oe.knobs.qps_limit = None
     assert api_accepts(sandbox, token)
@@ -146,7 +155,7 @@ def test_lost_answer_then_spent_token_is_reauthorize_not_loop(
     sandbox, store, leak_guard: LeakGuard
 ) -> None:
     store.exchange_auth_code(sandbox.oe.issue_auth_code())
-    store._oauth.timeout_s = 0.3
+    _oauth(store).timeout_s = 0.3
     sandbox.oe.knobs.timeout_sleep_s = 1.0
     sandbox.oe.knobs.fault_schedule = [("oauth2/refresh_token", 1, "timeout")]
     with pytest.raises(ReauthorizeRequired) as e:

@@ -8,10 +8,10 @@ Typical use (one client per app per process, shared by all threads)::
     rows, rejections = fetch_local_promotion_report(client, account_id, day, day)
 """
 
+from integrations.retry import RetryPolicy
 from integrations.sources.oceanengine.client import (
     CallStats,
     OceanEngineClient,
-    RetryPolicy,
     TokenProvider,
     encode_params,
 )

@@ -31,18 +31,17 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
+from integrations.retry import RetryPolicy
 from integrations.sources.oceanengine.errors import (
     OceanEngineError,
     RetryableError,
@@ -119,18 +118,10 @@ class TokenProvider(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with "equal jitter": the n-th retry waits in
-    ``[d/2, d]`` with ``d = min(max_delay_s, base_delay_s * 2**(n-1))``."""
-
-    max_attempts: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 20.0
-
-    def delay(self, retry_number: int) -> float:
-        d = min(self.max_delay_s, self.base_delay_s * (2 ** (retry_number - 1)))
-        return random.uniform(d / 2, d)
+# 6 attempts, 0.5 s doubling to at most 20 s, "equal jitter" (the n-th retry waits in [d/2, d]).
+OCEANENGINE_RETRY = RetryPolicy(
+    max_attempts=6, base_delay_s=0.5, max_delay_s=20.0, jitter=(0.5, 1.0)
+)
 
 
 class CallStats:
@@ -244,7 +235,7 @@ class OceanEngineClient:
         # Reports serve this many days back at most (None: no clamp); see dates.clamp_to_lookback.
         self.report_max_lookback_days = report_max_lookback_days
         self.limiter: RateLimiter = limiter or app_limiter(qps)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or OCEANENGINE_RETRY
         self.stats = CallStats()
         # Request conventions learned from the API during this client's life (e.g. which
         # DOU+ order_create_time format it accepts), so later calls ask right the first time.
