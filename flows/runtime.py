@@ -45,7 +45,7 @@ BITABLE_FLOWS = ("laike-daily", "douplus-daily", "dpa-daily")
 def check_flow_settings(settings: Settings, flow_name: str) -> None:
     """What a flow needs from the settings, checked before anything runs; ConfigError names it.
 
-    Cheap (no I/O): the CLI calls it before starting Prefect, ``run_sync`` before the ledger row.
+    Cheap (no I/O): the CLI calls it before starting Prefect, ``RunContext`` (flows/context.py) before the ledger row.
     """
     require(settings, "oceanengine_app_id", "oceanengine_app_secret")
     if settings.token_backend == "database":
