@@ -30,7 +30,7 @@ def point_at(sb: Sandbox, data_dir: Path, monkeypatch, db_url: str | None = None
     """
     private_dir(data_dir)
     env = dict(sb.env())
-    env.setdefault("ADSYNC_TOKEN_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    env.setdefault("ADSYNC_TOKEN_ENCRYPTION_KEY", _token_key(data_dir))
     env["ADSYNC_DATA_DIR"] = str(data_dir)
     if db_url:
         env["ADSYNC_DATABASE_URL"] = db_url
@@ -42,6 +42,15 @@ def point_at(sb: Sandbox, data_dir: Path, monkeypatch, db_url: str | None = None
     upgrade(settings.db_url)
     build_token_store(settings).exchange_auth_code(sb.oe.issue_auth_code())
     return env
+
+
+def _token_key(data_dir: Path) -> str:
+    """One encryption key per data directory, so a second ``point_at`` on the same directory (a
+    rerun in the same test) can still read the tokens the first one stored."""
+    path = data_dir / "test-token-encryption.key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode())
+    return path.read_text().strip()
 
 
 def subprocess_env(env: dict[str, str], prefect_env: dict[str, str]) -> dict[str, str]:
