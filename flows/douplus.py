@@ -355,7 +355,7 @@ def _sync(
     if rt.bitable_enabled:
         project_bitable(window, since, names, summary)
     else:
-        summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+        summary.warnings.append(rt.bitable_off_warning())
 
 
 @flow(

@@ -144,7 +144,7 @@ def _sync(rt: Runtime, summary: RunSummary, advertisers: list[int] | None) -> No
     if rt.bitable_enabled:
         project_bitable(names, summary)
     else:
-        summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+        summary.warnings.append(rt.bitable_off_warning())
 
 
 @flow(

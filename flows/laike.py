@@ -118,7 +118,7 @@ class _Writer:
         self.bitable = rt.bitable_enabled
         self.views_done = False
         if not self.bitable:
-            summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+            summary.warnings.append(rt.bitable_off_warning())
 
     def chunk(self, window: Window) -> None:
         self.window = window
