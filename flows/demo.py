@@ -174,10 +174,12 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
         typer.echo(f"  database (SQLite):  {settings.db_url.removeprefix('sqlite:///')}")
         typer.echo(f"  sandbox Bitable:    {sb.page_url}  (while the sandbox runs)")
         typer.echo(f"  sandbox state:      {state_dir}")
+        # The same paths as the next commands (absolute when run from outside the checkout).
+        monitor = _rel(Path(__file__).resolve().parents[1] / "monitor.py")
         typer.echo(
-            "  run history:        .venv/bin/prefect server start  →  http://127.0.0.1:4200/runs"
+            f"  run history:        {_exe('prefect')} server start  →  http://127.0.0.1:4200/runs"
         )
-        typer.echo("  runs and health:    .venv/bin/python monitor.py view")
+        typer.echo(f"  runs and health:    {_exe('python')} {monitor} view")
         if keep_serving:
             env_file = write_env_file(Path.cwd() / ENV_FILE_NAME, env)
             typer.echo(f"  sandbox settings:   {env_file}")
@@ -191,6 +193,6 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
                 pass
         else:
             typer.echo(
-                f"  browse it later:    .venv/bin/adsync sandbox serve --state-dir {state_dir}"
+                f"  browse it later:    {_exe('adsync')} sandbox serve --state-dir {state_dir}"
             )
     return code

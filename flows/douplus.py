@@ -356,5 +356,5 @@ def douplus_daily(
         if run.rt.bitable_enabled:
             run.write(project_bitable, run.window, since, names, run.summary)
         else:
-            run.summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+            run.summary.warnings.append(run.rt.bitable_off_warning())
     return run.state

@@ -154,5 +154,5 @@ def dpa_daily(advertisers: list[int] | None = None):
         if run.rt.bitable_enabled:
             run.write(project_bitable, names, run.summary)
         else:
-            run.summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+            run.summary.warnings.append(run.rt.bitable_off_warning())
     return run.state

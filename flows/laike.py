@@ -191,7 +191,7 @@ def laike_daily(
         names = run.one(list_local_accounts, accounts)
         run.add_accounts(names)
         if not run.rt.bitable_enabled:
-            run.summary.warnings.append("Feishu not configured (ADSYNC_FEISHU_*): Bitable skipped")
+            run.summary.warnings.append(run.rt.bitable_off_warning())
         batches = _Batches(run, names)
         for chunk in run.chunks(chunk_days):
             batches.start(chunk)

@@ -34,6 +34,8 @@ def prepare_prefect(start_server: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # No machine here reaches Prefect's telemetry host; don't log an error about it every run.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Its client side too (Prefect 3.8 prints a 3-line usage-data notice on a terminal's first run).
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     if start_server:
         # Only when a flow is about to run (never for --help or a refused command): a
         # temporary server started here dies with this process, even on SIGKILL.

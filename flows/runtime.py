@@ -97,6 +97,19 @@ class Runtime:
     def bitable_enabled(self) -> bool:
         return bitable_configured(self.settings) is True
 
+    def bitable_off_warning(self) -> str:
+        """The run summary's line when Bitable is not written, saying why.
+
+        A flow only gets here with Bitable explicitly disabled: not configured and not disabled
+        is refused before the run starts (:func:`check_flow_settings`).
+        """
+        if bitable_configured(self.settings) is False:
+            return (
+                "Bitable disabled (ADSYNC_FEISHU_ENABLED=false): nothing written to Feishu, "
+                "the database has every row"
+            )
+        return "Feishu Bitable not configured (ADSYNC_FEISHU_APP_*): Bitable skipped"
+
     def check_tokens(self) -> None:
         """The stored token set exists and decrypts (no network): TokenStoreError/ConfigError."""
         self.tokens.get()

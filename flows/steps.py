@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 from sqlalchemy import Table, select
 
 from flows import progress
@@ -98,9 +100,24 @@ def fetch_complete(fetch: Callable[[], R], what: object) -> R:
         ) from None
 
 
+# A failure reason as stored (ledger, artifact, card, state message): the exception's whole text
+# on one line up to this length; beyond it, cut with a marker and logged in full on the run.
+MAX_REASON_CHARS = 2000
+
+
 def short_reason(e: BaseException) -> str:
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return text[:300]
+    """``e``'s text as one line (its lines joined by `` | ``), whole up to MAX_REASON_CHARS."""
+    full = str(e).strip()
+    text = " | ".join(ln.strip() for ln in full.splitlines() if ln.strip()) or type(e).__name__
+    if len(text) <= MAX_REASON_CHARS:
+        return text
+    try:  # the run's own log (Prefect UI), else this module's (outside a run)
+        logger: logging.Logger | logging.LoggerAdapter = get_run_logger()
+    except MissingContextError:
+        logger = log
+    logger.warning("full text of a reason cut in the summary: %s", full)
+    more = len(text) - MAX_REASON_CHARS
+    return f"{text[:MAX_REASON_CHARS]}… ({more} more chars; full text in the run's logs)"
 
 
 def screen_rows(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
+from prefect.exceptions import ParameterTypeError
 from prefect.states import Completed, Failed, State
 
 from flows.runtime import get_runtime
@@ -25,19 +26,34 @@ log = logging.getLogger("adsync.flows")
 _ENGINE_EXIT_MESSAGE = "Engine execution exited with unexpected exception"
 
 
+class RunNotStarted(ConfigError):
+    """A run refused before its body (settings, parameters, tokens): its Failed state's data.
+    Already logged as one ERROR line ("<flow> did not start: …") and recorded in the ledger."""
+
+
 class _ExpectedFailure(logging.Filter):
     """Drops Prefect's "Engine execution exited with unexpected exception" record (ERROR, with a
     traceback) when the exception is our own :class:`RunNotGreen`.
 
     A worker's engine re-raises a Failed final state's data when the flow returns, and logs that
     as unexpected (prefect/flow_engine.py ``run_flow``). A Partial run is an expected outcome,
-    already named in the state message, the artifact and the ledger; any other exception is
-    still logged.
+    already named in the state message, the artifact and the ledger: dropped, and so is a run
+    that did not start (:class:`RunNotStarted`, logged in one line by :func:`_not_started`). Parameters Prefect
+    refused (e.g. ``date=2026-02-30`` on a deployment run, before any of our code runs) become
+    one ERROR line naming the parameter, without the traceback. Any other exception is logged
+    as Prefect logs it.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (record.msg == _ENGINE_EXIT_MESSAGE and isinstance(exc, RunNotGreen))
+        if record.msg != _ENGINE_EXIT_MESSAGE:
+            return True
+        if isinstance(exc, ParameterTypeError):
+            detail = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+            record.msg, record.args = "Run refused: %s", (detail,)
+            record.exc_info, record.exc_text = None, None
+            return True
+        return not isinstance(exc, RunNotGreen | RunNotStarted)
 
 
 def _install_filter() -> None:
@@ -66,7 +82,7 @@ def not_started(flow_name: str, reason: str) -> State:
     traceback, no retries; a FAILED ledger row when the database can take it."""
     logger().error("%s did not start: %s", flow_name, reason)
     record_failed_start(flow_name, reason)
-    return Failed(name="NotStarted", message=reason, data=ConfigError(reason))
+    return Failed(name="NotStarted", message=reason, data=RunNotStarted(reason))
 
 
 def final_state(summary: RunSummary) -> State:

@@ -349,6 +349,8 @@ bitable_base_lock = Table(
     Column("expires_at", PreciseDateTime(), nullable=True),
 )
 
+LEDGER_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
 sync_runs = Table(
     "sync_runs",
     metadata,
@@ -360,10 +362,12 @@ sync_runs = Table(
     Column("status", String(16), nullable=False),  # PENDING/RUNNING/SUCCESS/PARTIAL/FAILED
     Column("accounts_ok", Integer, nullable=False, default=0),
     Column("accounts_failed", Integer, nullable=False, default=0),
-    Column("failed_accounts", Text),  # JSON: [{"account_id": ..., "reason": ...}]
-    Column("counts", Text),  # JSON: {"db:<table>": {"inserted":..}, "bitable:<table>": {...}}
+    # MEDIUMTEXT on MySQL/MariaDB (16 MB): TEXT holds 64 KB, which a run with a few hundred
+    # failed accounts and their full reasons outgrows (the run then could not be closed).
+    Column("failed_accounts", LEDGER_TEXT),  # JSON: [{"account_id": ..., "reason": ...}]
+    Column("counts", LEDGER_TEXT),  # JSON: {"db:<table>": {"inserted":..}, "bitable:..": {..}}
     Column("api_calls", Integer),
-    Column("error", Text),
+    Column("error", LEDGER_TEXT),
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     Index("ix_sync_runs_flow_started", "flow", "started_at"),

@@ -12,7 +12,8 @@ from datetime import date
 import prefect.flow_engine
 
 from flows.summary import AccountResult, RunNotGreen, RunSummary
-from flows.sync_run import _ENGINE_EXIT_MESSAGE, _ExpectedFailure
+from flows.sync_run import _ENGINE_EXIT_MESSAGE, RunNotStarted, _ExpectedFailure
+from integrations.settings import ConfigError
 
 
 def _record(exc: BaseException) -> logging.LogRecord:
@@ -43,7 +44,35 @@ def test_filter_is_installed_and_drops_only_our_expected_failure():
         accounts=[AccountResult(1), AccountResult(2, ok=False, reason="code 40002")],
     )
     assert flt.filter(_record(RunNotGreen.of(summary))) is False
+    assert flt.filter(_record(RunNotStarted("end 2099-01-01 is in the future"))) is False
     assert flt.filter(_record(RuntimeError("a bug"))) is True  # real crashes stay visible
+    assert flt.filter(_record(ConfigError("raised elsewhere"))) is True
     other = _record(RunNotGreen.of(summary))
     other.msg = "something else"
     assert flt.filter(other) is True
+
+
+def test_refused_parameters_leave_one_line_not_a_traceback():
+    """A deployment run with ``date=2026-02-30``: Prefect logs "Validation of flow parameters
+    failed with error: … date: …" (one line) and then re-raised it as unexpected (traceback)."""
+    from prefect.exceptions import ParameterTypeError
+    from pydantic import ValidationError
+
+    from flows.laike import laike_daily
+
+    try:
+        laike_daily.validate_parameters({"date": "2026-02-30"})
+    except ParameterTypeError as e:
+        refused = e
+    else:
+        raise AssertionError("Prefect accepted 2026-02-30")
+    assert "date" in str(refused) and not isinstance(refused, ValidationError)
+    flt = next(
+        f for f in logging.getLogger("prefect.flow_runs").filters if isinstance(f, _ExpectedFailure)
+    )
+    record = _record(refused)
+    assert flt.filter(record) is True
+    assert record.exc_info is None  # no traceback
+    line = record.getMessage()
+    assert line.startswith("Run refused: Flow run received invalid parameters: - date: Input")
+    assert "\n" not in line

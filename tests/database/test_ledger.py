@@ -53,3 +53,22 @@ def test_finish_rejects_non_final_status_and_unknown_run(db_engine: Engine) -> N
         finish_run(db_engine, pk, status=RunStatus.RUNNING)
     with pytest.raises(ValueError, match="no sync_runs row"):
         finish_run(db_engine, pk + 10_000_000, status="SUCCESS")
+
+
+def test_many_failed_accounts_with_full_reasons_close_the_run(db_engine: Engine) -> None:
+    # 1,000 failed accounts, each named with a 2,000-character reason (flows/steps.py keeps the
+    # whole reason up to that length): ~2.4 MB of JSON, beyond MySQL's 64 KB TEXT.
+    flow = f"laike_{uuid.uuid4().hex[:8]}"
+    pk = start_run(db_engine, flow, date(2026, 11, 19), date(2026, 11, 22))
+    failed = [
+        {
+            "account_id": str(1790213725000000000 + i),
+            "name": "西安·元气健身",
+            "reason": "原因" * 1000,
+        }
+        for i in range(1000)
+    ]
+    finish_run(db_engine, pk, status=RunStatus.FAILED, accounts_failed=1000, failed_accounts=failed)
+    (done,) = recent_runs(db_engine, flow=flow)
+    assert done.status is RunStatus.FAILED
+    assert done.failed_accounts == failed
