@@ -158,6 +158,7 @@ def _totals() -> list[pl.Expr]:
 
 def _finish(df: pl.DataFrame, as_of: date, group: list[str], tie: str) -> pl.DataFrame:
     """Name the period, rank by cost within (period, *group), sort, Decimal at the end."""
+    df = df.with_columns(pl.col("aweme_sec_uid").cast(pl.String))  # sorts as text from here
     ranked = df.sort(
         "p", *group, "cost_fen", tie, descending=[False] * (1 + len(group)) + [True, False]
     )
@@ -191,6 +192,10 @@ def periods(
         _require_integer(schema, col, "order stats")
     if schema["stat_date"] != pl.Date:
         raise TypeError(f"order stats column 'stat_date' must be Date, got {schema['stat_date']}")
+    if not isinstance(schema["aweme_sec_uid"], pl.String | pl.Categorical | pl.Enum):
+        raise TypeError(
+            f"order stats column 'aweme_sec_uid' must be text, got {schema['aweme_sec_uid']}"
+        )
     vmap = order_video.lazy()
     vschema = vmap.collect_schema()
     _check_columns(vschema, ("order_id", "item_id"), "order → video map")
@@ -212,7 +217,7 @@ def periods(
     rows = stats.select(
         pl.col("order_id").cast(pl.Int64),
         pl.col("stat_date"),
-        pl.col("aweme_sec_uid").cast(pl.String),
+        pl.col("aweme_sec_uid"),  # String, Categorical or Enum; String in the output
         money_to_fen(schema, "cost", cost_unit).fill_null(0).alias("cost_fen"),
         *(pl.col(src).cast(pl.Int64).fill_null(0).alias(out) for out, src in _METRICS.items()),
         *rank_cols,
