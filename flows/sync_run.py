@@ -106,6 +106,11 @@ def run_sync(
     except Exception as e:  # noqa: BLE001 - recorded in ledger/state; never lost
         logger.exception("%s failed", flow_name)
         summary.error = f"{type(e).__name__}: {e}"
+    except BaseException as e:
+        # A deployment's flow timeout (flows/deployed.py) or a cancellation interrupts the body
+        # with a BaseException: the ledger row must not read SUCCESS for a run cut short.
+        summary.error = f"interrupted ({type(e).__name__}): the run did not finish"
+        raise
     finally:
         summary.seconds = time.monotonic() - t0
         summary.api_calls = rt.api_calls() - calls_before
