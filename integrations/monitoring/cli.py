@@ -1,4 +1,4 @@
-"""``monitor.py`` commands: view, freshness, check, metrics, tokens.
+"""``monitor.py`` commands: view, freshness, check, metrics, tokens, serve (HTTP /health, /metrics).
 
 Exit codes: ``check`` 0 healthy / 1 warning / 2 critical; every command exits 2 with one line on
 stderr for invalid configuration or an unreadable database. Nothing secret is ever printed.
