@@ -212,3 +212,33 @@ def test_serve_command_binds_loopback_and_answers(setup: Setup, tmp_path, comman
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_unreadable_database_is_a_503_naming_it_without_the_url():
+    from integrations.monitoring.db import open_engine
+
+    url = "postgresql+psycopg://adsync:hunter2-secret@127.0.0.1:5432/adsync_no_such_db_21"
+    settings = load_settings(database_url=url)
+    engine = open_engine(url)
+
+    def new() -> Monitor:
+        return Monitor(settings=settings, mon=MonitorSettings(), engine=engine, now=utcnow())
+
+    server = make_server(new, "127.0.0.1", 0, quiet=True)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        r = httpx.get(f"{server.url}/health", timeout=30)
+        assert r.status_code == 503
+        (f,) = r.json()["findings"]
+        assert (f["severity"], f["check"]) == ("critical", "database")
+        assert "does not exist" in f["message"]  # the driver's first line: role or database
+        m = httpx.get(f"{server.url}/metrics", timeout=30)
+        assert m.status_code == 503 and m.text.startswith("database error: ")
+        for body in (r.text, m.text):
+            assert "hunter2" not in body
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(10)
+        engine.dispose()
