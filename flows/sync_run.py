@@ -93,7 +93,7 @@ def run_sync(
     )
     logger = _logger()
     run_pk = ledger.start_run(rt.engine, flow_name, window.start, window.end, run_id=summary.run_id)
-    calls_before = rt.api_calls()
+    calls_before, throttled_before = rt.api_calls(), rt.throttled_calls()
     t0 = time.monotonic()
     try:
         with (
@@ -114,6 +114,12 @@ def run_sync(
     finally:
         summary.seconds = time.monotonic() - t0
         summary.api_calls = rt.api_calls() - calls_before
+        counts = summary.counts_json()
+        # Not a sink (no "kind:" prefix): the run's API cost, for monitor.py metrics.
+        counts["api"] = {
+            "calls": summary.api_calls,
+            "throttled": rt.throttled_calls() - throttled_before,  # 40100 / HTTP 429, retried
+        }
         ledger.finish_run(
             rt.engine,
             run_pk,
@@ -121,7 +127,7 @@ def run_sync(
             accounts_ok=len(summary.ok_accounts),
             accounts_failed=len(summary.failed_accounts),
             failed_accounts=summary.failed_accounts_json(),
-            counts=summary.counts_json(),
+            counts=counts,
             api_calls=summary.api_calls,
             error=summary.failure_message() or None,
         )

@@ -5,11 +5,10 @@ Exported: runs per flow/tenant/status, runs in progress, API calls and rows writ
 and sink (counters over the whole ``sync_runs`` ledger), the newest run per flow, data lag per
 dataset and per account, token expiries per token key, the current findings of ``check``.
 
-Not exported, because nothing records them yet: Ocean Engine 40100 throttles and per-call
-latency. The client counts 40100s in the flow's own process (CallStats retries "Throttled",
-shown live in the run's progress line) and measures no latency; the ledger row stores only the
-run's total ``api_calls``. A throttle counter / latency histogram needs the flows to write them to
-the ledger (e.g. a ``counts["api"]`` entry) first.
+40100 throttles come from the ledger's ``counts["api"]["throttled"]`` (written by
+flows/sync_run.py; runs recorded before it count 0). Not exported, because nothing measures it:
+per-call latency (the Ocean Engine client counts calls and retries, not their duration), so there
+is no latency histogram yet.
 """
 
 from __future__ import annotations
@@ -76,6 +75,13 @@ def _ledger_counters(totals: LedgerTotals) -> list[Metric]:
     )
     for flow, n in sorted(totals.api_calls.items()):
         calls.add_metric([flow, TENANT], n)
+    throttled = CounterMetricFamily(
+        "adsync_api_throttled",
+        "Ocean Engine 40100 / HTTP 429 answers in finished runs (each retried by the client).",
+        labels=["flow", "tenant"],
+    )
+    for flow, n in sorted(totals.throttled.items()):
+        throttled.add_metric([flow, TENANT], n)
     rows = CounterMetricFamily(
         "adsync_rows",
         "Rows per dataset and sink by action (inserted/updated = written; unchanged = compared "
@@ -98,7 +104,7 @@ def _ledger_counters(totals: LedgerTotals) -> list[Metric]:
     )
     for (flow, dataset, sink), n in sorted(totals.sink_errors.items()):
         errors.add_metric([flow, TENANT, dataset, sink], n)
-    return [runs, running, calls, rows, rejected, errors]
+    return [runs, running, calls, throttled, rows, rejected, errors]
 
 
 def build(

@@ -196,6 +196,7 @@ class LedgerTotals:
     rows: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     # (flow, dataset, sink kind, action)
     rejected: Counter[str] = field(default_factory=Counter)  # flow → rows the row rules rejected
+    throttled: Counter[str] = field(default_factory=Counter)  # flow → 40100/429 answers
     sink_errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     # (flow, dataset, sink kind) → runs whose sink reported an error
 
@@ -217,6 +218,9 @@ def ledger_totals(engine: Engine) -> LedgerTotals:
                 continue
             for sink, n in counts.items():
                 if not isinstance(n, dict):
+                    continue
+                if sink == "api":  # flows/sync_run.py; older rows have none (counted 0)
+                    out.throttled[flow] += int(n.get("throttled") or 0)
                     continue
                 if sink in ("rows", "db:row_rules"):  # the row rules' entry (old and new key)
                     out.rejected[flow] += int(n.get("rejected") or 0)

@@ -100,13 +100,14 @@ def _db(n: int, upd: int = 0, same: int = 0) -> dict:
 def test_metrics_parse_and_counters_equal_the_ledger(served: OpsServer, setup: Setup):
     _run(setup, "laike-daily", "SUCCESS", calls=12, counts={
         "db:local_promotion_daily": _db(40, 2, 1), "bitable:local_promotion_daily": _db(3, 4, 36),
-        "db:local_account_daily": _db(2),
+        "db:local_account_daily": _db(2), "api": {"calls": 12, "throttled": 3},
     })  # fmt: skip
     _run(setup, "laike-daily", "PARTIAL", calls=7, counts={
         "db:local_promotion_daily": _db(5, 1),
         "db:row_rules": {"rejected": 2, "normalised": 1, "rejected_rows": ["k: r"]},
     })  # fmt: skip
-    _run(setup, "laike-daily", "FAILED", calls=3, error="boom")
+    _run(setup, "laike-daily", "FAILED", calls=3, error="boom", counts={
+        "api": {"calls": 3, "throttled": 1}})  # fmt: skip
     _run(setup, "douplus-daily", "SUCCESS", calls=30, counts={
         "db:douplus_orders": _db(9), "bitable:douplus_orders": {**_db(0, 9), "error": "1254043"},
         "bitable:views:douplus_orders": _db(1),
@@ -119,7 +120,8 @@ def test_metrics_parse_and_counters_equal_the_ledger(served: OpsServer, setup: S
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     fams = {f.name: f for f in text_string_to_metric_families(r.text)}
     got: dict[str, Counter] = {}
-    for name in ("adsync_runs", "adsync_api_calls", "adsync_rows", "adsync_rows_rejected"):
+    names = ("adsync_runs", "adsync_api_calls", "adsync_api_throttled", "adsync_rows")
+    for name in (*names, "adsync_rows_rejected"):
         assert fams[name].type == "counter", name
         got[name] = Counter(
             {
@@ -132,6 +134,7 @@ def test_metrics_parse_and_counters_equal_the_ledger(served: OpsServer, setup: S
     # Recompute from the ledger's own reader.
     runs = ledger.recent_runs(setup.engine, limit=1000)
     want_runs, want_calls, want_rows, want_rej = Counter(), Counter(), Counter(), Counter()
+    want_thr: Counter = Counter()
     for run in runs:
         if run.status.value in ("RUNNING", "PENDING"):
             continue
@@ -140,6 +143,9 @@ def test_metrics_parse_and_counters_equal_the_ledger(served: OpsServer, setup: S
         ] += 1
         want_calls[(("flow", run.flow), ("tenant", "default"))] += run.api_calls or 0
         for sink, c in run.counts.items():
+            if sink == "api":
+                want_thr[(("flow", run.flow), ("tenant", "default"))] += c["throttled"]
+                continue
             if sink == "db:row_rules":
                 want_rej[(("flow", run.flow), ("tenant", "default"))] += c["rejected"]
                 continue
@@ -153,6 +159,8 @@ def test_metrics_parse_and_counters_equal_the_ledger(served: OpsServer, setup: S
     assert got["adsync_api_calls"] == want_calls
     assert got["adsync_rows"] == want_rows
     assert got["adsync_rows_rejected"] == want_rej
+    assert got["adsync_api_throttled"] == want_thr
+    assert sum(want_thr.values()) == 4
     running = {
         tuple(sorted(s.labels.items())): s.value for s in fams["adsync_runs_in_progress"].samples
     }

@@ -36,3 +36,6 @@ def test_a_run_past_its_timeout_ends_timed_out_and_not_success_in_the_ledger(
         assert run.status is not ledger.RunStatus.SUCCESS, run
         assert run.finished_at is not None
         assert run.error and "interrupted" in run.error, run.error
+        # The run's API cost is in the ledger for monitor.py metrics (40100s: none here).
+        assert run.counts["api"] == {"calls": run.api_calls, "throttled": 0}
+        assert run.api_calls and run.api_calls >= 1
