@@ -7,9 +7,9 @@ never dropped, so a new platform status still reaches the table.
 
 from __future__ import annotations
 
-# DOU+ order ``task_status`` (also the ad ``ad_status`` / filter ``status`` enum; the values are
-# the simulator's sandbox/oceanengine/douplus.py STATUSES, contracts/oceanengine.md "Status enum").
-# Wording from the Go SDK's enum comments cited there; DELIVERIED there reads "投放完成/结束".
+# DOU+ order ``task_status`` (also the ad ``ad_status`` / filter ``status`` enum): the values of
+# sandbox/oceanengine/douplus.py STATUSES (docs/contracts/oceanengine.md, "Status enum"). Wording
+# from the Go SDK's enum comments cited there, where DELIVERIED reads "投放完成/结束".
 DOUPLUS_TASK_STATUS_LABELS: tuple[tuple[str, str], ...] = (
     ("UNPAID", "未支付"),
     ("AUDITING", "审核中"),
