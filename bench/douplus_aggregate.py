@@ -17,10 +17,12 @@ then runs in one process:
 Both results are compared column by column (money as fen, ratios as integer millionths) and must be
 equal. polars runs first: ``ru_maxrss`` is the process peak, so the peak after each phase is
 printed (the pandas figure includes everything before it). Target (issue 9): polars >= 5x faster.
-``--to-rows`` also times turning each result into the DB row dicts (Decimal, date objects),
+It also times the DOU+ period totals (``douplus_periods.periods``: videos and accounts over
+today / 7 / 30 days / all time as of the last day) on the same stat rows, checked against the
+daily aggregate (all-time sums equal). ``--to-rows`` also times turning each result into the DB row dicts (Decimal, date objects),
 reported apart from the compute: it is Python object creation, the same work for both. The last
 line is machine-readable: ``RESULT rows=... polars_s=... pandas_s=... speedup=...
-peak_rss_mb=...``.
+peak_rss_mb=... periods_s=...``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from integrations.sources.oceanengine.transforms.douplus import UnmappedStats, to_rows, video_daily  # noqa: E402
+from integrations.sources.oceanengine.transforms.douplus_periods import periods  # noqa: E402
 
 SEED = 20261125
 ORDER_ID_BASE = 7_450_000_000_000_000_000  # > 2^53, like real DOU+ order ids
@@ -304,6 +307,28 @@ def run_polars(cols: dict[str, np.ndarray], m: dict[str, np.ndarray], repeat: in
     )
 
 
+def run_periods(cols: dict[str, np.ndarray], m: dict[str, np.ndarray], repeat: int, engine: str):
+    """Video and account totals over today / 7 / 30 days / all time, as of the last stat date."""
+    stats, vmap = polars_frames(cols, m)
+    as_of = cols["stat_date"].max().astype(object)  # numpy datetime64[D] → datetime.date
+    return best_of(
+        repeat,
+        lambda: periods(stats, vmap, as_of, cost_unit="fen", engine=engine),
+        "periods",
+    )
+
+
+def check_periods(videos: pl.DataFrame, video_days: pl.DataFrame) -> None:
+    """All-time video totals must equal the daily video aggregate summed (same rows, no window
+    before the first day)."""
+    all_time = videos.filter(pl.col("period") == "all_time")
+    for col in ("total_cost", "total_play", "likes", "shares", "conversions"):
+        if all_time[col].sum() != video_days[col].sum():
+            raise AssertionError(f"periods: all-time {col} differs from the daily aggregate")
+    if all_time.height != video_days["item_id"].n_unique():
+        raise AssertionError("periods: all-time videos differ from the daily aggregate's")
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.1f}/{five:.1f}"
@@ -346,6 +371,14 @@ def main() -> None:
         f"({pl_un.cost} yuan); peak RSS {rss_polars:.0f} MB "
         f"(+{rss_polars - rss_before_polars:.0f} MB over inputs)"
     )
+    periods_s, (per_videos, per_accounts) = run_periods(cols, m, args.repeat, args.engine)
+    check_periods(per_videos, pl_out)
+    print(
+        f"periods (today/7/30 days/all): {periods_s:.2f}s wall, {CPU_S['periods']:.2f}s CPU "
+        f"(load {load()}) → {per_videos.height:,} video and {per_accounts.height:,} account "
+        f"period rows; all-time totals equal the daily aggregate's; peak RSS {peak_rss_mb():.0f} MB"
+    )
+    del per_videos, per_accounts
     pd_stats, pd_map = pandas_frames(cols, m)
     del cols, m
     gc.collect()
@@ -389,6 +422,7 @@ def main() -> None:
         f"RESULT rows={args.rows} polars_s={polars_s:.3f} pandas_s={pandas_s:.3f} "
         f"speedup={speedup:.2f} peak_rss_mb={rss_all:.0f} polars_peak_rss_mb={rss_polars:.0f} "
         f"polars_cpu_s={CPU_S['polars']:.3f} pandas_cpu_s={CPU_S['pandas']:.3f} "
+        f"periods_s={periods_s:.3f} periods_cpu_s={CPU_S['periods']:.3f} "
         f"load1={os.getloadavg()[0]:.2f}"
     )
 

@@ -87,6 +87,9 @@ def _register_subcommands() -> None:
         app.add_typer(sandbox_app, name="sandbox")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(bitable_app, name="bitable")
+    from integrations.monitoring.cli import serve as serve_ops  # = `monitor.py serve`
+
+    app.command("serve-ops")(serve_ops)
     register_run(app)
 
 

@@ -148,6 +148,7 @@ class RunContext:
             self.rt.engine, self.flow, s.window_start, s.window_end, run_id=s.run_id
         )
         self._calls_before = self.rt.api_calls()
+        self._throttled_before = self.rt.throttled_calls()
         self._t0 = time.monotonic()
         self._scope.enter_context(self.rt.run_scope())
         self._scope.enter_context(progress.track(self.progress))
@@ -175,6 +176,10 @@ class RunContext:
             if isinstance(exc, Exception):
                 logger().error("%s failed", self.flow, exc_info=(type(exc), exc, exc.__traceback__))
                 self.summary.error = f"{type(exc).__name__}: {exc}"
+            elif exc is not None:
+                # A deployment's flow timeout (flows/deployed.py) or a cancellation interrupts
+                # the body with a BaseException: the ledger row must not read SUCCESS.
+                self.summary.error = f"interrupted ({type(exc).__name__}): the run did not finish"
         finally:
             self._finish_ledger()
         if exc is not None and not isinstance(exc, Exception):
@@ -189,6 +194,12 @@ class RunContext:
         s = self.summary
         s.seconds = time.monotonic() - self._t0
         s.api_calls = self.rt.api_calls() - self._calls_before
+        counts = s.counts_json()
+        # Not a sink (no "kind:" prefix): the run's API cost, for monitor.py metrics.
+        counts["api"] = {
+            "calls": s.api_calls,
+            "throttled": self.rt.throttled_calls() - self._throttled_before,  # retried
+        }
         ledger.finish_run(
             self.rt.engine,
             self._run_pk,
@@ -196,7 +207,7 @@ class RunContext:
             accounts_ok=len(s.ok_accounts),
             accounts_failed=len(s.failed_accounts),
             failed_accounts=s.failed_accounts_json(),
-            counts=s.counts_json(),
+            counts=counts,
             api_calls=s.api_calls,
             error=s.failure_message() or None,
         )

@@ -7,6 +7,7 @@ this reads it and hands the same definitions to ``prefect.serve``.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,16 +56,19 @@ def build_runner_deployments(prefect_yaml: Path) -> list[Any]:
                         s["interval"], timezone=s.get("timezone"), active=s.get("active", True)
                     )
                 )
-        out.append(
-            flow.to_deployment(
-                name=d["name"],
-                description=d.get("description"),
-                parameters=d.get("parameters") or {},
-                tags=d.get("tags") or [],
-                schedules=schedules,
-                concurrency_limit=d.get("concurrency_limit"),
-            )
+        dep = flow.to_deployment(
+            name=d["name"],
+            description=d.get("description"),
+            parameters=d.get("parameters") or {},
+            tags=d.get("tags") or [],
+            schedules=schedules,
+            concurrency_limit=d.get("concurrency_limit"),
         )
+        # The runner reloads the flow from this entrypoint: prefect.yaml's (flows/deployed.py,
+        # the flow with its timeout), not the module the function was defined in.
+        path, _, name = d["entrypoint"].partition(":")
+        dep.entrypoint = f"{os.path.relpath(root / path, Path.cwd())}:{name}"
+        out.append(dep)
     return out
 
 

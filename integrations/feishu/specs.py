@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from integrations.feishu.labels import DOUPLUS_TASK_STATUS_LABELS
 from integrations.settings import BitableTableConfig, Settings
 
 KEY_SEPARATOR = "|"
@@ -67,10 +68,14 @@ class FieldSpec:
     column: str | None = None  # DB column feeding it (None: the business key field)
     property: dict[str, Any] | None = None  # formatter / date_formatter
     name: str = ""  # effective Bitable name (default_name unless configured)
+    # Text fields only: raw DB value → Chinese label shown in Bitable (integrations/feishu/labels.py)
+    labels: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", self.default_name)
+        if self.labels and self.kind is not ValueKind.TEXT:
+            raise ValueError(f"{self.key}: labels need a text field, not {self.kind}")
 
     @builtins.property
     def type(self) -> FieldType:
@@ -271,7 +276,7 @@ DOUPLUS_ORDERS = TableSpec(
         _f("item_id", "视频ID", ID),
         _f("item_title", "视频标题", T),
         _f("scene_type", "投放场景", T),
-        _f("task_status", "订单状态", T),
+        replace(_f("task_status", "订单状态", T), labels=DOUPLUS_TASK_STATUS_LABELS),
         _f("budget", "预算(元)", MONEY),
         _f("order_create_time", "下单时间", ValueKind.DATETIME),
         # The order's own numbers (its stats summed over its days; flows/douplus_rows.py).

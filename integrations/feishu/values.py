@@ -10,6 +10,8 @@ reconciled record whose content already equals the DB row hashes equal and costs
 - Dates: ms since epoch at 00:00 Asia/Shanghai (whatever the machine's timezone); canonical
   ``YYYY-MM-DD``. Adopted tables whose date field is text get the ``YYYY-MM-DD`` string itself.
 - Ids: text (they exceed 2^53).
+- Enums with a label map (``FieldSpec.labels``): the Chinese label is the cell and the canonical
+  string; the DB keeps the raw value; an unknown value is shown raw.
 """
 
 from __future__ import annotations
@@ -95,9 +97,25 @@ _CANON: dict[ValueKind, Callable[[Any], str]] = {
 }
 
 
+def _labelled(labels: tuple[tuple[str, str], ...]) -> Callable[[Any], str]:
+    """Raw enum value → its label; a value the map does not know is shown raw, never dropped."""
+    table = dict(labels)
+
+    def canon(v: Any) -> str:
+        raw = _canon_text(v)
+        return table.get(raw, raw)
+
+    return canon
+
+
+def _canon_of(f: FieldSpec) -> Callable[[Any], str]:
+    # Labelled text shows (and hashes) the label: the cell read back then hashes equal.
+    return _labelled(f.labels) if f.labels else _CANON[f.kind]
+
+
 def canonical(f: FieldSpec, v: Any) -> str:
-    """Canonical string of a DB value for ``f`` ("" for None)."""
-    return "" if v is None else _CANON[f.kind](v)
+    """Canonical string of a DB value for ``f`` ("" for None); labelled fields give the label."""
+    return "" if v is None else _canon_of(f)(v)
 
 
 def _text_of(cell: Any) -> str:
@@ -221,7 +239,7 @@ def _compiled(spec: TableSpec) -> _Compiled:
     hit = _COMPILED.get(id(spec))
     if hit is not None and hit[0] is spec:
         return hit[1]
-    comp = tuple((f.name, f.column, _CANON[f.kind]) for f in spec.data_fields if f.column)
+    comp = tuple((f.name, f.column, _canon_of(f)) for f in spec.data_fields if f.column)
     _COMPILED[id(spec)] = (spec, comp)
     return comp
 

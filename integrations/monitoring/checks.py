@@ -477,7 +477,12 @@ def check_completeness(m: Monitor) -> list[Finding]:
                     cmd.rerun(flow, run.window_start, run.window_end, [acc]),
                 )
             )
-        rows = run.counts.get("rows") if isinstance(run.counts, dict) else None
+        # flows/summary.py stores the row rules' counts as "db:row_rules" ("rows" before).
+        rows = (
+            (run.counts.get("db:row_rules") or run.counts.get("rows"))
+            if isinstance(run.counts, dict)
+            else None
+        )
         rejected = int((rows or {}).get("rejected") or 0)
         if rejected:
             named = "; ".join(str(x) for x in (rows or {}).get("rejected_rows", [])[:3])

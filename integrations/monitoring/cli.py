@@ -1,4 +1,4 @@
-"""``monitor.py`` commands: view, freshness, check, metrics, tokens.
+"""``monitor.py`` commands: view, freshness, check, metrics, tokens, serve (HTTP /health, /metrics).
 
 Exit codes: ``check`` 0 healthy / 1 warning / 2 critical; every command exits 2 with one line on
 stderr for invalid configuration or an unreadable database. Nothing secret is ever printed.
@@ -44,7 +44,8 @@ def _fail(msg: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _build(source: SourceOpt = SourceOpt.auto):
+def _factory(source: SourceOpt = SourceOpt.auto):
+    """A function returning a fresh :class:`Monitor` (now, Prefect probe) on one engine."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from integrations.monitoring import prefect_source as ps
@@ -56,16 +57,24 @@ def _build(source: SourceOpt = SourceOpt.auto):
     settings = get_settings()
     mon = load_monitor_settings()
     url = None if source is SourceOpt.ledger else ps.api_url_from_env()
-    up = ps.reachable(url, mon.prefect_timeout_s)
-    if source is SourceOpt.prefect and not up:
-        _fail(f"PREFECT_API_URL: Prefect API not reachable at {url or '(not set)'}")
     try:
         engine = open_engine(settings.db_url)
     except SQLAlchemyError as e:
         _fail(f"ADSYNC_DATABASE_URL: {type(e).__name__}")
-    return Monitor(
-        settings=settings, mon=mon, engine=engine, now=utcnow(), prefect_url=url, prefect_up=up
-    )
+
+    def new() -> Monitor:
+        up = ps.reachable(url, mon.prefect_timeout_s)
+        if source is SourceOpt.prefect and not up:  # one line, exit 2 (main); 503 when serving
+            raise ConfigError(f"PREFECT_API_URL: Prefect API not reachable at {url or '(not set)'}")
+        return Monitor(
+            settings=settings, mon=mon, engine=engine, now=utcnow(), prefect_url=url, prefect_up=up
+        )
+
+    return new
+
+
+def _build(source: SourceOpt = SourceOpt.auto):
+    return _factory(source)()
 
 
 def _console():
@@ -165,20 +174,14 @@ def check(
 ) -> None:
     """Health check. Exit 0 healthy, 1 warning, 2 critical; one line per finding."""
     from integrations.monitoring.checks import run_checks
-    from integrations.monitoring.findings import overall, sort_findings
+    from integrations.monitoring.findings import report, sort_findings
 
     m = _build(source)
     findings = sort_findings(run_checks(m))
-    code = int(overall(findings))
+    body = report(findings, m.source)
+    code = body["exit_code"]
     if as_json:
-        _dump(
-            {
-                "status": overall(findings).label,
-                "exit_code": code,
-                "source": m.source,
-                "findings": [f.to_json() for f in findings],
-            }
-        )
+        _dump(body)
     else:
         from integrations.monitoring.render import findings_lines
 
@@ -204,18 +207,8 @@ def metrics(
 ) -> None:
     """The same facts in Prometheus text format (for node_exporter's textfile collector)."""
     from integrations.monitoring import metrics as mx
-    from integrations.monitoring.checks import run_checks
 
-    m = _build(source)
-    findings = run_checks(m)
-    ready = m.schema_ready()
-    runs = m.recent_runs(200) if ready or m.prefect_up else []
-    fresh = m.freshness() if ready else []
-    try:
-        tokens = m.tokens() if ready else []
-    except Exception:  # noqa: BLE001 - reported as a finding by run_checks already
-        tokens = []
-    text = mx.render(mx.build(runs, fresh, findings, tokens, m.now, m.prefect_up))
+    text = mx.render(mx.collect(_build(source)))
     if output:
         mx.write_atomic(output, text)
     else:
@@ -237,6 +230,33 @@ def tokens(as_json: bool = JSON) -> None:
         _dump({"tokens": [t.to_json(m.now) for t in toks]})
         return
     _print_lines(tokens_table(toks, m.now, m.tz, m.mon.token_warn_days))
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(
+        9845, "--port", min=0, max=65535, help="TCP port (0: any free port, printed)."
+    ),
+    source: SourceOpt = SOURCE,
+    quiet: bool = typer.Option(False, "--quiet", help="No access log on stderr."),
+) -> None:
+    """HTTP GET /health (200, or 503 on a critical finding; JSON as `check --json`) and
+    GET /metrics (Prometheus text), each computed afresh per request. Ctrl-C stops it."""
+    from integrations.monitoring.serve import make_server
+
+    new = _factory(source)
+    try:
+        server = make_server(new, host, port, quiet=quiet)
+    except OSError as e:
+        _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    print(f"monitor: serving /health and /metrics on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,3 +46,15 @@ def overall(findings: Iterable[Finding]) -> Severity:
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first; stable within a severity (checks run in a meaningful order)."""
     return sorted(findings, key=lambda f: -int(f.severity))
+
+
+def report(findings: Iterable[Finding], source: str) -> dict[str, Any]:
+    """The body of ``check --json`` and of ``GET /health``: most severe first."""
+    ordered = sort_findings(findings)
+    state = overall(ordered)
+    return {
+        "status": state.label,
+        "exit_code": int(state),
+        "source": source,
+        "findings": [f.to_json() for f in ordered],
+    }

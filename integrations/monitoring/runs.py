@@ -7,6 +7,7 @@ monitor only reads, and must keep working when the writer side changes its helpe
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -176,4 +177,60 @@ def join_ledger(prefect_runs: list[RunRecord], ledger: dict[str, RunRecord]) -> 
                 error=run.error or lr.error,
             )
         )
+    return out
+
+
+# Sink counts that are rows (``counts["db:<table>"]["inserted"]`` ...): written = inserted +
+# updated; unchanged rows were compared and left alone.
+ROW_ACTIONS = ("inserted", "updated", "unchanged")
+_FINAL = ("SUCCESS", "PARTIAL", "FAILED")
+
+
+@dataclass
+class LedgerTotals:
+    """Counters over the whole ``sync_runs`` ledger (monotonic while rows are only added)."""
+
+    runs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (flow, final status)
+    in_progress: Counter[str] = field(default_factory=Counter)  # flow → RUNNING/PENDING rows
+    api_calls: Counter[str] = field(default_factory=Counter)  # flow → calls
+    rows: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    # (flow, dataset, sink kind, action)
+    rejected: Counter[str] = field(default_factory=Counter)  # flow → rows the row rules rejected
+    throttled: Counter[str] = field(default_factory=Counter)  # flow → 40100/429 answers
+    sink_errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # (flow, dataset, sink kind) → runs whose sink reported an error
+
+
+def ledger_totals(engine: Engine) -> LedgerTotals:
+    """One pass over the ledger (a few rows per flow per day: years fit in memory)."""
+    c = sync_runs.c
+    out = LedgerTotals()
+    q = select(c.flow, c.status, c.counts, c.api_calls)
+    with engine.connect() as conn:
+        for flow, status, counts_text, calls in conn.execute(q):
+            if status not in _FINAL:
+                out.in_progress[flow] += 1
+                continue
+            out.runs[(flow, status.lower())] += 1
+            out.api_calls[flow] += int(calls or 0)
+            counts = _json(counts_text, {})
+            if not isinstance(counts, dict):
+                continue
+            for sink, n in counts.items():
+                if not isinstance(n, dict):
+                    continue
+                if sink == "api":  # flows/sync_run.py; older rows have none (counted 0)
+                    out.throttled[flow] += int(n.get("throttled") or 0)
+                    continue
+                if sink in ("rows", "db:row_rules"):  # the row rules' entry (old and new key)
+                    out.rejected[flow] += int(n.get("rejected") or 0)
+                    continue
+                if ":" not in sink:
+                    continue
+                kind, dataset = sink.split(":", 1)
+                for action in ROW_ACTIONS:
+                    if action in n:
+                        out.rows[(flow, dataset, kind, action)] += int(n.get(action) or 0)
+                if n.get("error"):
+                    out.sink_errors[(flow, dataset, kind)] += 1
     return out

@@ -173,3 +173,26 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
         assert {"type": "string", "format": "date"} in props[name]["anyOf"], props[name]
         assert props[name]["description"], name
     assert "Engine execution exited" not in worker_log.read_text()
+
+
+def test_every_deployment_has_a_flow_timeout_below_the_monitors_hung_threshold(tmp_path):
+    """The worker loads each entrypoint; the flow it gets carries the timeout Prefect enforces.
+    `adsync serve` registers the same entrypoints (so its runs have the timeout too)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    from flows.serve import build_runner_deployments
+    from integrations.monitoring.config import MonitorSettings
+
+    hung_s = MonitorSettings().run_timeout_h * 3600
+    deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    served = {d.name: d for d in build_runner_deployments(ROOT / "prefect.yaml")}
+    assert len(deployments) == 4
+    for d in deployments:
+        flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
+        assert flow.name == d["name"]
+        assert flow.timeout_seconds is not None, d["name"]
+        assert 0 < flow.timeout_seconds < hung_s, (d["name"], flow.timeout_seconds)
+        if d["name"].endswith("-hourly"):  # over before the next hour's run
+            assert flow.timeout_seconds < 3600
+        runner_flow = load_flow_from_entrypoint(str(Path.cwd() / served[d["name"]].entrypoint))
+        assert runner_flow.timeout_seconds == flow.timeout_seconds, d["name"]

@@ -102,7 +102,7 @@ def test_incomplete_account_and_rejected_rows_are_named(setup, tmp_path):
         pk,
         {
             "db:local_promotion_daily": {"inserted": 170, "updated": 0, "unchanged": 0},
-            "rows": {
+            "db:row_rules": {  # the key flows/summary.py writes
                 "rejected": 2,
                 "normalised": 0,
                 "rejected_rows": [f"2026-11-27|{ACC_A}|7450: stat_cost 1e16 out of range"],
