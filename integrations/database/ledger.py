@@ -198,7 +198,9 @@ def latest_by_tenant(engine: Engine, flow: str | None = None) -> dict[str, RunRe
         .where(sync_runs.c.flow == flow if flow is not None else true())
         .subquery()
     )
-    stmt = select(sync_runs).join(newest, sync_runs.c.id == newest.c.id).order_by(sync_runs.c.tenant)
+    stmt = (
+        select(sync_runs).join(newest, sync_runs.c.id == newest.c.id).order_by(sync_runs.c.tenant)
+    )
     with engine.connect() as conn:
         rows = conn.execute(stmt).mappings().all()
     return {r["tenant"]: _record(r) for r in rows}
