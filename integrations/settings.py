@@ -504,6 +504,12 @@ def load_settings(**overrides: Any) -> Settings:
     toml = _config_file()
     toml_data = _check_toml(toml) if toml is not None else {}
     named = _tenant_secret_variables(toml_data)
+    for where, names in (("", os.environ), (" (in .env)", read_dotenv())):
+        if f"{ENV_PREFIX}TENANTS" in {n.upper() for n in names}:
+            raise ConfigError(
+                f"{ENV_PREFIX}TENANTS{where}: tenants are configured in adsync.toml "
+                "([[tenants]] entries), not in a variable; remove it"
+            )
     _check_variable_names(os.environ, "", named)
     _check_variable_names(read_dotenv(), " (in .env)", named)
     try:

@@ -259,3 +259,11 @@ def test_label_filter_and_unrouted_accounts(tmp_path, monkeypatch):
     assert select_accounts(acme, {9001: [1002, 1003]}) == [1001, 1002]
     # No default base: accounts no label routes are reported under None, not dropped.
     assert route_accounts(acme, [1001, 1003]) == {"bascnNorth0001": [1001], None: [1003]}
+
+
+def test_tenants_only_from_the_file(monkeypatch):
+    monkeypatch.setenv("ADSYNC_TENANTS", "[]")
+    with pytest.raises(
+        ConfigError, match=r"^ADSYNC_TENANTS: tenants are configured in adsync.toml"
+    ):
+        load_settings()
