@@ -63,28 +63,26 @@ def build(
 ) -> list[Metric]:
     last_run = Metric(
         "adsync_last_run_timestamp_seconds",
-        "Start time of the newest run per tenant, flow and final status (unix seconds).",
+        "Start time of the newest run per flow and final status (unix seconds).",
     )
-    # Per tenant and flow (integrations/tenants.py): one tenant's failed run is its own series.
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str]] = set()
     last_dur = Metric("adsync_last_run_duration_seconds", "Duration of the newest finished run.")
     last_failed = Metric(
         "adsync_last_run_accounts_failed", "Accounts that failed in the newest finished run."
     )
-    done_flows: set[tuple[str, str]] = set()
+    done_flows: set[str] = set()
     for r in runs:  # newest first
         t = r.started_at or r.expected_start
-        tenant = r.tenant or "default"
-        key = (tenant, r.flow, _status(r))
+        key = (r.flow, _status(r))
         if t and key not in seen:
             seen.add(key)
-            last_run.add(t.timestamp(), flow=r.flow, status=key[2], tenant=tenant)
-        if r.finished_at and (tenant, r.flow) not in done_flows:
-            done_flows.add((tenant, r.flow))
+            last_run.add(t.timestamp(), flow=r.flow, status=key[1])
+        if r.finished_at and r.flow not in done_flows:
+            done_flows.add(r.flow)
             if r.duration is not None:
-                last_dur.add(r.duration.total_seconds(), flow=r.flow, tenant=tenant)
+                last_dur.add(r.duration.total_seconds(), flow=r.flow)
             if r.accounts_failed is not None:
-                last_failed.add(r.accounts_failed, flow=r.flow, tenant=tenant)
+                last_failed.add(r.accounts_failed, flow=r.flow)
 
     lag = Metric("adsync_dataset_lag_days", "Days the newest date lags the expected (yesterday).")
     latest = Metric(
