@@ -35,6 +35,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from integrations.tenant_config import TenantConfig
+
 ENV_PREFIX = "ADSYNC_"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
 # Datasets whose Bitable table can be configured under [bitable_tables.<dataset>] (the keys of
@@ -150,6 +152,10 @@ class Settings(BaseSettings):
 
     # --- Prefect -----------------------------------------------------------------------------
     prefect_ui_url: str | None = None  # for links in notifications
+
+    # --- tenants (adsync.toml [[tenants]]; integrations/tenants.py) --------------------------
+    # Empty: the flat settings above are the one tenant "default".
+    tenants: list[TenantConfig] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -289,8 +295,8 @@ def _known_env_names() -> set[str]:
     return names
 
 
-def _check_variable_names(names: Iterable[str], where: str) -> None:
-    known = _known_env_names()
+def _check_variable_names(names: Iterable[str], where: str, extra: Iterable[str] = ()) -> None:
+    known = _known_env_names() | {n.upper() for n in extra}
     for raw in names:
         name = raw.upper()
         if not name.startswith(ENV_PREFIX) or name in known:
@@ -350,6 +356,7 @@ def _check_toml(path: Path) -> dict[str, Any]:
             )
         if key not in fields:
             raise ConfigError(f"{path}: unknown key {key!r}{_did_you_mean(key, fields)}")
+    _check_toml_tenants(path, data.get("tenants", []))
     tables = data.get("bitable_tables", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{path}: bitable_tables must be a table of [bitable_tables.<dataset>]")
@@ -367,6 +374,74 @@ def _check_toml(path: Path) -> dict[str, Any]:
                     f"{_did_you_mean(key, table_keys)}"
                 )
     return data
+
+
+def _tenant_keys(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    """Key → nested model (or None for a leaf) of a tenant table, for unknown-key checks."""
+    out: dict[str, type[BaseModel] | None] = {}
+    for name, f in model.model_fields.items():
+        nested = [a for a in (f.annotation, *getattr(f.annotation, "__args__", ())) if a]
+        sub = next((a for a in nested if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if sub is None:  # list[Model]
+            for a in nested:
+                for inner in getattr(a, "__args__", ()):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        sub = inner
+        out[name] = sub
+    return out
+
+
+def _check_tenant_table(path: Path, tenant: str, where: str, table: Any, model: type) -> None:
+    if isinstance(table, list):
+        for item in table:
+            _check_tenant_table(path, tenant, where, item, model)
+        return
+    if not isinstance(table, dict):
+        return  # a wrong type: pydantic names it (with the tenant) below
+    keys = _tenant_keys(model)
+    for key, value in table.items():
+        at = f"{where}.{key}" if where else key
+        if key.endswith("secret") or key in ("app_secret", "token", "access_token"):
+            raise ConfigError(
+                f"{path}: tenant {tenant!r}: {at} is a secret; name the environment variable "
+                f'holding it instead ({key}_env = "SOME_VARIABLE") and remove it from the file'
+            )
+        if key not in keys:
+            raise ConfigError(
+                f"{path}: tenant {tenant!r}: unknown key {at!r}{_did_you_mean(key, keys)}"
+            )
+        sub = keys[key]
+        if sub is not None and key != "labels":
+            _check_tenant_table(path, tenant, at, value, sub)
+
+
+def _check_toml_tenants(path: Path, raw: Any) -> None:
+    """Unknown keys, secrets and invalid values in [[tenants]], naming the tenant and key."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: tenants must be an array of tables ([[tenants]] entries)")
+    for i, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: tenants[{i}] must be a table ([[tenants]] entry)")
+        tenant = str(table.get("name") or f"#{i + 1}")
+        _check_tenant_table(path, tenant, "", table, TenantConfig)
+        try:
+            TenantConfig.model_validate(table)
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(p) for p in first.get("loc") or ()) or "tenant"
+            msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+            raise ConfigError(f"{path}: tenant {tenant!r}: {loc}: {msg}") from None
+
+
+def _tenant_secret_variables(toml_data: dict[str, Any]) -> set[str]:
+    """Environment variables the tenants name for their secrets (ADSYNC_-prefixed ones too)."""
+    out: set[str] = set()
+    for t in toml_data.get("tenants", []):
+        for app in ("oceanengine", "feishu"):
+            var = (t.get(app) or {}).get("app_secret_env") if isinstance(t, dict) else None
+            if isinstance(var, str):
+                out.add(var)
+    return out
 
 
 def _one_line(err: ValidationError, toml_keys: Iterable[str] = (), toml: Path | None = None) -> str:
@@ -426,10 +501,17 @@ def bitable_configured(s: Settings) -> bool | None:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, .env and TOML; ConfigError on anything invalid."""
-    _check_variable_names(os.environ, "")
-    _check_variable_names(read_dotenv(), " (in .env)")
     toml = _config_file()
     toml_data = _check_toml(toml) if toml is not None else {}
+    named = _tenant_secret_variables(toml_data)
+    for where, names in (("", os.environ), (" (in .env)", read_dotenv())):
+        if f"{ENV_PREFIX}TENANTS" in {n.upper() for n in names}:
+            raise ConfigError(
+                f"{ENV_PREFIX}TENANTS{where}: tenants are configured in adsync.toml "
+                "([[tenants]] entries), not in a variable; remove it"
+            )
+    _check_variable_names(os.environ, "", named)
+    _check_variable_names(read_dotenv(), " (in .env)", named)
     try:
         s = Settings(**overrides)
     except ValidationError as e:

@@ -4,6 +4,9 @@ Written by every flow (start, then finish) and read by ``monitor.py``. It is the
 survives outside Prefect: a run that failed for one account is PARTIAL here and names the
 account, so a partly failed run never looks green.
 
+Every row names its tenant (integrations/tenants.py; ``"default"`` for the single setup), so one
+database can hold several tenants' runs and the monitor can tell them apart.
+
 Timestamps are naive UTC (like every timestamp in the schema). JSON columns (failed_accounts,
 counts) are decoded into Python objects by :func:`recent_runs`.
 """
@@ -19,9 +22,11 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, true, update
 
 from integrations.database.tables import sync_runs
+
+DEFAULT_TENANT = "default"  # as integrations.tenant_config (integrations keep this module light)
 
 # Error text is kept for the operator, not as a log sink: long tracebacks are cut.
 MAX_ERROR_CHARS = 8000
@@ -46,6 +51,7 @@ class RunRecord(BaseModel):
 
     id: int
     flow: str
+    tenant: str = DEFAULT_TENANT
     run_id: str | None = None
     window_start: date | None = None
     window_end: date | None = None
@@ -93,12 +99,17 @@ def start_run(
     window_start: date | None,
     window_end: date | None,
     run_id: str | None = None,
+    *,
+    tenant: str = DEFAULT_TENANT,
 ) -> int:
-    """Record a run as RUNNING; return its ledger id (pass it to :func:`finish_run`)."""
+    """Record a run of ``tenant`` as RUNNING; return its ledger id (for :func:`finish_run`)."""
+    if not tenant or len(tenant) > 64:
+        raise ValueError(f"start_run: tenant must be 1-64 characters, got {tenant!r}")
     with engine.begin() as conn:
         result = conn.execute(
             insert(sync_runs).values(
                 flow=flow,
+                tenant=tenant,
                 run_id=run_id,
                 window_start=window_start,
                 window_end=window_end,
@@ -154,20 +165,42 @@ def finish_run(
             raise ValueError(f"finish_run: no sync_runs row with id {run_pk}")
 
 
-def recent_runs(engine: Engine, limit: int = 20, flow: str | None = None) -> list[RunRecord]:
-    """The newest runs first (optionally of one flow)."""
+def recent_runs(
+    engine: Engine, limit: int = 20, flow: str | None = None, tenant: str | None = None
+) -> list[RunRecord]:
+    """The newest runs first (optionally of one flow and/or one tenant)."""
     stmt = select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.id.desc())
     if flow is not None:
         stmt = stmt.where(sync_runs.c.flow == flow)
+    if tenant is not None:
+        stmt = stmt.where(sync_runs.c.tenant == tenant)
     with engine.connect() as conn:
         rows = conn.execute(stmt.limit(limit)).mappings().all()
-    return [
-        RunRecord.model_validate(
-            {
-                **r,
-                "failed_accounts": json.loads(r["failed_accounts"] or "[]"),
-                "counts": json.loads(r["counts"] or "{}"),
-            }
-        )
-        for r in rows
-    ]
+    return [_record(r) for r in rows]
+
+
+def _record(r: Mapping[str, Any]) -> RunRecord:
+    return RunRecord.model_validate(
+        {
+            **r,
+            "failed_accounts": json.loads(r["failed_accounts"] or "[]"),
+            "counts": json.loads(r["counts"] or "{}"),
+        }
+    )
+
+
+def latest_by_tenant(engine: Engine, flow: str | None = None) -> dict[str, RunRecord]:
+    """Each tenant's newest run (of ``flow`` if given): a failure in one tenant is seen even
+    when another tenant ran more recently."""
+    newest = (
+        select(sync_runs.c.tenant, func.max(sync_runs.c.id).label("id"))
+        .group_by(sync_runs.c.tenant)
+        .where(sync_runs.c.flow == flow if flow is not None else true())
+        .subquery()
+    )
+    stmt = (
+        select(sync_runs).join(newest, sync_runs.c.id == newest.c.id).order_by(sync_runs.c.tenant)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return {r["tenant"]: _record(r) for r in rows}

@@ -349,6 +349,18 @@ bitable_base_lock = Table(
     Column("expires_at", PreciseDateTime(), nullable=True),
 )
 
+# Each process pacing an Ocean Engine app holds a share of its QPS: a heartbeat row per
+# (app, process); the live rows divide the app's rate (integrations/sources/oceanengine/
+# shared_ratelimit.py).
+oceanengine_rate_share = Table(
+    "oceanengine_rate_share",
+    metadata,
+    Column("app_id", String(64), primary_key=True),
+    Column("holder", String(64), primary_key=True),
+    Column("expires_at", PreciseDateTime(), nullable=False),
+)
+
+
 LEDGER_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 sync_runs = Table(
@@ -356,6 +368,8 @@ sync_runs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("flow", String(64), nullable=False),
+    # integrations/tenants.py; rows written before tenants existed are the tenant "default".
+    Column("tenant", String(64), nullable=False, server_default="default"),
     Column("run_id", String(64)),  # Prefect flow-run id when run under Prefect
     Column("window_start", Date),
     Column("window_end", Date),
@@ -371,6 +385,7 @@ sync_runs = Table(
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     Index("ix_sync_runs_flow_started", "flow", "started_at"),
+    Index("ix_sync_runs_tenant_started", "tenant", "started_at"),
 )
 
 oauth_tokens = Table(

@@ -264,15 +264,28 @@ def check_runs_prefect(m: Monitor) -> list[Finding]:
     return out
 
 
+def _flow_tenants(flows: list[str], runs: list[RunRecord]) -> list[tuple[str, str | None]]:
+    """(flow, tenant) pairs that have runs; (flow, None) for a watched flow with none."""
+    out: list[tuple[str, str | None]] = []
+    for flow in flows:
+        seen = sorted({r.tenant or "default" for r in runs if r.flow == flow})
+        out += [(flow, t) for t in seen] or [(flow, None)]
+    return out
+
+
 def check_runs_ledger(m: Monitor) -> list[Finding]:
     out: list[Finding] = []
     max_age = timedelta(hours=m.mon.max_success_age_h)
     runs = ledger_runs(m.engine, None, flows=m.ledger_flows(), since=m.now - timedelta(days=30))
     if not runs and not m.mon.flows:
         return [Finding(W, "run", "sync_runs", "no runs recorded in the last 30 days")]
-    for flow in m.ledger_flows():
-        mine = [r for r in runs if r.flow == flow]
-        where = f"flow {flow}"
+    # Per flow and tenant: one tenant's success must not hide another tenant's failure.
+    several = len({r.tenant for r in runs}) > 1
+    for flow, tenant in _flow_tenants(m.ledger_flows(), runs):
+        mine = [r for r in runs if r.flow == flow and (tenant is None or r.tenant == tenant)]
+        where = f"flow {flow}" + (
+            f" tenant {tenant}" if tenant is not None and (several or tenant != "default") else ""
+        )
         done = [r for r in mine if r.ledger_status in ("SUCCESS", "PARTIAL")]
         recent_done = [r for r in done if r.started_at and m.now - r.started_at <= max_age]
         last = next((r for r in mine if r.ledger_status not in ("RUNNING", "PENDING")), None)

@@ -78,10 +78,36 @@ def _when(dt: datetime | None, tz: ZoneInfo) -> str:
 _RUN_COLS = (("start", 11), ("flow", 15), ("window", 12), ("state", 9), ("dur", 6))
 
 
+def by_tenant(runs: Sequence[RunRecord]) -> list[tuple[str | None, list[RunRecord]]]:
+    """Runs grouped by tenant (order of each tenant's newest run; runs keep their order)."""
+    groups: dict[str | None, list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault(r.tenant, []).append(r)
+    return list(groups.items())
+
+
 def runs_table(runs: Sequence[RunRecord], tz: ZoneInfo, source_line: str) -> list[str]:
-    """Lines (rich markup) for ``view``: a header naming the source, then one line per run."""
+    """Lines (rich markup) for ``view``: a header naming the source, then one line per run;
+    with several tenants, under one heading per tenant (one tenant's failures stay together
+    and are not pushed off the list by another tenant's many runs)."""
     head = " ".join(cell(n.upper(), w) for n, w in _RUN_COLS)
     lines = [escape(source_line), f"[bold]{head} {cell('OK/F', 5, True)} ROWS[/]"]
+    groups = by_tenant(runs)
+    if len(groups) <= 1:
+        lines += _run_lines(runs, tz)
+    else:
+        for tenant, group in groups:
+            lines.append(f"[bold]tenant {escape(tenant or '(no ledger row)')}[/]")
+            lines += _run_lines(group, tz)
+    if not runs:
+        lines.append("(no runs recorded)")
+    else:
+        lines.append("rows: +inserted ~updated =unchanged (db = database, bt = Bitable)")
+    return lines
+
+
+def _run_lines(runs: Sequence[RunRecord], tz: ZoneInfo) -> list[str]:
+    lines: list[str] = []
     rows_width = WIDTH - 11 - 15 - 12 - 9 - 6 - 5 - 6
     indent = " " * (WIDTH - rows_width)
     for r in runs:
@@ -109,10 +135,6 @@ def runs_table(runs: Sequence[RunRecord], tz: ZoneInfo, source_line: str) -> lis
         ]
         lines.append(" ".join(parts).rstrip())
         lines += [escape(indent + cell(more, rows_width)).rstrip() for more in per_kind[1:]]
-    if not runs:
-        lines.append("(no runs recorded)")
-    else:
-        lines.append("rows: +inserted ~updated =unchanged (db = database, bt = Bitable)")
     return lines
 
 

@@ -45,6 +45,8 @@ class RunRecord:
     api_calls: int | None = None
     error: str | None = None
     auto_scheduled: bool | None = None
+    # From the ledger row (integrations/tenants.py); None for a Prefect run without one.
+    tenant: str | None = None
 
     @property
     def duration(self) -> timedelta | None:
@@ -126,6 +128,7 @@ def _from_ledger_row(r: Any) -> RunRecord:
         counts=_json(r.counts, {}),
         api_calls=r.api_calls,
         error=r.error,
+        tenant=r.tenant,
     )
 
 
@@ -175,6 +178,7 @@ def join_ledger(prefect_runs: list[RunRecord], ledger: dict[str, RunRecord]) -> 
                 counts=lr.counts,
                 api_calls=lr.api_calls,
                 error=run.error or lr.error,
+                tenant=lr.tenant,
             )
         )
     return out

@@ -55,6 +55,50 @@ def test_finish_rejects_non_final_status_and_unknown_run(db_engine: Engine) -> N
         finish_run(db_engine, pk + 10_000_000, status="SUCCESS")
 
 
+def test_runs_carry_their_tenant_and_latest_by_tenant(db_engine: Engine) -> None:
+    from integrations.database.ledger import latest_by_tenant
+
+    flow = f"laike_{uuid.uuid4().hex[:8]}"
+    a1 = start_run(db_engine, flow, None, None, tenant="acme")
+    b1 = start_run(db_engine, flow, None, None, tenant="brand-b")
+    d1 = start_run(db_engine, flow, None, None)  # the single setup: tenant "default"
+    finish_run(db_engine, a1, status=RunStatus.FAILED, error="token revoked")
+    a2 = start_run(db_engine, f"other_{flow}", None, None, tenant="acme")
+    finish_run(db_engine, b1, status=RunStatus.SUCCESS)
+
+    assert [r.id for r in recent_runs(db_engine, flow=flow, tenant="acme")] == [a1]
+    assert {r.tenant for r in recent_runs(db_engine, flow=flow)} == {"acme", "brand-b", "default"}
+    latest = latest_by_tenant(db_engine, flow=flow)
+    # acme's failure is still its latest run of this flow, whatever other tenants did since.
+    assert {t: (r.id, r.status) for t, r in latest.items() if r.flow == flow} == {
+        "acme": (a1, RunStatus.FAILED),
+        "brand-b": (b1, RunStatus.SUCCESS),
+        "default": (d1, RunStatus.RUNNING),
+    }
+    assert latest_by_tenant(db_engine)["acme"].id == a2  # any flow: its newest run
+    with pytest.raises(ValueError, match="tenant must be 1-64 characters"):
+        start_run(db_engine, flow, None, None, tenant="x" * 65)
+
+
+def test_rows_written_before_tenants_are_the_default_tenant(db_engine: Engine) -> None:
+    """The column's server default: a row inserted without it (an older adsync) is 'default'."""
+    import sqlalchemy as sa
+
+    from integrations.database.tables import sync_runs
+
+    flow = f"legacy_{uuid.uuid4().hex[:8]}"
+    with db_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO sync_runs (flow, status, accounts_ok, accounts_failed, started_at) "
+                "VALUES (:f, 'SUCCESS', 0, 0, '2026-11-01 00:00:00')"
+            ),
+            {"f": flow},
+        )
+        tenant = conn.execute(sa.select(sync_runs.c.tenant).where(sync_runs.c.flow == flow))
+        assert tenant.scalar_one() == "default"
+
+
 def test_many_failed_accounts_with_full_reasons_close_the_run(db_engine: Engine) -> None:
     # 1,000 failed accounts, each named with a 2,000-character reason (flows/steps.py keeps the
     # whole reason up to that length): ~2.4 MB of JSON, beyond MySQL's 64 KB TEXT.

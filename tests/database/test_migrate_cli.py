@@ -168,3 +168,26 @@ def test_mask_url_hides_password_and_credential_query_values() -> None:
     assert "pa%40ss" not in masked and "pa@ss" not in masked and "sslpassword=***" in masked
     assert masked.startswith("postgresql+psycopg://bob:***@h:5432/db")
     assert mask_url("::::") == "<unparseable database URL>"
+
+
+def test_upgrade_from_i15_gives_existing_runs_the_default_tenant(fresh_db_url: str) -> None:
+    """Runs recorded before tenants existed belong to the only setup there was: 'default'."""
+    upgrade(fresh_db_url, "i15_base_lock")
+    engine = make_engine(fresh_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO sync_runs (flow, status, accounts_ok, accounts_failed, "
+                    "started_at) VALUES ('laike-daily', 'SUCCESS', 3, 0, '2026-11-28 23:00:00')"
+                )
+            )
+        upgrade(fresh_db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT flow, tenant FROM sync_runs")).all()
+            assert [tuple(r) for r in rows] == [("laike-daily", "default")]
+            assert "oceanengine_rate_share" in sa.inspect(conn).get_table_names()
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, metadata) == []
+    finally:
+        engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -38,8 +39,20 @@ def _writer(url: str, app_id: str, secret: str, sim_url: str, app_token: str, na
     engine.dispose()
 
 
-def test_two_processes_on_one_base_never_overlap_writes(feishu: Feishu, tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """SQLite: processes of one host; PostgreSQL: the production app database, which workers
+    on several hosts share (issue 20), so the lease is held there."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        from tests.conftest import PG_URL, _server_db
+
+        yield from _server_db(PG_URL, "postgresql")
+
+
+def test_two_processes_on_one_base_never_overlap_writes(feishu: Feishu, shared_db_url) -> None:
+    url = shared_db_url
     from tests.feishu.conftest import _engine
 
     _engine(url).dispose()  # migrated once

@@ -56,6 +56,7 @@ class Setup:
         failed: list[dict] | None = None,
         rows: int = 40,
         error: str | None = None,
+        tenant: str = "default",
     ) -> int:
         started = now_utc() - timedelta(hours=hours_ago)
         finished = None if status == "RUNNING" else started + timedelta(minutes=minutes)
@@ -68,6 +69,7 @@ class Setup:
             return c.execute(
                 sa.insert(t.sync_runs).values(
                     flow=flow,
+                    tenant=tenant,
                     run_id=run_id,
                     window_start=y - timedelta(days=3),
                     window_end=y,

@@ -135,3 +135,29 @@ def test_invalid_setting_is_one_line_exit_2(setup, tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().startswith("monitor: ADSYNC_MONITOR_RUN_TIMEOUT_H:")
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_one_tenants_failure_is_not_hidden_by_another_tenants_success(setup, tmp_path):
+    """Issue 20: runs are checked per flow and tenant, and `view` groups them by tenant."""
+    setup.healthy()
+    setup.add_run("laike-daily", status="SUCCESS", hours_ago=0.5, tenant="brand-b")
+    setup.add_run("laike-daily", status="FAILED", hours_ago=30, tenant="acme", error="revoked")
+    setup.add_run("laike-daily", status="FAILED", hours_ago=1, tenant="acme", error="40104 revoked")
+    p = check(setup, tmp_path)
+    assert p.returncode == 2, p.stdout
+    lines = [ln for ln in p.stdout.splitlines() if "flow laike-daily" in ln]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("CRITICAL run       flow laike-daily tenant acme: no successful")
+    assert "40104 revoked" in lines[0]
+
+    v = run_monitor("view", "50", env=monitor_env(setup.url), cwd=tmp_path)
+    assert v.returncode == 0, v.stdout + v.stderr
+    out = v.stdout.splitlines()
+    heads = [ln for ln in out if ln.startswith("tenant ")]
+    # Ordered by each tenant's newest run: brand-b's (30 min ago) is the newest of all.
+    assert heads[0] == "tenant brand-b" and sorted(heads[1:]) == ["tenant acme", "tenant default"]
+    # Each tenant's runs sit under its heading: acme's two failures, and only they.
+    start = out.index("tenant acme")
+    end = next((i for i in range(start + 1, len(out)) if out[i].startswith("tenant ")), len(out))
+    assert sum("FAILED" in ln for ln in out[start:end]) == 2
+    assert sum("FAILED" in ln for ln in out) == 2

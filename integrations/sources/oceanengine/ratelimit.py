@@ -24,12 +24,10 @@ Scopes:
     wall-clock steps. A reservation costs one flock + 8-byte read/write (tens of µs), far below
     any realistic 1/qps. Put the file in the data dir (``default_schedule_path``).
 
-Several MACHINES (not implemented here, by design): a shared file does not work across hosts.
-Either split the app's QPS statically (each of N workers gets ``qps/N`` via
-``ADSYNC_OCEANENGINE_QPS``; exact, no coordination, idle workers waste their share), or use a
-Prefect global concurrency limit with slot decay (``rate_limit``): correct across machines but it
-polls slowly (far below its nominal rate, docs/contracts/prefect.md §3), so only for low rates. A
-shared Redis/PostgreSQL "next free slot" row would generalise ``FileLockedSchedule`` if ever needed.
+Several MACHINES: a shared file does not work across hosts; ``shared_ratelimit.SharedAppLimiter``
+splits the app's QPS among the live processes through the app database (a heartbeat row per
+process; the per-call path stays this module's ``TokenBucket``). Its module doc says why that
+and not a Prefect global concurrency limit or a per-call database token bucket.
 """
 
 from __future__ import annotations
@@ -74,10 +72,21 @@ class TokenBucket:
             raise ValueError("burst must be >= 1")
         self.qps = float(qps)
         self.interval = 1.0 / self.qps
+        self._burst = burst
         # How far next_free may trail "now": an idle limiter lets `burst` requests through at once.
         self._slack = (burst - 1) * self.interval
         self._next_free = 0.0
         self._lock = threading.Lock()
+
+    def set_rate(self, qps: float) -> None:
+        """Change the rate for slots reserved from now on (shared_ratelimit moves a process's
+        share as processes come and go); slots already handed out keep their times."""
+        if qps <= 0:
+            raise ValueError("qps must be > 0")
+        with self._lock:
+            self.qps = float(qps)
+            self.interval = 1.0 / self.qps
+            self._slack = (self._burst - 1) * self.interval
 
     def reserve(self) -> float:
         """Reserve a slot and return its (monotonic) start time without sleeping."""
