@@ -390,7 +390,7 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
     from integrations.database.migrate import upgrade
     from integrations.settings import get_settings
     from integrations.sources.oceanengine import endpoints as E
-    from integrations.sources.oceanengine.transforms import laike as T
+    from integrations.sources.oceanengine.transforms import laike as transform
     from token_store.api import build_token_store
 
     settings = get_settings()
@@ -403,8 +403,8 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
     tl.wrap(E, "fetch_local_promotion_report", "report_call")
     tl.wrap(RunContext, "record", "collect")
     tl.wrap(RunContext, "fail", "collect")
-    tl.wrap(T, "promotion_frame", "transform")
-    tl.wrap(T, "account_daily", "transform")
+    tl.wrap(transform, "promotion_frame", "transform")
+    tl.wrap(transform, "account_daily", "transform")
     tl.wrap(steps, "upsert_db", "db_upsert")
     tl.wrap(steps, "window_rows", "bitable_read_db")
     tl.wrap(steps, "project_rows", "bitable")

@@ -35,7 +35,7 @@ from flows.summary import RunSummary
 from flows.sync_run import run_name
 from integrations.database import tables
 from integrations.sources.oceanengine import endpoints as E
-from integrations.sources.oceanengine.transforms import accounts as T
+from integrations.sources.oceanengine.transforms import accounts as transform
 
 FLOW_NAME = "accounts-hourly"
 DEFAULT_CC_ACCOUNT_TYPES = ("LOCAL",)
@@ -127,13 +127,13 @@ def workbench_ids(rt: Runtime, authorised: Sequence[dict[str, Any]]) -> list[int
     )
 
 
-def _stored(rt: Runtime) -> dict[T.Key, dict[str, Any]]:
+def _stored(rt: Runtime) -> dict[transform.Key, dict[str, Any]]:
     with rt.engine.connect() as conn:
         rows = conn.execute(select(tables.ad_accounts)).mappings()
-        return {T.key_of(r): dict(r) for r in rows}
+        return {transform.key_of(r): dict(r) for r in rows}
 
 
-def _touch_seen(rt: Runtime, seen: Sequence[T.Key], now: datetime) -> None:
+def _touch_seen(rt: Runtime, seen: Sequence[transform.Key], now: datetime) -> None:
     """last_seen_at for every listed account (the upsert leaves unchanged rows alone)."""
     t = tables.ad_accounts
     by_type: dict[str, list[int]] = {}
@@ -149,14 +149,14 @@ def _touch_seen(rt: Runtime, seen: Sequence[T.Key], now: datetime) -> None:
                 )
 
 
-def emit(change: T.AccountChange) -> None:
+def emit(change: transform.AccountChange) -> None:
     emit_event(event=change.kind.event, resource=change.resource(), payload=change.payload())
 
 
 @task(name="write-accounts", cache_policy=NO_CACHE)
 def write_accounts(
     listings: list[Listing], covered_types: set[str], cc_types: set[str], summary: RunSummary
-) -> list[T.AccountChange]:
+) -> list[transform.AccountChange]:
     rt = get_runtime()
     now = datetime.now(UTC).replace(tzinfo=None)
 
@@ -167,7 +167,7 @@ def write_accounts(
             account_type not in cc_types and E.EP_ADVERTISER_GET in covered_types
         )
 
-    p = T.plan(_stored(rt), [r for li in listings for r in li.rows], covers=covers, now=now)
+    p = transform.plan(_stored(rt), [r for li in listings for r in li.rows], covers=covers, now=now)
     for c in p.changes:
         log.info("account %s %s (%s): %s → %s", c.resource_id, c.kind.value, c.name, c.old, c.new)
         emit(c)

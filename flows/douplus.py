@@ -56,7 +56,7 @@ from integrations.exact import to_rows
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.fields import MoneyUnitMismatch
 from integrations.sources.oceanengine.pagination import Fetched
-from integrations.sources.oceanengine.transforms import douplus as T
+from integrations.sources.oceanengine.transforms import douplus as transform
 
 FLOW_NAME = "douplus-daily"
 FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate
@@ -272,7 +272,7 @@ def write_video_daily(window: Window, summary: RunSummary) -> None:
     rt = get_runtime()
     stats = stats_frame(_read_stats(rt, window))
     orders = _read_orders(rt, stats["order_id"].to_list())
-    videos, unmapped_stats = T.video_daily(stats, order_video_frame(orders))
+    videos, unmapped_stats = transform.video_daily(stats, order_video_frame(orders))
     steps.upsert_db(rt, tables.douplus_video_daily, to_rows(videos), summary)
     if unmapped_stats:
         summary.warnings.append(f"video ranking: {unmapped_stats.describe()}")

@@ -27,7 +27,7 @@ from flows.summary import RunSummary
 from flows.sync_run import run_name
 from integrations.database import tables
 from integrations.sources.oceanengine import endpoints as E
-from integrations.sources.oceanengine.transforms import dpa as T
+from integrations.sources.oceanengine.transforms import dpa as transform
 
 FLOW_NAME = "dpa-daily"
 DATASET = "dpa_products"
@@ -90,8 +90,10 @@ def fetch_products(library: Library) -> steps.FetchResult:
 @task(name="write-db", cache_policy=NO_CACHE)
 def write_db(rows: list[dict], summary: RunSummary) -> None:
     rt = get_runtime()
-    rows_with_ids, failures = T.with_motion_comic_ids(rows, rt.settings.motion_comic_advertiser_ids)
-    for line in T.failure_lines(failures):
+    rows_with_ids, failures = transform.with_motion_comic_ids(
+        rows, rt.settings.motion_comic_advertiser_ids
+    )
+    for line in transform.failure_lines(failures):
         log.warning("%s", line)
     if failures:
         summary.warnings.append(

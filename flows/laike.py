@@ -29,7 +29,7 @@ from flows.window import Window
 from integrations.database import tables
 from integrations.exact import to_rows
 from integrations.sources.oceanengine import endpoints as E
-from integrations.sources.oceanengine.transforms import laike as T
+from integrations.sources.oceanengine.transforms import laike as transform
 
 FLOW_NAME = "laike-daily"
 # Threads; the rate limiter bounds the request rate as long as enough are waiting for a slot:
@@ -85,8 +85,8 @@ def write_batch(
     rt = get_runtime()
     rows = steps.screen_rows(summary, tables.local_promotion_daily, rows, "local_account_id")
     if rows:
-        promos = T.promotion_frame(rows)
-        daily = to_rows(T.account_daily(promos, names))
+        promos = transform.promotion_frame(rows)
+        daily = to_rows(transform.account_daily(promos, names))
         daily = steps.screen_rows(summary, tables.local_account_daily, daily, "local_account_id")
         steps.upsert_db(rt, tables.local_promotion_daily, to_rows(promos), summary)
         steps.upsert_db(rt, tables.local_account_daily, daily, summary)

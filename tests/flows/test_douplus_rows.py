@@ -15,7 +15,7 @@ from flows.douplus_rows import (
     stats_frame,
 )
 from integrations.database import tables
-from integrations.sources.oceanengine.transforms import douplus as T
+from integrations.sources.oceanengine.transforms import douplus as transform
 
 D1, D2 = date(2026, 11, 23), date(2026, 11, 24)
 VIDEO = 7_300_000_000_000_000_005  # > 2^53
@@ -77,7 +77,7 @@ def test_each_order_shows_its_own_sums_and_only_the_video_ranking_adds_orders() 
     assert list(rows[O1]) == list(ORDER_LIST_SCHEMA)
     assert rows[O1]["order_id"] == O1  # int64 above 2^53 intact
 
-    videos, unmapped = T.video_daily(stats, order_video_frame(orders))
+    videos, unmapped = transform.video_daily(stats, order_video_frame(orders))
     by_day = {r["stat_date"]: r for r in videos.to_dicts()}
     assert by_day[D2]["total_cost"] == Decimal("5.25") and by_day[D2]["order_count"] == 2
     assert not unmapped

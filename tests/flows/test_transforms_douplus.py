@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from integrations.database import tables
-from integrations.sources.oceanengine.transforms import douplus as T
+from integrations.sources.oceanengine.transforms import douplus as transform
 
 DAY = date(2026, 11, 24)
 DAY2 = date(2026, 11, 23)
@@ -59,19 +59,19 @@ def vmap(pairs: dict[int, int | None]) -> pl.DataFrame:
 
 
 def run(s: pl.DataFrame | pl.LazyFrame, m: pl.DataFrame | pl.LazyFrame, **kw):
-    df, unmapped = T.video_daily(s, m, **kw)
-    return T.to_rows(df), unmapped
+    df, unmapped = transform.video_daily(s, m, **kw)
+    return transform.to_rows(df), unmapped
 
 
 def test_schema_matches_the_table_exactly() -> None:
     cols = [c.name for c in tables.douplus_video_daily.columns if c.name != "updated_at"]
-    assert list(T.VIDEO_DAILY_SCHEMA) == cols
-    for name, dtype in T.VIDEO_DAILY_SCHEMA.items():
+    assert list(transform.VIDEO_DAILY_SCHEMA) == cols
+    for name, dtype in transform.VIDEO_DAILY_SCHEMA.items():
         if isinstance(dtype, pl.Decimal):
             col = tables.douplus_video_daily.c[name]
             assert (dtype.precision, dtype.scale) == (col.type.precision, col.type.scale)
-    df, _ = T.video_daily(stats(stat(O1, "1")), vmap({O1: VIDEO}))
-    assert df.schema == pl.Schema(T.VIDEO_DAILY_SCHEMA)
+    df, _ = transform.video_daily(stats(stat(O1, "1")), vmap({O1: VIDEO}))
+    assert df.schema == pl.Schema(transform.VIDEO_DAILY_SCHEMA)
 
 
 def test_two_orders_of_one_video_are_summed_with_ratios_from_sums() -> None:
@@ -94,7 +94,7 @@ def test_two_orders_of_one_video_are_summed_with_ratios_from_sums() -> None:
     assert row["share_rate"] == Decimal("0.001000")
     assert row["play_per_100_cost"] == Decimal("6644.518272")  # 10000 / 1.505
     assert row["conversion_cost"] == Decimal("30.100000")  # 150.50 / 5; mean = 56.3125
-    assert list(row) == list(T.VIDEO_DAILY_SCHEMA)
+    assert list(row) == list(transform.VIDEO_DAILY_SCHEMA)
     assert row["total_cost"].as_tuple().exponent == -2
     assert row["like_rate"].as_tuple().exponent == -6
 
@@ -184,24 +184,24 @@ def test_cost_in_fen_and_lazy_inputs() -> None:
 def test_float_money_and_float_ids_are_refused() -> None:
     s = stats(stat(O1, "1")).with_columns(pl.col("cost").cast(pl.Float64))
     with pytest.raises(TypeError, match="float"):
-        T.video_daily(s, vmap({O1: VIDEO}))
+        transform.video_daily(s, vmap({O1: VIDEO}))
     s = stats(stat(O1, "1")).with_columns(pl.col("order_id").cast(pl.Float64))
     with pytest.raises(TypeError, match="order_id"):
-        T.video_daily(s, vmap({O1: VIDEO}))
+        transform.video_daily(s, vmap({O1: VIDEO}))
     with pytest.raises(TypeError, match="fen"):
-        T.video_daily(stats(stat(O1, "1")), vmap({O1: VIDEO}), cost_unit="fen")
+        transform.video_daily(stats(stat(O1, "1")), vmap({O1: VIDEO}), cost_unit="fen")
 
 
 def test_duplicate_stat_keys_are_an_error_not_double_counted() -> None:
     s = stats(stat(O1, "1"), stat(O1, "1"))
     with pytest.raises(ValueError, match="repeat an \\(order_id, stat_date\\) key"):
-        T.video_daily(s, vmap({O1: VIDEO}))
+        transform.video_daily(s, vmap({O1: VIDEO}))
 
 
 def test_order_mapped_to_two_videos_is_an_error() -> None:
     m = pl.DataFrame({"order_id": [O1, O1], "item_id": [VIDEO, VIDEO2]})
     with pytest.raises(ValueError, match="more than one video"):
-        T.video_daily(stats(stat(O1, "1")), m)
+        transform.video_daily(stats(stat(O1, "1")), m)
     # the same pair twice is fine
     m = pl.DataFrame({"order_id": [O1, O1], "item_id": [VIDEO, VIDEO]})
     (row,), _ = run(stats(stat(O1, "1")), m)
@@ -210,7 +210,7 @@ def test_order_mapped_to_two_videos_is_an_error() -> None:
 
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match="dy_share"):
-        T.video_daily(stats(stat(O1, "1")).drop("dy_share"), vmap({O1: VIDEO}))
+        transform.video_daily(stats(stat(O1, "1")).drop("dy_share"), vmap({O1: VIDEO}))
 
 
 def test_aweme_sec_uid_choice_is_deterministic() -> None:
@@ -220,22 +220,22 @@ def test_aweme_sec_uid_choice_is_deterministic() -> None:
 
 
 def test_empty_inputs() -> None:
-    df, unmapped = T.video_daily(stats(), vmap({}))
-    assert df.height == 0 and df.schema == pl.Schema(T.VIDEO_DAILY_SCHEMA)
-    assert unmapped == T.UnmappedStats() and not unmapped
+    df, unmapped = transform.video_daily(stats(), vmap({}))
+    assert df.height == 0 and df.schema == pl.Schema(transform.VIDEO_DAILY_SCHEMA)
+    assert unmapped == transform.UnmappedStats() and not unmapped
     assert unmapped.describe() == "every order stat has a video"
 
 
 def test_aweme_sec_uid_as_enum_or_categorical_comes_out_as_string() -> None:
     s = stats(stat(O1, "1", uid="b-account"), stat(O2, "1", uid="a-account"))
     for dtype in (pl.Categorical(), pl.Enum(["a-account", "b-account"])):
-        df, _ = T.video_daily(
+        df, _ = transform.video_daily(
             s.with_columns(pl.col("aweme_sec_uid").cast(dtype)), vmap({O1: VIDEO, O2: VIDEO})
         )
-        assert df.schema == pl.Schema(T.VIDEO_DAILY_SCHEMA)
+        assert df.schema == pl.Schema(transform.VIDEO_DAILY_SCHEMA)
         assert df["aweme_sec_uid"].to_list() == ["a-account"]
     with pytest.raises(TypeError, match="aweme_sec_uid"):
-        T.video_daily(s.with_columns(pl.lit(1).alias("aweme_sec_uid")), vmap({O1: VIDEO}))
+        transform.video_daily(s.with_columns(pl.lit(1).alias("aweme_sec_uid")), vmap({O1: VIDEO}))
 
 
 def test_play_5s_rate_is_weighted_by_plays_from_sums_not_an_average_of_ratios() -> None:
@@ -246,20 +246,20 @@ def test_play_5s_rate_is_weighted_by_plays_from_sums_not_an_average_of_ratios() 
         stat(O3, "5.00", play=1000) | {"play_duration_5s_rank": None},
     ]
     df = pl.DataFrame(rows, schema=STATS_SCHEMA | {"play_duration_5s_rank": pl.Decimal(20, 6)})
-    out, _ = T.video_daily(df, vmap({O1: VIDEO, O2: VIDEO, O3: VIDEO}))
+    out, _ = transform.video_daily(df, vmap({O1: VIDEO, O2: VIDEO, O3: VIDEO}))
     row = out.row(0, named=True)
     assert row["total_play"] == 2000
     # (0.5 × 100 + 0.1 × 900) / (100 + 900) = 140 / 1000; an average of ratios would say 0.3.
     assert row["play_5s_rate"] == Decimal("0.140000")
-    assert out.schema["play_5s_rate"] == T.VIDEO_DAILY_SCHEMA["play_5s_rate"]
+    assert out.schema["play_5s_rate"] == transform.VIDEO_DAILY_SCHEMA["play_5s_rate"]
 
 
 def test_play_5s_rate_without_ranks_is_none_and_floats_are_refused() -> None:
-    out, _ = T.video_daily(stats(stat(O1, "1.00", play=10)), vmap({O1: VIDEO}))
+    out, _ = transform.video_daily(stats(stat(O1, "1.00", play=10)), vmap({O1: VIDEO}))
     assert out.row(0, named=True)["play_5s_rate"] is None  # column absent
     bad = pl.DataFrame(
         [stat(O1, "1.00", play=10) | {"play_duration_5s_rank": 0.5}],
         schema=STATS_SCHEMA | {"play_duration_5s_rank": pl.Float64},
     )
     with pytest.raises(TypeError, match="play_duration_5s_rank"):
-        T.video_daily(bad, vmap({O1: VIDEO}))
+        transform.video_daily(bad, vmap({O1: VIDEO}))

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from integrations.exact import fen_to_yuan, ratio
-from integrations.sources.oceanengine.transforms import douplus as T
+from integrations.sources.oceanengine.transforms import douplus as transform
 
 DAY = date(2026, 11, 24)
 VIDEO, VIDEO2 = 7_450_123_456_789_012_345, 7_450_123_456_789_012_346
@@ -60,7 +60,7 @@ def half_up(n: int, d: int) -> Decimal:
 def test_repeated_key_of_an_unmapped_order_is_an_error_too(engine: str) -> None:
     s = stats((O1, DAY, 1, 1, 0), (O2, DAY, 1, 1, 0), (O2, DAY, 2, 1, 0))  # O2 has no video
     with pytest.raises(ValueError, match=r"repeat an \(order_id, stat_date\) key.*1 key\(s\)"):
-        T.video_daily(s, vmap({O1: VIDEO}), cost_unit="fen", engine=engine)
+        transform.video_daily(s, vmap({O1: VIDEO}), cost_unit="fen", engine=engine)
 
 
 def test_repeated_key_error_names_the_first_key() -> None:
@@ -72,14 +72,14 @@ def test_repeated_key_error_names_the_first_key() -> None:
         (O2, date(2026, 11, 1), 1, 1, 0),
     )
     with pytest.raises(ValueError, match=f"2 key\\(s\\), e.g. order {O1} on 2026-11-01"):
-        T.video_daily(s, vmap({O1: VIDEO, O2: VIDEO, O3: VIDEO}), cost_unit="fen")
+        transform.video_daily(s, vmap({O1: VIDEO, O2: VIDEO, O3: VIDEO}), cost_unit="fen")
 
 
 def test_a_hash_collision_falls_back_to_the_exact_check(monkeypatch: pytest.MonkeyPatch) -> None:
     # every key hashes alike: the cheap check fails, the exact check finds no repeat → no error
-    monkeypatch.setattr(T, "_key_hash", lambda: pl.lit(0, dtype=pl.UInt64))
+    monkeypatch.setattr(transform, "_key_hash", lambda: pl.lit(0, dtype=pl.UInt64))
     s = stats((O1, DAY, 100, 10, 1), (O2, DAY, 200, 30, 2), (O1, date(2026, 11, 23), 5, 5, 5))
-    df, unmapped = T.video_daily(s, vmap({O1: VIDEO, O2: VIDEO}), cost_unit="fen")
+    df, unmapped = transform.video_daily(s, vmap({O1: VIDEO, O2: VIDEO}), cost_unit="fen")
     assert not unmapped
     assert df.select("stat_date", "order_count", "total_play").rows() == [
         (date(2026, 11, 23), 1, 5),
@@ -87,7 +87,7 @@ def test_a_hash_collision_falls_back_to_the_exact_check(monkeypatch: pytest.Monk
     ]
     # and a real repeat is still caught through the exact check
     with pytest.raises(ValueError, match="repeat an"):
-        T.video_daily(s.vstack(s.head(1)), vmap({O1: VIDEO, O2: VIDEO}), cost_unit="fen")
+        transform.video_daily(s.vstack(s.head(1)), vmap({O1: VIDEO, O2: VIDEO}), cost_unit="fen")
 
 
 def test_order_count_is_distinct_orders_across_days_and_videos() -> None:
@@ -97,7 +97,7 @@ def test_order_count_is_distinct_orders_across_days_and_videos() -> None:
         (O3, DAY, 1, 1, 0),
         (O1, date(2026, 11, 25), 1, 1, 0),
     )
-    df, _ = T.video_daily(s, vmap({O1: VIDEO, O2: VIDEO, O3: VIDEO2}), cost_unit="fen")
+    df, _ = transform.video_daily(s, vmap({O1: VIDEO, O2: VIDEO, O3: VIDEO2}), cost_unit="fen")
     assert df.select("stat_date", "item_id", "order_count").rows() == [
         (DAY, VIDEO, 2),
         (DAY, VIDEO2, 1),
@@ -111,14 +111,14 @@ def test_packed_key_round_trips_extreme_ids_and_dates_in_order() -> None:
     rows = [(O1 + i, d, 1, 1, 0) for i, d in enumerate(days)]
     rows += [(O1 + 10 + i, d, 1, 1, 0) for i, d in enumerate(days)]
     m = {O1 + i: hi for i in range(4)} | {O1 + 10 + i: lo for i in range(4)}
-    df, _ = T.video_daily(stats(*rows), vmap(m), cost_unit="fen")
+    df, _ = transform.video_daily(stats(*rows), vmap(m), cost_unit="fen")
     assert df.select("stat_date", "item_id").rows() == [(d, v) for d in days for v in (lo, hi)]
 
 
 def test_ratios_with_operands_beyond_int64_are_exact() -> None:
     big_play = 10**15  # play · 10^4 = 1e19 > 2^63: computed in Int128
     s = stats((O1, DAY, 3_000_000_001, big_play, big_play // 3), (O2, DAY, 7, 1, 1))
-    df, _ = T.video_daily(s, vmap({O1: VIDEO, O2: VIDEO2}), cost_unit="fen")
+    df, _ = transform.video_daily(s, vmap({O1: VIDEO, O2: VIDEO2}), cost_unit="fen")
     big, small = df.sort("item_id").rows(named=True)
     assert big["play_per_100_cost"] == half_up(big_play * 10_000, 3_000_000_001)
     assert big["like_rate"] == half_up(big_play // 3, big_play)
@@ -131,7 +131,7 @@ def test_ratio_equals_exact_ratio() -> None:
     ns = [0, 1, -1, 2, 5, 7, 999_999, 10**12, -(10**12), 4 * 10**12, 3, 1, -5, None, 1]
     ds = [1, 2, 2, 3, 0, -7, 7, 3, 7, 10**18, 6, 2_000_000, 2_000_000, 1, None]
     df = pl.DataFrame({"n": ns, "d": ds}, schema={"n": pl.Int64, "d": pl.Int64})
-    fast = df.select(T._ratio(pl.col("n"), pl.col("d")).alias("r"))
+    fast = df.select(transform._ratio(pl.col("n"), pl.col("d")).alias("r"))
     exact = df.select(ratio(pl.col("n"), pl.col("d")).alias("r"))
     assert fast.schema == exact.schema
     assert fast["r"].to_list() == exact["r"].to_list()
@@ -140,6 +140,6 @@ def test_ratio_equals_exact_ratio() -> None:
 
 def test_yuan_equals_fen_to_yuan() -> None:
     df = pl.DataFrame({"f": [0, 1, -1, 99, -12345, 10**15, None]}, schema={"f": pl.Int64})
-    fast = df.select(T._yuan(pl.col("f")))
+    fast = df.select(transform._yuan(pl.col("f")))
     assert fast.equals(df.select(fen_to_yuan(pl.col("f"))))
     assert fast["f"].to_list()[:3] == [Decimal("0.00"), Decimal("0.01"), Decimal("-0.01")]

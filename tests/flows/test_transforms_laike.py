@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from integrations.database import tables
-from integrations.sources.oceanengine.transforms import laike as T
+from integrations.sources.oceanengine.transforms import laike as transform
 
 DAY = date(2026, 11, 24)
 DAY2 = date(2026, 11, 23)
@@ -52,16 +52,18 @@ def table_columns(table) -> list[str]:
 
 
 def daily(rows: list[dict], names: dict | None = None) -> list[dict]:
-    return T.to_rows(T.account_daily(T.promotion_frame(rows), names or {ACC: "账户A"}))
+    return transform.to_rows(
+        transform.account_daily(transform.promotion_frame(rows), names or {ACC: "账户A"})
+    )
 
 
 # --- shape ---------------------------------------------------------------------------------
 
 
 def test_schemas_match_the_tables_exactly() -> None:
-    assert list(T.PROMOTION_SCHEMA) == table_columns(tables.local_promotion_daily)
-    assert list(T.ACCOUNT_DAILY_SCHEMA) == table_columns(tables.local_account_daily)
-    for name, dtype in T.ACCOUNT_DAILY_SCHEMA.items():
+    assert list(transform.PROMOTION_SCHEMA) == table_columns(tables.local_promotion_daily)
+    assert list(transform.ACCOUNT_DAILY_SCHEMA) == table_columns(tables.local_account_daily)
+    for name, dtype in transform.ACCOUNT_DAILY_SCHEMA.items():
         col = tables.local_account_daily.c[name]
         if isinstance(dtype, pl.Decimal):
             assert (dtype.precision, dtype.scale) == (col.type.precision, col.type.scale), name
@@ -69,9 +71,9 @@ def test_schemas_match_the_tables_exactly() -> None:
 
 def test_promotion_frame_schema_and_rows_round_trip() -> None:
     rows = [promo(1, cost=Decimal("12.34"), shows=10, clicks=2, converts=1)]
-    df = T.promotion_frame(rows)
-    assert df.schema == pl.Schema(T.PROMOTION_SCHEMA)
-    out = T.to_rows(df)
+    df = transform.promotion_frame(rows)
+    assert df.schema == pl.Schema(transform.PROMOTION_SCHEMA)
+    out = transform.to_rows(df)
     assert out == [{**rows[0], "cost": Decimal("12.34")}]
     assert list(out[0]) == table_columns(tables.local_promotion_daily)
 
@@ -92,11 +94,11 @@ def test_account_daily_output_rows_match_table_columns_and_types() -> None:
 
 
 def test_empty_input() -> None:
-    df = T.promotion_frame([])
-    assert df.height == 0 and df.schema == pl.Schema(T.PROMOTION_SCHEMA)
-    agg = T.account_daily(df, {})
-    assert agg.height == 0 and agg.schema == pl.Schema(T.ACCOUNT_DAILY_SCHEMA)
-    assert T.to_rows(agg) == []
+    df = transform.promotion_frame([])
+    assert df.height == 0 and df.schema == pl.Schema(transform.PROMOTION_SCHEMA)
+    agg = transform.account_daily(df, {})
+    assert agg.height == 0 and agg.schema == pl.Schema(transform.ACCOUNT_DAILY_SCHEMA)
+    assert transform.to_rows(agg) == []
 
 
 # --- arithmetic ----------------------------------------------------------------------------
@@ -161,12 +163,12 @@ def test_decimal_money_is_exact() -> None:
 
 
 def test_money_quantized_half_up_and_floats_refused() -> None:
-    df = T.promotion_frame(
+    df = transform.promotion_frame(
         [promo(1, cost=Decimal("1.005")), promo(2, cost="2.344"), promo(3, cost=3)]
     )
     assert df["cost"].to_list() == [Decimal("1.01"), Decimal("2.34"), Decimal("3.00")]
     with pytest.raises(TypeError, match="cost: money must be"):
-        T.promotion_frame([promo(1, cost=0.1)])  # type: ignore[arg-type]
+        transform.promotion_frame([promo(1, cost=0.1)])  # type: ignore[arg-type]
 
 
 def test_rounding_half_up_at_six_places() -> None:
@@ -182,22 +184,22 @@ def test_ids_above_2_53_stay_intact() -> None:
         promo(BIG, account=ACC_BIG, cost=Decimal("1")),
         promo(BIG + 1, account=ACC_BIG, cost=Decimal("2")),
     ]
-    df = T.promotion_frame(rows)
+    df = transform.promotion_frame(rows)
     assert df["promotion_id"].dtype == pl.Int64
     assert df["promotion_id"].to_list() == [BIG, BIG + 1]
-    (row,) = T.to_rows(T.account_daily(df, {ACC_BIG: "big"}))
+    (row,) = transform.to_rows(transform.account_daily(df, {ACC_BIG: "big"}))
     assert row["local_account_id"] == ACC_BIG and row["account_name"] == "big"
     assert row["promotion_count"] == 2  # BIG and BIG+1 are different promotions
 
 
 def test_float_ids_are_refused() -> None:
     with pytest.raises(TypeError, match="promotion_id"):
-        T.promotion_frame([promo(float(BIG))])  # type: ignore[arg-type]
+        transform.promotion_frame([promo(float(BIG))])  # type: ignore[arg-type]
 
 
 def test_missing_key_is_an_error() -> None:
     with pytest.raises(ValueError, match="promotion_id is required"):
-        T.promotion_frame([promo(None)])  # type: ignore[arg-type]
+        transform.promotion_frame([promo(None)])  # type: ignore[arg-type]
 
 
 def test_groups_per_day_and_account_sorted_and_named() -> None:
@@ -223,9 +225,9 @@ def test_repeated_promotion_rows_keep_the_last_read() -> None:
         promo(2, cost=Decimal("5"), shows=50),
         promo(1, cost=Decimal("2"), shows=20),  # same key re-read on a later page
     ]
-    df = T.promotion_frame(rows)
+    df = transform.promotion_frame(rows)
     assert df.height == 2
-    (row,) = T.to_rows(T.account_daily(df, {}))
+    (row,) = transform.to_rows(transform.account_daily(df, {}))
     assert row["cost"] == Decimal("7.00") and row["show_cnt"] == 70
     assert row["promotion_count"] == 2
 
@@ -237,4 +239,4 @@ def test_account_names_with_string_keys() -> None:
 
 def test_account_daily_refuses_a_foreign_frame() -> None:
     with pytest.raises(ValueError, match="lacks columns"):
-        T.account_daily(pl.DataFrame({"stat_date": [DAY]}), {})
+        transform.account_daily(pl.DataFrame({"stat_date": [DAY]}), {})

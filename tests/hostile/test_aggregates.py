@@ -10,7 +10,7 @@ from decimal import Decimal
 from integrations.database import tables
 from integrations.database.row_rules import screen
 from integrations.exact import to_rows
-from integrations.sources.oceanengine.transforms import laike as T
+from integrations.sources.oceanengine.transforms import laike as transform
 
 DAY = date(2026, 11, 1)
 
@@ -43,7 +43,9 @@ def test_an_overflowing_total_is_rejected_by_name_the_other_accounts_stay() -> N
         _promo(3, 31),
     ]
     assert not screen(tables.local_promotion_daily, rows).issues  # each row is in range
-    daily = to_rows(T.account_daily(T.promotion_frame(rows), {1: "a", 2: "b", 3: "c"}))
+    daily = to_rows(
+        transform.account_daily(transform.promotion_frame(rows), {1: "a", 2: "b", 3: "c"})
+    )
     out = screen(tables.local_account_daily, daily)
     assert [r["local_account_id"] for r in out.rows] == [3]
     assert out.rows[0]["show_cnt"] == 200 and out.rows[0]["cost"] == Decimal("2.00")
