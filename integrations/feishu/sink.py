@@ -30,10 +30,12 @@ from integrations.feishu.capacity import (
     TableFull,
     china_today,
     period_label,
+    period_of,
+    period_range,
     retention_cutoff,
 )
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
-from integrations.feishu.errors import FeishuApiError, FeishuError
+from integrations.feishu.errors import FeishuApiError, FeishuError, SchemaMismatch
 from integrations.feishu.reconcile import ReconcileResult, purge_before, reconcile
 from integrations.feishu.retry import CLIENT_TOKEN_CONFLICT
 from integrations.feishu.schema import TableHandle, ensure_table
@@ -138,6 +140,7 @@ class BitableSink:
     def from_settings(cls, settings: Settings, engine: Engine, **kw: Any) -> BitableSink:
         require(settings, "feishu_app_token")
         assert settings.feishu_app_token is not None
+        kw.setdefault("record_cap", settings.feishu_max_records_per_table)
         policy: RetryPolicy | None = kw.pop("policy", None)
         pacing: Pacing | None = kw.pop("pacing", None)
         api = BitableApi(
@@ -246,7 +249,31 @@ class BitableSink:
                 dates=dates,
             )
             res.merge(part)
+        if spec.retention_days:
+            res.deleted_old += self._purge_old_periods(spec, set(groups))
         return res
+
+    def _purge_old_periods(self, spec: TableSpec, written: Collection[str]) -> int:
+        """Retention on the dataset's period tables this run did not write (older months,
+        weeks, days, whatever ``rotate`` was when they were made): their rows before the
+        cutoff are deleted from Bitable, like a written table's. Once per run and table."""
+        cutoff = retention_cutoff(spec.retention_days or 0)
+        deleted = 0
+        for t in self.api.list_tables():
+            label = period_of(spec.name, str(t.name))
+            span = period_range(label) if label is not None else None
+            if label is None or span is None or label in written or span[0] >= cutoff:
+                continue  # not a period table of ours, written just now, or all kept
+            if t.table_id in self._purged:
+                continue
+            try:
+                handle = self.ensure_table(self.period_spec(spec, label))
+            except SchemaMismatch as e:  # an older layout: say so, write nothing to it
+                log.warning("bitable %r: retention not applied: %s", t.name, e)
+                continue
+            deleted += purge_before(self.api, self.engine, handle, cutoff)
+            self._purged.add(handle.table_id)
+        return deleted
 
     def period_spec(self, spec: TableSpec, label: str) -> TableSpec:
         """The spec of ``spec``'s table for one period (``本地推单元日报 2026-11``)."""
