@@ -300,6 +300,9 @@ class BitableSink:
             if e.code == RECORD_EXCEED_LIMIT:  # the cap is lower than we were told
                 raise TableFull(spec.name, spec.dataset, -1, 0, 0, self.record_cap) from e
             raise
+        finally:
+            if self.api.xlock is not None:  # the table is written: other writers' turn
+                self.api.xlock.release()
 
     def _upsert(
         self,
