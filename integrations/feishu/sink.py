@@ -257,6 +257,10 @@ class BitableSink:
         """Retention on the dataset's period tables this run did not write (older months,
         weeks, days, whatever ``rotate`` was when they were made): their rows before the
         cutoff are deleted from Bitable, like a written table's. Once per run and table."""
+        done = f"periods:{spec.dataset}"  # one look at the base's tables per dataset and run
+        if done in self._purged:
+            return 0
+        self._purged.add(done)
         cutoff = retention_cutoff(spec.retention_days or 0)
         deleted = 0
         for t in self.api.list_tables():
