@@ -46,6 +46,7 @@ from lark_oapi.api.bitable.v1 import (
     CreateAppTableRequest,
     CreateAppTableRequestBody,
     CreateAppTableViewRequest,
+    DeleteAppTableRequest,
     DisplayApp,
     FilterInfo,
     GetAppRequest,
@@ -91,6 +92,7 @@ LIST_PAGE_SIZE = 100
 WRITE_OPS = frozenset(
     {
         "tables.create",
+        "tables.delete",
         "fields.create",
         "records.batch_create",
         "records.batch_update",
@@ -376,6 +378,10 @@ class BitableApi:
         data = self.call("tables.create", self._bt.app_table.create, req, idempotent=False).data
         self.last_default_view_id = data.default_view_id  # returned when fields are sent
         return data.table_id
+
+    def delete_table(self, table_id: str) -> None:
+        req = DeleteAppTableRequest.builder().app_token(self.app_token).table_id(table_id).build()
+        self.call("tables.delete", self._bt.app_table.delete, req)
 
     def list_fields(self, table_id: str) -> list[AppTableFieldForList]:
         def build(tok: str | None) -> ListAppTableFieldRequest:

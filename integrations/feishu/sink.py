@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from integrations.feishu import record_map
+from integrations.feishu import record_map, view_map
 from integrations.feishu.access import BaseAccessDenied, BaseInfo, BaseTimeZoneMismatch, check_base
 from integrations.feishu.auth import make_client
 from integrations.feishu.base_lock import BaseLock
@@ -256,7 +256,8 @@ class BitableSink:
     def _purge_old_periods(self, spec: TableSpec, written: Collection[str]) -> int:
         """Retention on the dataset's period tables this run did not write (older months,
         weeks, days, whatever ``rotate`` was when they were made): their rows before the
-        cutoff are deleted from Bitable, like a written table's. Once per run and table."""
+        cutoff are deleted from Bitable, like a written table's; a table wholly before the
+        cutoff that is then empty is deleted. Once per run and table."""
         done = f"periods:{spec.dataset}"  # one look at the base's tables per dataset and run
         if done in self._purged:
             return 0
@@ -277,7 +278,20 @@ class BitableSink:
                 continue
             deleted += purge_before(self.api, self.engine, handle, cutoff)
             self._purged.add(handle.table_id)
+            if span[1] < cutoff and self.api.count_records(handle.table_id) == 0:
+                self._drop(handle)  # all of it past retention and nothing else in it
         return deleted
+
+    def _drop(self, handle: TableHandle) -> None:
+        """Delete an emptied period table (a base holds at most 100 tables, 1254100) and
+        forget its map entries. A table still holding records (a person's) is kept."""
+        self.api.delete_table(handle.table_id)
+        with self.engine.begin() as conn:
+            record_map.forget_table(conn, self.api.app_token, handle.table_id)
+            view_map.forget_table(conn, self.api.app_token, handle.table_id)
+        if self._handles is not None:
+            self._handles.pop(handle.spec.name, None)
+        log.info("bitable: deleted the emptied period table %r", handle.spec.name)
 
     def period_spec(self, spec: TableSpec, label: str) -> TableSpec:
         """The spec of ``spec``'s table for one period (``本地推单元日报 2026-11``)."""

@@ -165,7 +165,8 @@ def test_retention_purges_the_period_tables_a_run_no_longer_writes(
     feishu: Feishu, engine: sa.Engine, rotate: str, days: int, retention: int
 ) -> None:
     """Old period tables (not written by today's run) lose their rows before the cutoff, in
-    Bitable only; the rows from the cutoff on, and a person's own records, stay."""
+    Bitable only; the rows from the cutoff on, and a person's own records, stay. A table wholly
+    before the cutoff is deleted once empty; one with a person's record is kept."""
     today = china_today()
     rows = promotion_rows(6 * days, accounts=3, days=days, start=today - timedelta(days=days))
     plain = LOCAL_PROMOTION_DAILY.configured(BitableTableConfig(rotate=rotate))  # history
@@ -190,7 +191,12 @@ def test_retention_purges_the_period_tables_a_run_no_longer_writes(
     expected: dict[str, list[dict[str, Any]]] = {}
     for r in kept:
         expected.setdefault(f"{spec.name} {period_label(rotate, r['stat_date'])}", []).append(r)
-    for name, tid in _tables(feishu).items():
+    left = _tables(feishu)
+    # Every period table that holds kept rows, the person's, and nothing else: the others are
+    # wholly past retention and were emptied, so deleted.
+    assert set(left) == set(expected) | {oldest}
+    assert len(tables) > len(left)
+    for name, tid in left.items():
         recs = feishu.sim.records(feishu.sim.app_token, tid)
         ours = {k: v for k, v in _content_of(recs).items() if k}
         assert ours == _expected(spec, expected.get(name, [])), name  # Bitable == DB, kept rows
