@@ -134,4 +134,4 @@ def set_hashes(
 
 def forget_table(conn: Connection, app_token: str, table_id: str) -> None:
     """Every entry of a table that no longer exists (deleted by retention)."""
-    conn.execute(sa.delete(T).where(_where(app_token, table_id)))
+    conn.execute(sa.delete(bitable_record_map).where(_where(app_token, table_id)))

@@ -91,4 +91,4 @@ def put(
 
 def forget_table(conn: Connection, app_token: str, table_id: str) -> None:
     """Every view entry of a table that no longer exists (deleted by retention)."""
-    conn.execute(sa.delete(T).where(_where(app_token, table_id)))
+    conn.execute(sa.delete(bitable_view_map).where(_where(app_token, table_id)))
