@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     # The bot's keyword security (关键词): put in every card's title, or Feishu answers 19024.
     feishu_webhook_keyword: str | None = None
     bitable_tables: dict[str, BitableTableConfig] = Field(default_factory=dict)
+    # Records one Bitable table may hold (Feishu answers 1254103 past it). Every error table
+    # documents 20,000; the exact cap depends on the tenant's plan, so a smaller (or, on a
+    # plan that allows it, larger) tenant sets it here. The sink's fit check, rotation advice
+    # and monitor.py's 80 % warning all use it.
+    feishu_max_records_per_table: int = Field(default=20_000, ge=1, le=10_000_000)
 
     # --- supplier (海尔 open platform) ---------------------------------------------------------
     # Optional: required (require_supplier) only when a supplier flow runs.

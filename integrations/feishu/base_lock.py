@@ -15,14 +15,22 @@ Protocol (portable SQL, no dialect-specific locking): one row per base; acquirin
 ``UPDATE … SET holder = me, expires_at = now + lease WHERE holder IS NULL OR expires_at < now OR
 holder = me`` that succeeds when it matched the row; releasing sets ``holder`` back to NULL. The
 lease bounds how long a killed process can block the others; on the same host a holder whose
-process is gone is taken over at once (its pid is in the holder id). It is held for one HTTP attempt at
-a time (never across retry back-offs), so two flows on one base interleave call by call.
+process is gone is taken over at once (its pid is in the holder id).
+
+Turns, not single calls: the lease is taken for an HTTP attempt and then kept across the
+attempts that follow at once (a load's creates come back to back), for at most ``turn_s``; it is
+given back when a turn ends, when no call came for ``idle_s``, or when the sink finishes a table
+(``release``). Taking and giving back a row lease per attempt cost two database commits per
+call, and on SQLite those waited behind the record-map commits the sink makes while a create
+is in flight (bench/RESULTS.md). Two flows on one base still interleave, turn by turn: after a
+turn the holder waits ``YIELD_S`` before it takes the lease again, longer than a waiter's poll.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,8 +47,14 @@ from integrations.feishu.errors import FeishuError
 LEASE_S = 120.0  # > one HTTP attempt (lark-oapi timeout 30 s) with room to spare
 POLL_S = 0.02
 WAIT_S = 900.0  # give up after 15 min of another writer holding the base
+TURN_S = 5.0  # the longest a holder keeps the lease across consecutive calls
+IDLE_S = 0.25  # a held lease is given back once no call came for this long
+YIELD_S = 3 * POLL_S  # after a turn, a waiting process's next poll comes first
 
-_HOLDER = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+def _new_holder() -> str:
+    """host:pid:random, one per lock object (two sinks in one process are two holders)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class BaseBusy(FeishuError):
@@ -81,14 +95,25 @@ class BaseLock:
         *,
         lease_s: float = LEASE_S,
         wait_s: float = WAIT_S,
-        holder: str = _HOLDER,
+        holder: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        turn_s: float = TURN_S,
+        idle_s: float = IDLE_S,
     ) -> None:
         self.engine, self.app_token = engine, app_token
-        self.lease_s, self.wait_s, self.holder = lease_s, wait_s, holder
+        self.lease_s, self.wait_s = lease_s, wait_s
+        self.holder = holder or _new_holder()
+        self.turn_s, self.idle_s = turn_s, idle_s
         self._sleep = sleep
         self._row_ready = False
         self.waits = 0  # times this process found the base held by another (observability)
+        self.acquisitions = 0  # leases taken or renewed in the database (observability)
+        # The turn: guarded by _mu (the idle timer gives the lease back from its own thread).
+        self._mu = threading.Lock()
+        self._turn_start: float | None = None  # monotonic; None = not held by us
+        self._valid_until = 0.0  # monotonic: renew before (half the lease, a safe margin)
+        self._yield_until = 0.0
+        self._timer: threading.Timer | None = None
 
     def _ensure_row(self) -> None:
         if self._row_ready:
@@ -156,6 +181,15 @@ class BaseLock:
             self._sleep(POLL_S)
 
     def release(self) -> None:
+        """Give the lease back now (whatever the turn), e.g. when a table is written."""
+        with self._mu:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._turn_start = None
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(bitable_base_lock)
@@ -166,10 +200,40 @@ class BaseLock:
                 .values(holder=None, expires_at=None)
             )
 
+    def _idle_release(self, timer: threading.Timer) -> None:
+        with self._mu:
+            if self._timer is timer and self._turn_start is not None:
+                self._timer = None
+                self._release_locked()
+
     @contextmanager
     def held(self) -> Iterator[None]:
-        self.acquire()
+        """The lease for one call: taken (or renewed) only when this lock does not hold it
+        already; kept afterwards for the rest of the turn (module doc)."""
+        with self._mu:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            now = time.monotonic()
+            if self._turn_start is None or now >= self._valid_until:
+                if self._turn_start is None and now < self._yield_until:
+                    self._sleep(self._yield_until - now)
+                self.acquire()
+                self.acquisitions += 1
+                now = time.monotonic()
+                if self._turn_start is None:
+                    self._turn_start = now
+                self._valid_until = now + self.lease_s / 2
         try:
             yield
         finally:
-            self.release()
+            with self._mu:
+                if self._turn_start is not None:
+                    if time.monotonic() - self._turn_start >= self.turn_s:
+                        self._release_locked()
+                        self._yield_until = time.monotonic() + YIELD_S
+                    else:
+                        timer = threading.Timer(self.idle_s, lambda: self._idle_release(timer))
+                        timer.name = f"bitable-lease-{self.app_token[:8]}"
+                        self._timer = timer
+                        timer.start()

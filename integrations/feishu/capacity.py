@@ -12,6 +12,7 @@ promotions a day one table is full within two days, so the cap is checked *befor
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,9 @@ DEFAULT_RECORD_CAP = 20_000
 RECORD_EXCEED_LIMIT = 1254103
 CHINA = ZoneInfo("Asia/Shanghai")
 _PERIOD_DAYS = (("month", 31), ("week", 7), ("day", 1))
+# The labels period_label gives: month, ISO week, day (any of them: tables left by an earlier
+# ``rotate`` setting are still the dataset's).
+PERIOD_LABEL = re.compile(r"(\d{4})-(?:(\d{2})|W(\d{2})|(\d{2})-(\d{2}))")
 
 
 def period_label(rotate: str, d: date) -> str:
@@ -33,6 +37,34 @@ def period_label(rotate: str, d: date) -> str:
     if rotate == "day":
         return d.isoformat()
     raise ValueError(f"rotate must be none, month, week or day, not {rotate!r}")
+
+
+def period_of(name: str, table_name: str) -> str | None:
+    """The period label of ``table_name`` when it is a period table of ``name``, else None."""
+    if not table_name.startswith(name + " "):
+        return None
+    label = table_name[len(name) + 1 :]
+    return label if PERIOD_LABEL.fullmatch(label) and period_range(label) else None
+
+
+def period_range(label: str) -> tuple[date, date] | None:
+    """First and last day of a period label (None when it names no real period)."""
+    m = PERIOD_LABEL.fullmatch(label)
+    if m is None:
+        return None
+    year, month, week, m2, day = m.groups()
+    try:
+        if month is not None:
+            first = date(int(year), int(month), 1)
+            nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+            return first, nxt - timedelta(days=1)
+        if week is not None:
+            first = date.fromisocalendar(int(year), int(week), 1)
+            return first, first + timedelta(days=6)
+        d = date(int(year), int(m2), int(day))
+        return d, d
+    except ValueError:
+        return None
 
 
 def china_today() -> date:

@@ -130,3 +130,8 @@ def set_hashes(
     )
     now = _now()
     conn.execute(stmt, [{"b_key": k, "b_hash": h, "b_at": now} for k, h in entries])
+
+
+def forget_table(conn: Connection, app_token: str, table_id: str) -> None:
+    """Every entry of a table that no longer exists (deleted by retention)."""
+    conn.execute(sa.delete(bitable_record_map).where(_where(app_token, table_id)))

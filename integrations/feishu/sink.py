@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from integrations.feishu import record_map
+from integrations.feishu import record_map, view_map
 from integrations.feishu.access import BaseAccessDenied, BaseInfo, BaseTimeZoneMismatch, check_base
 from integrations.feishu.auth import make_client
 from integrations.feishu.base_lock import BaseLock
@@ -30,10 +30,12 @@ from integrations.feishu.capacity import (
     TableFull,
     china_today,
     period_label,
+    period_of,
+    period_range,
     retention_cutoff,
 )
 from integrations.feishu.client import BATCH_SIZE, AmbiguousWrite, BitableApi, Pacing
-from integrations.feishu.errors import FeishuApiError, FeishuError
+from integrations.feishu.errors import FeishuApiError, FeishuError, SchemaMismatch
 from integrations.feishu.reconcile import ReconcileResult, purge_before, reconcile
 from integrations.feishu.retry import CLIENT_TOKEN_CONFLICT
 from integrations.feishu.schema import TableHandle, ensure_table
@@ -138,6 +140,7 @@ class BitableSink:
     def from_settings(cls, settings: Settings, engine: Engine, **kw: Any) -> BitableSink:
         require(settings, "feishu_app_token")
         assert settings.feishu_app_token is not None
+        kw.setdefault("record_cap", settings.feishu_max_records_per_table)
         policy: RetryPolicy | None = kw.pop("policy", None)
         pacing: Pacing | None = kw.pop("pacing", None)
         api = BitableApi(
@@ -246,7 +249,49 @@ class BitableSink:
                 dates=dates,
             )
             res.merge(part)
+        if spec.retention_days:
+            res.deleted_old += self._purge_old_periods(spec, set(groups))
         return res
+
+    def _purge_old_periods(self, spec: TableSpec, written: Collection[str]) -> int:
+        """Retention on the dataset's period tables this run did not write (older months,
+        weeks, days, whatever ``rotate`` was when they were made): their rows before the
+        cutoff are deleted from Bitable, like a written table's; a table wholly before the
+        cutoff that is then empty is deleted. Once per run and table."""
+        done = f"periods:{spec.dataset}"  # one look at the base's tables per dataset and run
+        if done in self._purged:
+            return 0
+        self._purged.add(done)
+        cutoff = retention_cutoff(spec.retention_days or 0)
+        deleted = 0
+        for t in self.api.list_tables():
+            label = period_of(spec.name, str(t.name))
+            span = period_range(label) if label is not None else None
+            if label is None or span is None or label in written or span[0] >= cutoff:
+                continue  # not a period table of ours, written just now, or all kept
+            if t.table_id in self._purged:
+                continue
+            try:
+                handle = self.ensure_table(self.period_spec(spec, label))
+            except SchemaMismatch as e:  # an older layout: say so, write nothing to it
+                log.warning("bitable %r: retention not applied: %s", t.name, e)
+                continue
+            deleted += purge_before(self.api, self.engine, handle, cutoff)
+            self._purged.add(handle.table_id)
+            if span[1] < cutoff and self.api.count_records(handle.table_id) == 0:
+                self._drop(handle)  # all of it past retention and nothing else in it
+        return deleted
+
+    def _drop(self, handle: TableHandle) -> None:
+        """Delete an emptied period table (a base holds at most 100 tables, 1254100) and
+        forget its map entries. A table still holding records (a person's) is kept."""
+        self.api.delete_table(handle.table_id)
+        with self.engine.begin() as conn:
+            record_map.forget_table(conn, self.api.app_token, handle.table_id)
+            view_map.forget_table(conn, self.api.app_token, handle.table_id)
+        if self._handles is not None:
+            self._handles.pop(handle.spec.name, None)
+        log.info("bitable: deleted the emptied period table %r", handle.spec.name)
 
     def period_spec(self, spec: TableSpec, label: str) -> TableSpec:
         """The spec of ``spec``'s table for one period (``本地推单元日报 2026-11``)."""
@@ -273,6 +318,9 @@ class BitableSink:
             if e.code == RECORD_EXCEED_LIMIT:  # the cap is lower than we were told
                 raise TableFull(spec.name, spec.dataset, -1, 0, 0, self.record_cap) from e
             raise
+        finally:
+            if self.api.xlock is not None:  # the table is written: other writers' turn
+                self.api.xlock.release()
 
     def _upsert(
         self,

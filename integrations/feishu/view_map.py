@@ -87,3 +87,8 @@ def put(
             for vid, aid, name in entries
         ],
     )
+
+
+def forget_table(conn: Connection, app_token: str, table_id: str) -> None:
+    """Every view entry of a table that no longer exists (deleted by retention)."""
+    conn.execute(sa.delete(bitable_view_map).where(_where(app_token, table_id)))

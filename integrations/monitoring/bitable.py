@@ -3,7 +3,9 @@
 Uses lark-oapi's record search (the recommended read) and nothing that writes: healing belongs to
 the sink's reconcile, the monitor only reports. Which tables, and which field(s) hold the key, come
 from the sink's table specs (configured names, ``key_from`` for adopted tables); without them the
-base's tables are scanned on their primary field.
+base's tables are scanned on their primary field. A dataset's rotated period tables
+(``本地推单元日报 2026-11``, ``… 2026-W48``, ``… 2026-11-22``) are scanned with its base table,
+whatever ``rotate`` says now: tables left by an earlier policy can hold duplicates or fill up too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from integrations.feishu.capacity import period_of
 from integrations.settings import ConfigError, Settings, require
 
 PAGE_SIZE = 500  # search's maximum
@@ -79,6 +82,11 @@ def targets_from_specs(settings: Settings) -> list[TableTarget] | None:
             keys = tuple(f.name for f in spec.key_parts())
         out.append(TableTarget(dataset, spec.name, keys))
     return out
+
+
+def tables_of(name: str, tables: dict[str, str]) -> list[tuple[str, str]]:
+    """(name, table_id) of ``name`` and of its period tables ``<name> <period>``, by name."""
+    return [(t, tid) for t, tid in sorted(tables.items()) if t == name or period_of(name, t)]
 
 
 def _check(resp: Any, call: str) -> Any:
@@ -183,10 +191,9 @@ def scan_duplicates(settings: Settings, client: Any | None = None) -> list[Dupli
         ]
     out = []
     for t in targets:
-        table_id = tables.get(t.table_name)
-        if table_id is None:
-            continue  # dataset not synced to Bitable here
-        counts, records = key_counts(client, app_token, table_id, t.key_fields)
-        dups = {k: n for k, n in sorted(counts.items()) if n > 1}
-        out.append(DuplicateKeys(t.dataset, t.table_name, table_id, dups, records))
+        # None found: the dataset is not synced to Bitable here.
+        for name, table_id in tables_of(t.table_name, tables):
+            counts, records = key_counts(client, app_token, table_id, t.key_fields)
+            dups = {k: n for k, n in sorted(counts.items()) if n > 1}
+            out.append(DuplicateKeys(t.dataset, name, table_id, dups, records))
     return out

@@ -551,11 +551,10 @@ def check_bitable(m: Monitor) -> list[Finding]:
     s = m.settings
     if not m.mon.bitable_check or not (s.feishu_app_token and s.feishu_app_id):
         return []  # Bitable not configured here: nothing to check
-    from integrations.feishu.capacity import DEFAULT_RECORD_CAP as cap
-
+    cap = s.feishu_max_records_per_table  # Feishu's record cap per table (1254103)
     out = []
     for d in scan_duplicates(s, m.lark_client):
-        if d.records >= 0.8 * cap:  # Feishu's record cap per table (1254103)
+        if d.records >= 0.8 * cap:
             out.append(
                 Finding(
                     W,

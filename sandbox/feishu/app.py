@@ -393,6 +393,14 @@ class FeishuSim:
                 methods=["POST"],
             ),
             Route(
+                f"{APPS}/tables/{{table_id}}",
+                self._route(
+                    "tables.delete",
+                    lambda r: lambda q, _: b.delete_table(p(r, "app_token"), p(r, "table_id")),
+                ),
+                methods=["DELETE"],
+            ),
+            Route(
                 f"{APPS}/tables/{{table_id}}/fields",
                 self._route(
                     "fields.list",

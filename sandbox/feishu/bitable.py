@@ -123,10 +123,15 @@ def read_fields(table: Table, rec: Record, only: set[str] | None = None) -> dict
     return out
 
 
-def write_fields(table: Table, rec: Record) -> dict[str, Any]:
-    """A record's cells in write shape (what batch_create/update echo back)."""
-    by_id = {f.field_id: f for f in table.fields}
-    return {by_id[k].field_name: v for k, v in rec.fields.items() if k in by_id}
+def write_fields(table: Table, rec: Record, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """A record's cells in write shape (what batch_create/update echo back); ``names``
+    (field_id → name, from :func:`field_names`) saves rebuilding it per record of a batch."""
+    by_id = names if names is not None else field_names(table)
+    return {by_id[k]: v for k, v in rec.fields.items() if k in by_id}
+
+
+def field_names(table: Table) -> dict[str, str]:
+    return {f.field_id: f.field_name for f in table.fields}
 
 
 class Bitable:
@@ -227,6 +232,17 @@ class Bitable:
         if specs:
             data["field_id_list"] = [f.field_id for f in table.fields]
         return data
+
+    def delete_table(self, app_token: str, table_id: str) -> dict[str, Any]:
+        """Delete a table with its records and views. The last table of a base cannot be
+        deleted (a base always holds one; its error code is unconfirmed: 1254001 here)."""
+        base = self.base(app_token)
+        table = self.table(app_token, table_id)
+        if len(base.tables) <= 1:
+            raise FeishuError(1254001, "the last table of a base cannot be deleted")
+        base.tables.remove(table)
+        base.revision += 1
+        return {}
 
     # -- fields ------------------------------------------------------------------------------
     def _new_field(
@@ -368,14 +384,19 @@ class Bitable:
         return recs
 
     def _validate_cells(
-        self, table: Table, cells: Any, pending: dict[str, list[str]]
+        self,
+        table: Table,
+        cells: Any,
+        pending: dict[str, list[str]],
+        by_name: dict[str, Field] | None = None,
     ) -> dict[str, Any]:
         """Write-shape cells keyed by field_id (None = clear); new select options go to pending."""
         if not isinstance(cells, dict):
             raise FeishuError(1254001, "record.fields must be an object")
         out: dict[str, Any] = {}
+        by_name = by_name if by_name is not None else {f.field_name: f for f in table.fields}
         for name, value in cells.items():
-            f = table.field_by_name(name)
+            f = by_name.get(name)
             if f is None:
                 raise field_not_found(name)
 
@@ -422,8 +443,9 @@ class Bitable:
                 raise FeishuError(1254001, "each record must be an object")
         ids = self.insert_records(base, table, [r.get("fields", {}) for r in recs])
         self._last_batch[table_id] = ids
+        names = field_names(table)
         out = [
-            {"record_id": rid, "id": rid, "fields": write_fields(table, table.records[rid])}
+            {"record_id": rid, "id": rid, "fields": write_fields(table, table.records[rid], names)}
             for rid in ids
         ]
         data = {"records": out}
@@ -435,8 +457,9 @@ class Bitable:
         """Validate every row, then insert them all; returns the new record ids in order."""
         pending: dict[str, list[str]] = {}
         valid = []
+        by_name = {f.field_name: f for f in table.fields}  # once per batch, not per cell
         for cells in rows:
-            stored = self._validate_cells(table, cells, pending)
+            stored = self._validate_cells(table, cells, pending, by_name)
             valid.append({k: v for k, v in stored.items() if v is not None})
         # Everything is valid: apply.
         self._apply_options(base, table, pending)
@@ -466,6 +489,7 @@ class Bitable:
             return replay
         pending: dict[str, list[str]] = {}
         changes = []
+        by_name = {f.field_name: f for f in table.fields}
         for r in recs:
             if not isinstance(r, dict):
                 raise FeishuError(1254001, "each record must be an object")
@@ -474,10 +498,12 @@ class Bitable:
                 raise FeishuError(1254006, "record_id is required")
             if rid not in table.records or self.records_hidden(base):
                 raise FeishuError(1254043, f"record_id {rid!r} not found")
-            changes.append((rid, self._validate_cells(table, r.get("fields", {}), pending)))
+            cells = self._validate_cells(table, r.get("fields", {}), pending, by_name)
+            changes.append((rid, cells))
         self._apply_options(base, table, pending)
         now = _now_ms()
         out = []
+        names = field_names(table)
         for rid, cells in changes:
             rec = table.records[rid]
             for fid, value in cells.items():
@@ -486,7 +512,7 @@ class Bitable:
                 else:
                     rec.fields[fid] = value
             rec.last_modified_time = now
-            out.append({"record_id": rid, "id": rid, "fields": write_fields(table, rec)})
+            out.append({"record_id": rid, "id": rid, "fields": write_fields(table, rec, names)})
         self._touch(base, table)
         data = {"records": out}
         if token:

@@ -1,7 +1,8 @@
 """Realism knobs of the Feishu simulator. Plain mutable dataclass: tests change fields at runtime.
 
 Endpoint names (used by the per-endpoint dicts, ``fault_schedule`` and the counters):
-``token``, ``app.get``, ``roles.list``, ``tables.list``, ``tables.create``, ``fields.list``, ``fields.create``,
+``token``, ``app.get``, ``roles.list``, ``tables.list``, ``tables.create``, ``tables.delete``,
+``fields.list``, ``fields.create``,
 ``records.search``, ``records.batch_create``, ``records.batch_update``, ``records.batch_delete``,
 ``views.list``, ``views.get``, ``views.create``, ``views.patch``, ``webhook``.
 """
@@ -25,6 +26,7 @@ READ_ENDPOINTS = frozenset(
 WRITE_ENDPOINTS = frozenset(
     {
         "tables.create",
+        "tables.delete",
         "fields.create",
         "records.batch_create",
         "records.batch_update",

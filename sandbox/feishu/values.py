@@ -94,41 +94,44 @@ def to_stored(ftype: int, name: str, value: Any, add_option) -> Any:
     """Validate one written cell; return the stored (write-shape) value, or None for empty."""
     if value is None:
         return None
-    fail = FeishuError(
-        CONV_FAIL.get(ftype, 1254015),
-        f"the value of field '{name}' does not match its type {UI_TYPES.get(ftype, ftype)}",
-    )
+
+    def fail() -> FeishuError:  # built only when raised: this runs for every written cell
+        return FeishuError(
+            CONV_FAIL.get(ftype, 1254015),
+            f"the value of field '{name}' does not match its type {UI_TYPES.get(ftype, ftype)}",
+        )
+
     if ftype in READ_ONLY or ftype in (LOCATION, GROUP):
         raise FeishuError(1254015, f"field '{name}' cannot be written through the API")
     if ftype in (TEXT, PHONE):
         if not isinstance(value, str):
-            raise fail
+            raise fail()
         if len(value) > MAX_TEXT_CHARS:
             raise FeishuError(1254130, f"field '{name}' exceeds {MAX_TEXT_CHARS} characters")
         return value or None
     if ftype == NUMBER:
         # Numbers given as strings ("123") are rejected: 1254061 (docs/contracts/feishu.md §5).
         if not _is_number(value):
-            raise fail
+            raise fail()
         return value
     if ftype == DATE:
         # Dates are int ms since the epoch; strings and floats are 1254064.
         if not isinstance(value, int) or isinstance(value, bool):
-            raise fail
+            raise fail()
         return value
     if ftype == CHECKBOX:
         if not isinstance(value, bool):
-            raise fail
+            raise fail()
         return value
     if ftype == SELECT:
         if not isinstance(value, str):
-            raise fail
+            raise fail()
         if value:
             add_option(value)
         return value or None
     if ftype == MULTI:
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-            raise fail
+            raise fail()
         if len(value) > MAX_MULTI_ITEMS:
             raise FeishuError(1254130, f"field '{name}' has more than {MAX_MULTI_ITEMS} options")
         for x in value:
@@ -136,23 +139,23 @@ def to_stored(ftype: int, name: str, value: Any, add_option) -> Any:
         return list(value) or None
     if ftype == URL:
         if not isinstance(value, dict) or not isinstance(value.get("link"), str):
-            raise fail
+            raise fail()
         return {"link": value["link"], "text": str(value.get("text") or value["link"])}
     if ftype == PERSON:
         if not isinstance(value, list) or not all(
             isinstance(x, dict) and isinstance(x.get("id"), str) for x in value
         ):
-            raise fail
+            raise fail()
         return [{"id": x["id"]} for x in value] or None
     if ftype in (LINK, DUPLEX):
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-            raise fail
+            raise fail()
         return list(value) or None
     if ftype == ATTACHMENT:
         if not isinstance(value, list) or not all(
             isinstance(x, dict) and isinstance(x.get("file_token"), str) for x in value
         ):
-            raise fail
+            raise fail()
         return [{"file_token": x["file_token"]} for x in value] or None
     raise FeishuError(1254015, f"field '{name}' has an unsupported type {ftype}")
 

@@ -97,6 +97,8 @@ def test_lease_excludes_others_until_released_or_expired(tmp_path) -> None:
         assert not b.try_acquire()
         with pytest.raises(BaseBusy, match="another process held its writer lock"):
             b.acquire()
+    assert not b.try_acquire()  # a's turn goes on after the call (until idle, turn end, release)
+    a.release()
     assert b.try_acquire()
     b.release()
     short = BaseLock(engine, "bascnX", holder="c", lease_s=-1)  # a crashed holder's lease
@@ -124,3 +126,50 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path) -> None:
     remote = BaseLock(engine, "bascnR", holder="otherhost:1:y")
     assert remote.try_acquire()
     assert not BaseLock(engine, "bascnR", holder=f"{host}:2:z").try_acquire()
+
+
+def _holder(engine: sa.Engine) -> str | None:
+    with engine.connect() as c:
+        return c.execute(sa.select(bitable_base_lock.c.holder)).scalar_one()
+
+
+def test_a_turn_takes_the_lease_once_for_consecutive_calls(tmp_path) -> None:
+    from tests.feishu.conftest import _engine
+
+    engine = _engine(f"sqlite:///{tmp_path / 't.db'}")
+    a = BaseLock(engine, "bascnT", holder="a", idle_s=3600)
+    other = BaseLock(engine, "bascnT", holder="b")
+    for _ in range(5):
+        with a.held():
+            assert _holder(engine) == "a"
+        assert not other.try_acquire()  # between a's calls too: nobody slips in
+    assert a.acquisitions == 1  # one database round trip for five calls
+    a.release()
+    assert _holder(engine) is None and other.try_acquire()
+    other.release()
+
+    # turn_s=0: every call is a turn of its own (given back at once, as before turns)
+    c = BaseLock(engine, "bascnT", holder="c", turn_s=0, sleep=lambda s: None)
+    for _ in range(3):
+        with c.held():
+            assert _holder(engine) == "c"
+        assert _holder(engine) is None
+    assert c.acquisitions == 3
+
+
+def test_an_idle_holder_gives_the_lease_back(tmp_path) -> None:
+    import time
+
+    from tests.feishu.conftest import _engine
+
+    engine = _engine(f"sqlite:///{tmp_path / 'i.db'}")
+    a = BaseLock(engine, "bascnI", holder="a", idle_s=0.0)
+    with a.held():
+        pass
+    deadline = time.monotonic() + 30  # the idle timer's thread; no timing is asserted
+    while _holder(engine) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _holder(engine) is None
+    with a.held():  # and takes it again on its next call
+        assert _holder(engine) == "a"
+    a.release()

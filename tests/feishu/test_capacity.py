@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from integrations.feishu.capacity import TableFull, china_today, period_label
+from integrations.feishu.capacity import TableFull, china_today, period_label, retention_cutoff
 from integrations.feishu.sink import BitableSink
 from integrations.feishu.specs import LOCAL_PROMOTION_DAILY
 from integrations.feishu.values import business_key
@@ -155,3 +155,86 @@ def test_period_tables_get_their_own_views(feishu: Feishu, engine: sa.Engine) ->
     for name in res.tables:
         names = {v["view_name"] for v in feishu.sim.views(feishu.sim.app_token, tables[name])}
         assert {"甲", "乙"} <= names
+
+
+@pytest.mark.parametrize(
+    ("rotate", "days", "retention"),
+    [("day", 12, 5), ("week", 40, 10), ("month", 75, 20)],
+)
+def test_retention_purges_the_period_tables_a_run_no_longer_writes(
+    feishu: Feishu, engine: sa.Engine, rotate: str, days: int, retention: int
+) -> None:
+    """Old period tables (not written by today's run) lose their rows before the cutoff, in
+    Bitable only; the rows from the cutoff on, and a person's own records, stay. A table wholly
+    before the cutoff is deleted once empty; one with a person's record is kept."""
+    today = china_today()
+    rows = promotion_rows(6 * days, accounts=3, days=days, start=today - timedelta(days=days))
+    plain = LOCAL_PROMOTION_DAILY.configured(BitableTableConfig(rotate=rotate))  # history
+    BitableSink(feishu.api(), engine).upsert(plain, rows)
+    tables = _tables(feishu)
+    oldest = f"{plain.name} {period_label(rotate, rows[0]['stat_date'])}"
+    feishu.sim.add_records(feishu.sim.app_token, tables[oldest], [{"单元名称": "a person's note"}])
+
+    spec = LOCAL_PROMOTION_DAILY.configured(
+        BitableTableConfig(rotate=rotate, retention_days=retention)
+    )
+    yesterday = [r for r in rows if r["stat_date"] == today - timedelta(days=1)]
+    sink = BitableSink(feishu.api(), engine)
+    with sink.tables_cached():
+        res = sink.upsert(spec, yesterday)  # today's run writes yesterday's period only
+        again = sink.upsert(spec, yesterday)  # the same run: retention is not redone
+
+    cutoff = retention_cutoff(retention)
+    kept = [r for r in rows if r["stat_date"] >= cutoff]
+    assert res.deleted_old == len(rows) - len(kept) > 0 and again.deleted_old == 0
+    assert res.unchanged == len(yesterday) and res.created == 0
+    expected: dict[str, list[dict[str, Any]]] = {}
+    for r in kept:
+        expected.setdefault(f"{spec.name} {period_label(rotate, r['stat_date'])}", []).append(r)
+    left = _tables(feishu)
+    # Every period table that holds kept rows, the person's, and nothing else: the others are
+    # wholly past retention and were emptied, so deleted.
+    assert set(left) == set(expected) | {oldest}
+    assert len(tables) > len(left)
+    for name, tid in left.items():
+        recs = feishu.sim.records(feishu.sim.app_token, tid)
+        ours = {k: v for k, v in _content_of(recs).items() if k}
+        assert ours == _expected(spec, expected.get(name, [])), name  # Bitable == DB, kept rows
+        if name == oldest:
+            assert [r["fields"].get("单元名称") for r in recs if not r["fields"].get("业务键")] == [
+                "a person's note"
+            ]
+    # The map forgot the purged records: the DB still has every row, a rerun writes nothing,
+    # and a run without retention would recreate exactly the purged ones.
+    with engine.connect() as conn:
+        mapped = conn.execute(sa.text("select count(*) from bitable_record_map")).scalar_one()
+    assert mapped == len(kept)
+    feishu.sim.reset_counters()
+    assert BitableSink(feishu.api(), engine).upsert(spec, kept).unchanged == len(kept)
+    assert feishu.writes() == 0
+
+
+def _content_of(recs: list[dict[str, Any]]) -> dict[str, tuple[str, float]]:
+    return {
+        r["fields"].get("业务键", ""): (r["fields"]["单元名称"], r["fields"].get("消耗(元)"))
+        for r in recs
+    }
+
+
+def test_the_record_cap_comes_from_the_settings(feishu: Feishu, engine: sa.Engine) -> None:
+    from integrations.settings import load_settings
+
+    s = load_settings(
+        feishu_base_url=feishu.url,
+        feishu_app_id=feishu.sim.app_id,
+        feishu_app_secret=feishu.sim.app_secret,
+        feishu_app_token=feishu.sim.app_token,
+        feishu_max_records_per_table=30,
+    )
+    sink = BitableSink.from_settings(s, engine)
+    assert sink.record_cap == 30
+    sink.upsert(LOCAL_PROMOTION_DAILY, promotion_rows(20))
+    feishu.sim.reset_counters()
+    with pytest.raises(TableFull, match="cap of 30 records"):
+        sink.upsert(LOCAL_PROMOTION_DAILY, promotion_rows(40))
+    assert feishu.writes() == 0

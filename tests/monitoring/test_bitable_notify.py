@@ -110,3 +110,71 @@ def test_a_table_at_80_percent_of_the_record_cap_is_a_warning(setup, feishu):
     (f,) = run_checks(m)
     assert f.severity == Severity.WARNING and f.where == f"table {TABLE} ({table_id})"
     assert "16,000 records, 80% of Feishu's 20,000 cap" in f.message
+
+
+def _seed_named(sim, name: str, keys: list[str]) -> str:
+    table_id = sim.add_table(
+        sim.app_token,
+        name,
+        fields=[{"field_name": KEY, "type": 1}, {"field_name": "账户ID", "type": 1}],
+    )
+    sim.add_records(sim.app_token, table_id, [{KEY: k, "账户ID": str(ACC_A)} for k in keys])
+    return table_id
+
+
+def test_rotated_period_tables_are_scanned_for_duplicates_and_the_configured_cap(setup, feishu):
+    """Period tables (month, ISO week, day) are checked like the base table, against the cap
+    set by ADSYNC_FEISHU_MAX_RECORDS_PER_TABLE; a table merely starting with the name is not."""
+    sim, served = feishu
+    setup.healthy()
+    y = yesterday_cn()
+    dup = f"{y}|{ACC_A}|1"
+    month = _seed_named(sim, f"{TABLE} 2026-11", [dup, dup, f"{y}|{ACC_A}|2"])
+    week = _seed_named(sim, f"{TABLE} 2026-W48", [f"{y}|{ACC_A}|{n}" for n in range(8)])
+    day = _seed_named(sim, f"{TABLE} 2026-11-22", [f"{y}|{ACC_A}|{n}" for n in range(7)])
+    _seed_named(sim, f"{TABLE} 备份", [dup, dup, dup] * 4)  # not ours: never scanned
+    env = feishu_env(sim, served)
+    settings = load_settings(
+        database_url=setup.url,
+        feishu_max_records_per_table=10,
+        **{k.removeprefix("ADSYNC_").lower(): v for k, v in env.items()},
+    )
+    m = Monitor(settings=settings, mon=MonitorSettings(), engine=setup.engine, now=utcnow())
+    found = sorted((f.severity, f.where, f.message) for f in run_checks(m))
+    assert found == sorted(
+        [
+            (
+                Severity.CRITICAL,
+                f"table {TABLE} 2026-11 ({month})",
+                f"1 duplicate business key(s), 1 extra record(s); e.g. {dup}",
+            ),
+            (
+                Severity.WARNING,
+                f"table {TABLE} 2026-W48 ({week})",
+                "8 records, 80% of Feishu's 10 cap",
+            ),
+        ]
+    ), found
+    assert day  # 7 of 10 records: under 80 %, no finding
+
+
+def test_the_record_cap_setting_is_strict(monkeypatch, tmp_path) -> None:
+    from integrations.settings import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ADSYNC_FEISHU_MAX_RECORDS_PER_TABLE", "5000")
+    assert load_settings(feishu_enabled=False).feishu_max_records_per_table == 5000
+    monkeypatch.setenv("ADSYNC_FEISHU_MAX_RECORDS_PER_TABLE", "0")
+    with pytest.raises(ConfigError, match="ADSYNC_FEISHU_MAX_RECORDS_PER_TABLE: "):
+        load_settings(feishu_enabled=False)
+    monkeypatch.delenv("ADSYNC_FEISHU_MAX_RECORDS_PER_TABLE")
+    monkeypatch.setenv("ADSYNC_FEISHU_MAX_RECORD_PER_TABLE", "5000")
+    with pytest.raises(ConfigError, match="did you mean ADSYNC_FEISHU_MAX_RECORDS_PER_TABLE"):
+        load_settings(feishu_enabled=False)
+    monkeypatch.delenv("ADSYNC_FEISHU_MAX_RECORD_PER_TABLE")
+    toml = tmp_path / "adsync.toml"
+    toml.write_text("feishu_max_records_per_table = 8000\n", encoding="utf-8")
+    assert load_settings(feishu_enabled=False).feishu_max_records_per_table == 8000
+    toml.write_text("feishu_max_record_per_table = 8000\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="did you mean feishu_max_records_per_table"):
+        load_settings(feishu_enabled=False)

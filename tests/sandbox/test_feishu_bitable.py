@@ -652,3 +652,31 @@ def test_app_get_and_roles_on_advanced_bases(fs) -> None:
     assert denied.code == 1254302 and denied.raw.status_code == 403
     hidden = client.bitable.v1.app_table_record.search(_search_req(app, tid, body))
     assert hidden.success() and not hidden.data.items and hidden.data.total == 0
+
+
+def test_delete_table_removes_it_but_never_the_last_one(fs) -> None:
+    from lark_oapi.api.bitable.v1 import DeleteAppTableRequest
+
+    sim, client = fs
+
+    def table_ids() -> list[str]:
+        req = ListAppTableRequest.builder().app_token(sim.app_token).build()
+        resp = client.bitable.v1.app_table.list(req)
+        assert resp.success(), (resp.code, resp.msg)
+        return [t.table_id for t in resp.data.items or []]
+
+    def delete(table_id: str) -> Any:
+        req = DeleteAppTableRequest.builder().app_token(sim.app_token).table_id(table_id).build()
+        return client.bitable.v1.app_table.delete(req)
+
+    keep = _create_table(client, sim.app_token, "keep").data.table_id
+    gone = _create_table(client, sim.app_token, "gone").data.table_id
+    sim.reset_counters()
+    assert delete(gone).success() and gone not in table_ids()
+    assert sim.counters_snapshot()["tables.delete"] == 1 and sim.counters_snapshot()["writes"] == 1
+    assert delete(gone).code == 1254041  # no such table (any more)
+    for tid in table_ids():
+        if tid != keep:
+            assert delete(tid).success()
+    resp = delete(keep)
+    assert resp.code == 1254001 and table_ids() == [keep]  # a base keeps one table
