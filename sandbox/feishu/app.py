@@ -88,6 +88,7 @@ class FeishuSim:
         self._lock = threading.Lock()
         self._tokens: dict[str, float] = {}  # tenant_access_token -> expiry (epoch s)
         self._inflight: dict[str, int] = {}  # app_token -> writes in flight
+        self._work_s: dict[str, float] = {}  # endpoint -> recent processing time (s)
         self._counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._webhook_limiter = WebhookLimiter()
         self.webhook_messages: list[dict[str, Any]] = []
@@ -244,7 +245,12 @@ class FeishuSim:
                     )
                 self._inflight[app_token] = self._inflight.get(app_token, 0) + 1
         try:
-            await asyncio.sleep(self.realism.latency_s(endpoint))
+            # A platform's latency is its whole response time, processing included: the sleep is
+            # the configured latency minus what this endpoint's work has recently taken here, so
+            # the simulator's own CPU time is not added on top (the write still lands at the end).
+            latency = self.realism.latency_s(endpoint)
+            await asyncio.sleep(max(0.0, latency - self._work_s.get(endpoint, 0.0)))
+            t_work = time.monotonic()
             try:
                 with self.store.lock:
                     data = op(query, body)
@@ -252,6 +258,7 @@ class FeishuSim:
                 # Persisting is part of the write (still "in flight") but off the event loop.
                 if snap is not None:
                     await asyncio.to_thread(self.store.write_snapshot, snap)
+                self._note_work(endpoint, time.monotonic() - t_work)
             except FeishuError as e:
                 if fault == "timeout":  # the gateway times out whatever the backend said
                     await asyncio.sleep(self.knobs.timeout_s)
@@ -266,6 +273,11 @@ class FeishuSim:
             await asyncio.sleep(self.knobs.timeout_s)
             return self._error(FeishuError(1255040, "injected fault timeout"))
         return self._ok(data)
+
+    def _note_work(self, endpoint: str, seconds: float) -> None:
+        # A moving average (weight 1/4) of the endpoint's processing time.
+        prev = self._work_s.get(endpoint)
+        self._work_s[endpoint] = seconds if prev is None else prev + (seconds - prev) / 4
 
     def _route(self, endpoint: str, make_op: Callable[[Request], Op]) -> Callable:
         async def endpoint_fn(request: Request) -> Response:
