@@ -14,10 +14,12 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from integrations.registry import known_flows
 from integrations.settings import ConfigError, settings_error_line
 
-# Flow names shared by the ledger, Prefect flows and prefect.yaml deployments.
-KNOWN_FLOWS: tuple[str, ...] = ("laike-daily", "douplus-daily", "dpa-daily", "accounts-hourly")
+# Flow names shared by the ledger, Prefect flows and prefect.yaml deployments: the flows that load
+# the declared datasets (``Dataset.flow``).
+KNOWN_FLOWS: tuple[str, ...] = known_flows()
 ENV_PREFIX = "ADSYNC_MONITOR_"
 
 
