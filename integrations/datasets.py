@@ -15,27 +15,31 @@ dataset is derived from it:
 - ``dataset.freshness`` → the monitor's freshness/volume spec
   (``integrations/monitoring/freshness.py``);
 - ``dataset.date_column`` / ``account_column`` → the Bitable projection's window filter and the
-  monitor's grouping; ``dataset.flow`` → the monitor's known flows.
+  monitor's grouping; ``dataset.flow`` → the monitor's known flows and rerun hints.
 
 Sources list their datasets in ``integrations/sources/<vendor>/datasets.py``; the registry
 (``integrations/registry.py``) collects them (``all_datasets()``, ``dataset(name)``).
 
 Adding a dataset
 ----------------
-1. Declare it in ``integrations/sources/<vendor>/datasets.py`` and append it to that module's
-   ``DATASETS`` (a new source: add its module to ``integrations/registry.py``). State the key, the
-   columns with their types from the vocabulary below (``Id`` for platform ids, ``Money`` for
-   yuan, ...), ``keep_known=True`` on descriptive columns the API may omit, the date and account
-   columns, ``bitable=Bitable(...)`` if it is projected to Feishu, ``checks=Checks(...)`` if the
-   monitor should watch its freshness, and the flow that loads it.
-2. Write one migration in ``integrations/database/migrations/versions`` chained after the head
-   (explicit ops, frozen). ``tests/database/test_migrate_cli.py`` fails until the migrated schema
-   equals the declaration.
-3. Write the transform (pure polars, in the source's ``transforms/``) producing
-   ``dataset.polars_schema``, and the flow step that fetches, transforms and calls
-   ``steps.write_db`` / the Bitable projection with the dataset's name.
+1. Declare it once in ``integrations/sources/<vendor>/datasets.py`` and append it to that
+   module's ``DATASETS``: name, ``flow`` (the deployment that loads it), ``key`` (primary key
+   columns, in table order), ``columns`` with types from the vocabulary below (``Id`` for platform
+   ids, ``Money`` for yuan, ...; ``keep_known=True`` on descriptive columns the API may omit),
+   ``date_column`` / ``account_columns``, ``bitable=Bitable(...)`` if it is projected to Feishu
+   (Chinese table and field names; a field's kind defaults to its column's), ``checks=Checks(...)``
+   if the monitor should watch its freshness. A new source also adds its module to ``SOURCES`` in
+   ``integrations/registry.py``.
+2. Add one migration in ``integrations/database/migrations/versions``, chained after the head
+   (explicit ops, frozen). ``tests/database/test_migrate_cli.py`` compares the migrated schema
+   with the declaration on SQLite, PostgreSQL and MariaDB and fails until they agree.
+3. Write the pure polars transform in the source's ``transforms/``, producing
+   ``dataset.polars_schema``, and the flow that fetches, transforms, upserts the rows and projects
+   them to Bitable by the dataset's name (``flows/steps.py``).
 4. Nothing else is registered by hand: the table, the polars schema, the Bitable spec, the
-   ``[bitable_tables.<name>]`` setting, the monitor's checks and CLI entries follow.
+   ``[bitable_tables.<name>]`` setting, the Bitable CLIs' choices and the monitor's freshness,
+   volume and rerun hints all follow from the declaration. Only the README's flow table is
+   edited by hand (documentation).
 
 Column types (the vocabulary): ``Id`` (BIGINT platform id; int64 in polars, text in Bitable — never
 a float: ids exceed 2^53), ``BigInt`` / ``Int`` (counts), ``Text(n)`` (VARCHAR(n); no length:

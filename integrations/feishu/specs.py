@@ -1,4 +1,7 @@
-"""Bitable table specs, declared in code per dataset (names configurable per deployment).
+"""Bitable table specs, derived from the dataset declarations (names configurable per deployment).
+
+Each dataset states its Bitable table once (``Dataset.bitable`` in
+``integrations/sources/<vendor>/datasets.py``); :func:`spec_of` turns it into a :class:`TableSpec`.
 
 A spec says which Bitable fields a dataset's table has, their types and display formats, which DB
 column feeds each field, and how the business key is built. The first field is the business key
