@@ -24,11 +24,11 @@ from flows.window import Window
 from integrations.database import row_rules, tables
 from integrations.database.upsert import upsert
 from integrations.feishu.specs import table_spec
-from integrations.registry import all_datasets
 from integrations.settings import ConfigError
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.errors import OceanEngineError
 from integrations.sources.oceanengine.pagination import IncompleteListing
+from integrations.sources.registry import all_datasets
 from token_store.errors import TokenStoreError, TransientOAuthError
 
 log = logging.getLogger("adsync.flows")

@@ -18,7 +18,7 @@ dataset is derived from it:
   monitor's grouping; ``dataset.flow`` → the monitor's known flows and rerun hints.
 
 Sources list their datasets in ``integrations/sources/<vendor>/datasets.py``; the registry
-(``integrations/registry.py``) collects them (``all_datasets()``, ``dataset(name)``).
+(``integrations/sources/registry.py``) collects them (``all_datasets()``, ``dataset(name)``).
 
 Adding a dataset
 ----------------
@@ -29,7 +29,7 @@ Adding a dataset
    ``date_column`` / ``account_columns``, ``bitable=Bitable(...)`` if it is projected to Feishu
    (Chinese table and field names; a field's kind defaults to its column's), ``checks=Checks(...)``
    if the monitor should watch its freshness. A new source also adds its module to ``SOURCES`` in
-   ``integrations/registry.py``.
+   ``integrations/sources/registry.py``.
 2. Add one migration in ``integrations/database/migrations/versions``, chained after the head
    (explicit ops, frozen). ``tests/database/test_migrate_cli.py`` compares the migrated schema
    with the declaration on SQLite, PostgreSQL and MariaDB and fails until they agree.

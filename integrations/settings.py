@@ -354,7 +354,7 @@ def _check_toml(path: Path) -> dict[str, Any]:
     table_keys = set(BitableTableConfig.model_fields)
     # Datasets with a Bitable table (declared in integrations/sources/*/datasets.py). Imported
     # here, not at the top: the sources' modules read settings themselves.
-    from integrations.registry import bitable_datasets
+    from integrations.sources.registry import bitable_datasets
 
     known = bitable_datasets()
     for dataset, cfg in tables.items():

@@ -60,7 +60,7 @@ from integrations.database.types import (
 from integrations.database.types import (
     Ratio as Ratio,
 )
-from integrations.registry import all_datasets
+from integrations.sources.registry import all_datasets
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -21,8 +21,8 @@ from enum import IntEnum
 from typing import Any
 
 from integrations.datasets import Dataset, ValueKind
-from integrations.registry import all_datasets
 from integrations.settings import BitableTableConfig, Settings
+from integrations.sources.registry import all_datasets
 
 KEY_SEPARATOR = "|"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from integrations.registry import all_datasets
+from integrations.sources.registry import all_datasets
 
 # flow name stem → (``adsync run`` subcommand, takes --start/--end, id option)
 _FLOWS: dict[str, tuple[str, bool, str | None]] = {

@@ -14,8 +14,8 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from integrations.registry import known_flows
 from integrations.settings import ConfigError, settings_error_line
+from integrations.sources.registry import known_flows
 
 # Flow names shared by the ledger, Prefect flows and prefect.yaml deployments: the flows that load
 # the declared datasets (``Dataset.flow``).

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from integrations.database.tables import ad_accounts, metadata
 from integrations.datasets import FreshnessSpec
-from integrations.registry import all_datasets
+from integrations.sources.registry import all_datasets
 
 # The monitor's view of a dataset (date and account columns, which checks), derived from the
 # declarations (integrations/sources/*/datasets.py, ``checks=``); registry order.

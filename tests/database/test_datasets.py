@@ -8,6 +8,8 @@ and the declaration's own validation.
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,13 +19,13 @@ import pytest
 import sqlalchemy as sa
 
 from integrations import datasets as D
-from integrations import registry
 from integrations.database import tables
 from integrations.database.types import KEEP_KNOWN, ExactDecimal
 from integrations.feishu.specs import KIND_TYPE, SPECS, FieldType, ValueKind
 from integrations.monitoring import freshness
 from integrations.monitoring.config import KNOWN_FLOWS
 from integrations.settings import ConfigError, load_settings
+from integrations.sources import registry
 from integrations.sources.oceanengine.datasets import DATASETS, douplus_orders, dpa_products
 
 
@@ -279,10 +281,28 @@ def test_an_inconsistent_declaration_is_rejected_with_the_name(
     assert message in str(ex.value)
 
 
+def register(monkeypatch: pytest.MonkeyPatch, name: str, *datasets: D.Dataset) -> None:
+    """A source module ``name`` declaring ``datasets``, registered for this test only."""
+    module = types.ModuleType(f"tests_source_{name}")
+    module.NAME = name  # type: ignore[attr-defined]
+    module.connect = lambda settings, resources: None  # type: ignore[attr-defined]
+    module.DATASETS = datasets  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(registry.SOURCES, name, module.__name__)
+
+
+def test_a_source_adds_its_datasets_with_its_registry_line(monkeypatch) -> None:
+    register(monkeypatch, "test", small())
+    assert registry.all_datasets() == (*DATASETS, small())
+    assert registry.dataset("t") == small()
+    register(monkeypatch, "test")  # a source without datasets (yet) adds none
+    assert registry.all_datasets() == DATASETS
+
+
 def test_the_registry_rejects_a_dataset_declared_twice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.SOURCES, "other", (replace(dpa_products, source="other"),))
+    register(monkeypatch, "other", replace(dpa_products, source="other"))
     with pytest.raises(ValueError, match="dataset\\(s\\) declared twice: dpa_products"):
-        registry._check_unique()
-    monkeypatch.setitem(registry.SOURCES, "other", (small(),))
+        registry.all_datasets()
+    register(monkeypatch, "other", small())
     with pytest.raises(ValueError, match="source other lists datasets of another source: t"):
-        registry._check_unique()
+        registry.all_datasets()
