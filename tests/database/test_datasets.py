@@ -134,6 +134,7 @@ def test_bitable_specs_are_derived_for_the_projected_datasets_only() -> None:
     projected = [d.name for d in registry.all_datasets() if d.bitable]
     assert list(SPECS) == projected == list(registry.bitable_datasets())
     assert "douplus_order_daily" not in SPECS and "ad_accounts" not in SPECS
+    assert SPECS["douplus_orders"].field("task_status").labels  # declared labels reach the spec
     for d in registry.all_datasets():
         if not d.bitable:
             with pytest.raises(KeyError, match=d.name):
@@ -146,7 +147,10 @@ def test_bitable_specs_are_derived_for_the_projected_datasets_only() -> None:
         assert spec.key_columns == (d.bitable.key or d.key)
         assert spec.account_id_field == d.account_column
         assert spec.date_field == d.date_column
+        declared = {f.key: f for f in d.bitable.fields}
         for f in spec.data_fields:
+            assert f.default_name == declared[f.key].name
+            assert f.labels == declared[f.key].labels  # e.g. DOU+ task_status → Chinese
             if f.key in {c.name for c in d.columns}:
                 col = d.column(f.key)
                 if col.type == D.Id:
