@@ -9,7 +9,8 @@ A source is a module (``integrations/sources/<vendor>/source.py``) with
 - ``connect(settings, resources) -> client``: builds the source's client from the settings and
   the process's shared resources (:class:`RuntimeResources`: database engine, token store). It
   is called at most once per process, on first use (``Runtime.client(name)`` in flows/runtime.py),
-  so importing a source costs nothing to a run that does not use it.
+  so a run that does not use a source never builds its client (its module and declarations are
+  imported by anything that reads the schema: ``tables``, the Bitable specs, the monitor).
 
 A client may expose ``stats`` (:class:`CallStats`) so run summaries count its requests.
 Integrations never import ``flows``: the runtime is seen here only through the protocol below.
