@@ -21,7 +21,8 @@ from typing import Any
 
 import polars as pl
 
-from integrations.exact import MONEY, RATIO, fen_to_yuan, quantize_money, to_rows
+from integrations.exact import MONEY, fen_to_yuan, quantize_money, to_rows
+from integrations.sources.oceanengine.datasets import douplus_order_daily, douplus_orders
 
 __all__ = [
     "ORDER_KEY",
@@ -63,22 +64,11 @@ def money_unit_mismatch(
     return None
 
 
-ORDER_KEY = ("order_id",)
-ORDER_STATS_KEY = ("order_id", "stat_date")
+ORDER_KEY = douplus_orders.key
+ORDER_STATS_KEY = douplus_order_daily.key
 
-# tables.douplus_orders minus updated_at, in table order.
-ORDER_SCHEMA: dict[str, pl.DataType] = {
-    "order_id": pl.Int64(),
-    "task_id": pl.Int64(),
-    "aweme_sec_uid": pl.String(),
-    "item_id": pl.Int64(),
-    "item_title": pl.String(),
-    "author_name": pl.String(),
-    "scene_type": pl.String(),
-    "task_status": pl.String(),
-    "budget": MONEY,
-    "order_create_time": pl.Datetime("us"),
-}
+# The frames' schemas: the declared tables minus updated_at, in table order.
+ORDER_SCHEMA: dict[str, pl.DataType] = douplus_orders.polars_schema
 
 STAT_COUNTS = (
     "total_play",
@@ -89,16 +79,7 @@ STAT_COUNTS = (
     "dp_target_convert_cnt",
 )
 
-# tables.douplus_order_daily minus updated_at, in table order.
-ORDER_STATS_SCHEMA: dict[str, pl.DataType] = {
-    "order_id": pl.Int64(),
-    "stat_date": pl.Date(),
-    "aweme_sec_uid": pl.String(),
-    "cost": MONEY,
-    **{c: pl.Int64() for c in STAT_COUNTS},
-    "custom_convert_cost": MONEY,
-    "play_duration_5s_rank": RATIO,
-}
+ORDER_STATS_SCHEMA: dict[str, pl.DataType] = douplus_order_daily.polars_schema
 
 # The Bitable order list: the order's columns, then its own totals and their last date.
 ORDER_LIST_SCHEMA: dict[str, pl.DataType] = {

@@ -28,18 +28,14 @@ from integrations.settings import ConfigError
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.errors import OceanEngineError
 from integrations.sources.oceanengine.pagination import IncompleteListing
+from integrations.sources.registry import all_datasets
 from token_store.errors import TokenStoreError, TransientOAuthError
 
 log = logging.getLogger("adsync.flows")
 K = TypeVar("K", int, str)
 
-# Bitable projection: which DB table feeds a dataset, and its China-date column.
-DATE_COLUMNS = {
-    "local_promotion_daily": "stat_date",
-    "local_account_daily": "stat_date",
-    "douplus_order_daily": "stat_date",
-    "douplus_video_daily": "stat_date",
-}
+# Bitable projection: each dated dataset's China-date column (from the declarations).
+DATE_COLUMNS = {d.name: d.date_column for d in all_datasets() if d.date_column}
 
 
 @dataclass

@@ -39,15 +39,6 @@ from integrations.tenant_config import TenantConfig
 
 ENV_PREFIX = "ADSYNC_"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
-# Datasets whose Bitable table can be configured under [bitable_tables.<dataset>] (the keys of
-# integrations.feishu.specs.SPECS; listed here so loading settings does not import lark-oapi).
-BITABLE_DATASETS = (
-    "local_promotion_daily",
-    "local_account_daily",
-    "douplus_orders",
-    "douplus_video_daily",
-    "dpa_products",
-)
 # Variables with the ADSYNC_ prefix that are not product settings: the config file's name, the
 # monitor's thresholds (integrations/monitoring/config.py) and the test suite's server URLs.
 _OTHER_VARIABLES = ("CONFIG_FILE",)
@@ -366,11 +357,16 @@ def _check_toml(path: Path) -> dict[str, Any]:
     if not isinstance(tables, dict):
         raise ConfigError(f"{path}: bitable_tables must be a table of [bitable_tables.<dataset>]")
     table_keys = set(BitableTableConfig.model_fields)
+    # Datasets with a Bitable table (declared in integrations/sources/*/datasets.py). Imported
+    # here, not at the top: the sources' modules read settings themselves.
+    from integrations.sources.registry import bitable_datasets
+
+    known = bitable_datasets()
     for dataset, cfg in tables.items():
-        if dataset not in BITABLE_DATASETS:
+        if dataset not in known:
             raise ConfigError(
                 f"{path}: unknown table [bitable_tables.{dataset}]"
-                f"{_did_you_mean(dataset, BITABLE_DATASETS)}; known: {', '.join(BITABLE_DATASETS)}"
+                f"{_did_you_mean(dataset, known)}; known: {', '.join(known)}"
             )
         for key in cfg if isinstance(cfg, dict) else ():
             if key not in table_keys:

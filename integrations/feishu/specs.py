@@ -1,4 +1,7 @@
-"""Bitable table specs, declared in code per dataset (names configurable per deployment).
+"""Bitable table specs, derived from the dataset declarations (names configurable per deployment).
+
+Each dataset states its Bitable table once (``Dataset.bitable`` in
+``integrations/sources/<vendor>/datasets.py``); :func:`spec_of` turns it into a :class:`TableSpec`.
 
 A spec says which Bitable fields a dataset's table has, their types and display formats, which DB
 column feeds each field, and how the business key is built. The first field is the business key
@@ -14,11 +17,12 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, replace
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any
 
-from integrations.feishu.labels import DOUPLUS_TASK_STATUS_LABELS
+from integrations.datasets import Dataset, ValueKind
 from integrations.settings import BitableTableConfig, Settings
+from integrations.sources.registry import all_datasets
 
 KEY_SEPARATOR = "|"
 
@@ -29,18 +33,6 @@ class FieldType(IntEnum):
     TEXT = 1
     NUMBER = 2
     DATE = 5
-
-
-class ValueKind(StrEnum):
-    """How a DB value becomes a cell (and a canonical string for hashing and keys)."""
-
-    TEXT = "text"  # str
-    ID = "id"  # int64 id → text (ids exceed 2^53: never a JSON number)
-    INT = "int"  # count → JSON number
-    MONEY = "money"  # Decimal yuan → JSON number (float only at the edge)
-    RATIO = "ratio"  # Decimal ratio → JSON number
-    DATE = "date"  # date → ms at 00:00 Asia/Shanghai
-    DATETIME = "datetime"  # naive China-local datetime → ms
 
 
 # Bitable type each kind is stored as.
@@ -206,152 +198,38 @@ def _f(key: str, name: str, kind: ValueKind, column: str | None = None) -> Field
 
 
 _KEY = FieldSpec(key=KEY_FIELD, default_name="业务键", kind=ValueKind.TEXT, column=None)
-T, ID, INT, MONEY, RATIO, DATE = (
-    ValueKind.TEXT,
-    ValueKind.ID,
-    ValueKind.INT,
-    ValueKind.MONEY,
-    ValueKind.RATIO,
-    ValueKind.DATE,
-)
 
-LOCAL_PROMOTION_DAILY = TableSpec(
-    dataset="local_promotion_daily",
-    default_name="本地推单元日报",
-    fields=(
-        _KEY,
-        _f("account_name", "账户名称", T),  # joined from ad_accounts by the caller
-        _f("stat_date", "日期", DATE),
-        _f("promotion_id", "单元ID", ID),
-        _f("promotion_name", "单元名称", T),
-        _f("cost", "消耗(元)", MONEY),
-        _f("show_cnt", "展示数", INT),
-        _f("click_cnt", "点击数", INT),
-        _f("convert_cnt", "转化数", INT),
-        _f("conversion_cost", "转化成本(元)", MONEY),
-        _f("clue_pay_order_cnt", "团购线索数", INT),
-        _f("local_account_id", "账户ID", ID),
-        _f("project_id", "项目ID", ID),
-        _f("project_name", "项目名称", T),
-    ),
-    key_columns=("stat_date", "local_account_id", "promotion_id"),
-    account_id_field="local_account_id",
-    account_name_field="account_name",
-    date_field="stat_date",
-)
 
-LOCAL_ACCOUNT_DAILY = TableSpec(
-    dataset="local_account_daily",
-    default_name="本地推账户日报",
-    fields=(
-        _KEY,
-        _f("account_name", "账户名称", T),
-        _f("stat_date", "日期", DATE),
-        _f("promotion_count", "单元数", INT),
-        _f("cost", "消耗(元)", MONEY),
-        _f("show_cnt", "展示数", INT),
-        _f("click_cnt", "点击数", INT),
-        _f("convert_cnt", "转化数", INT),
-        _f("clue_pay_order_cnt", "团购线索数", INT),
-        _f("ctr", "点击率", RATIO),
-        _f("cpc", "平均点击单价(元)", MONEY),
-        _f("cpm", "千次展示费用(元)", MONEY),
-        _f("conversion_cost", "转化成本(元)", MONEY),
-        _f("local_account_id", "账户ID", ID),
-    ),
-    key_columns=("stat_date", "local_account_id"),
-    account_id_field="local_account_id",
-    account_name_field="account_name",
-    date_field="stat_date",
-)
-
-DOUPLUS_ORDERS = TableSpec(
-    dataset="douplus_orders",
-    default_name="DOU+订单",
-    fields=(
-        _KEY,
-        _f("author_name", "抖音号", T),
-        _f("order_id", "订单ID", ID),
-        _f("task_id", "任务ID", ID),
-        _f("item_id", "视频ID", ID),
-        _f("item_title", "视频标题", T),
-        _f("scene_type", "投放场景", T),
-        replace(_f("task_status", "订单状态", T), labels=DOUPLUS_TASK_STATUS_LABELS),
-        _f("budget", "预算(元)", MONEY),
-        _f("order_create_time", "下单时间", ValueKind.DATETIME),
-        # The order's own numbers (its stats summed over its days; flows/douplus_rows.py).
-        _f("cost", "消耗(元)", MONEY),
-        _f("total_play", "播放数", INT),
-        _f("custom_like", "点赞数", INT),
-        _f("dy_comment", "评论数", INT),
-        _f("dy_share", "分享数", INT),
-        _f("dy_follow", "新增粉丝数", INT),
-        _f("dp_target_convert_cnt", "转化数", INT),
-        _f("last_stat_date", "数据截至", DATE),
-        _f("aweme_sec_uid", "抖音号ID", T),
-    ),
-    key_columns=("order_id",),
-    account_id_field="aweme_sec_uid",
-    account_name_field="author_name",
-)
-
-DOUPLUS_VIDEO_DAILY = TableSpec(
-    dataset="douplus_video_daily",
-    default_name="DOU+视频日报",
-    fields=(
-        _KEY,
-        _f("stat_date", "日期", DATE),
-        _f("item_id", "视频ID", ID),
-        _f("order_count", "订单数", INT),
-        _f("total_cost", "消耗(元)", MONEY),
-        _f("total_play", "播放数", INT),
-        _f("likes", "点赞数", INT),
-        _f("shares", "分享数", INT),
-        _f("conversions", "转化数", INT),
-        _f("play_per_100_cost", "百元播放量", RATIO),
-        _f("like_rate", "点赞率", RATIO),
-        _f("share_rate", "分享率", RATIO),
-        _f("conversion_cost", "转化成本(元)", MONEY),
-        _f("play_5s_rate", "5秒完播率", RATIO),
-        _f("aweme_sec_uid", "抖音号ID", T),
-    ),
-    key_columns=("stat_date", "item_id"),
-    account_id_field="aweme_sec_uid",
-    date_field="stat_date",
-)
-
-DPA_PRODUCTS = TableSpec(
-    dataset="dpa_products",
-    default_name="DPA商品",
-    fields=(
-        _KEY,
-        _f("name", "商品名称", T),
-        _f("product_platform_id", "商品库ID", ID),
-        _f("product_id", "商品ID", ID),
-        _f("title", "标题", T),
-        _f("outer_id", "外部ID", T),
-        _f("status", "状态", INT),
-        _f("audit_status", "审核状态", INT),
-        _f("price", "价格(元)", MONEY),
-        _f("album_id", "短剧ID", ID),
-        _f("playlet_id", "漫剧ID", T),
-        _f("image_url", "图片链接", T),
-        _f("advertiser_id", "广告主ID", ID),
-    ),
-    key_columns=("product_platform_id", "product_id"),
-    account_id_field="advertiser_id",
-)
-
-SPECS: dict[str, TableSpec] = {
-    s.dataset: s
-    for s in (
-        LOCAL_PROMOTION_DAILY,
-        LOCAL_ACCOUNT_DAILY,
-        DOUPLUS_ORDERS,
-        DOUPLUS_VIDEO_DAILY,
-        DPA_PRODUCTS,
+def spec_of(dataset: Dataset) -> TableSpec:
+    """The Bitable spec of a dataset declaration (default names; see ``Dataset.bitable``)."""
+    b = dataset.bitable
+    if b is None:
+        raise KeyError(f"dataset {dataset.name!r} has no Bitable table")
+    fields = [_KEY]
+    for f in b.fields:
+        kind = f.kind or dataset.column(f.key).type.kind
+        assert kind is not None  # Dataset checks every field has a kind
+        fields.append(replace(_f(f.key, f.name, kind), labels=f.labels))
+    return TableSpec(
+        dataset=dataset.name,
+        default_name=b.table_name,
+        fields=tuple(fields),
+        key_columns=b.key or dataset.key,
+        account_id_field=dataset.account_column,
+        account_name_field=b.account_name_field,
+        date_field=dataset.date_column,
     )
-}
+
+
+# Every projected dataset's spec, registry order (the feishu/reconcile CLIs and monitor list it).
+SPECS: dict[str, TableSpec] = {d.name: spec_of(d) for d in all_datasets() if d.bitable}
+
+# Module attributes for importers (tests, benchmarks).
+LOCAL_PROMOTION_DAILY = SPECS["local_promotion_daily"]
+LOCAL_ACCOUNT_DAILY = SPECS["local_account_daily"]
+DOUPLUS_ORDERS = SPECS["douplus_orders"]
+DOUPLUS_VIDEO_DAILY = SPECS["douplus_video_daily"]
+DPA_PRODUCTS = SPECS["dpa_products"]
 
 
 def table_spec(dataset: str, settings: Settings | None = None) -> TableSpec:

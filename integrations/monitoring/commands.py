@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from integrations.sources.registry import all_datasets
+
 # flow name stem → (``adsync run`` subcommand, takes --start/--end, id option)
 _FLOWS: dict[str, tuple[str, bool, str | None]] = {
     "laike-daily": ("laike", True, "--accounts"),
@@ -16,15 +18,8 @@ _FLOWS: dict[str, tuple[str, bool, str | None]] = {
     "dpa-daily": ("dpa", False, "--advertisers"),
     "accounts-hourly": ("accounts", False, None),
 }
-# dataset table → the flow that writes it
-DATASET_FLOW: dict[str, str] = {
-    "local_promotion_daily": "laike-daily",
-    "local_account_daily": "laike-daily",
-    "douplus_orders": "douplus-daily",
-    "douplus_order_daily": "douplus-daily",
-    "douplus_video_daily": "douplus-daily",
-    "dpa_products": "dpa-daily",
-}
+# dataset table → the flow that writes it (``Dataset.flow`` in the declarations)
+DATASET_FLOW: dict[str, str] = {d.name: d.flow for d in all_datasets()}
 MAX_IDS = 10  # a longer --accounts list is cut (the rest are in `monitor.py check --json`)
 
 

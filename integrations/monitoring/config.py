@@ -15,9 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from integrations.settings import ConfigError, settings_error_line
+from integrations.sources.registry import known_flows
 
-# Flow names shared by the ledger, Prefect flows and prefect.yaml deployments.
-KNOWN_FLOWS: tuple[str, ...] = ("laike-daily", "douplus-daily", "dpa-daily", "accounts-hourly")
+# Flow names shared by the ledger, Prefect flows and prefect.yaml deployments: the flows that load
+# the declared datasets (``Dataset.flow``).
+KNOWN_FLOWS: tuple[str, ...] = known_flows()
 ENV_PREFIX = "ADSYNC_MONITOR_"
 
 

@@ -15,25 +15,13 @@ from datetime import date, timedelta
 from sqlalchemy import Engine, func, select
 
 from integrations.database.tables import ad_accounts, metadata
+from integrations.datasets import FreshnessSpec
+from integrations.sources.registry import all_datasets
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str  # table name
-    date_column: str
-    account_column: str
-    # Grain (detail) tables get per-account checks; aggregates of them would repeat each finding.
-    per_account_checks: bool
-
-
-DATASETS: tuple[DatasetSpec, ...] = (
-    DatasetSpec("local_promotion_daily", "stat_date", "local_account_id", True),
-    DatasetSpec("local_account_daily", "stat_date", "local_account_id", False),
-    # DOU+ stats exist only while an account has orders delivering: a 抖音号 without rows
-    # yesterday is normal, so no per-account disappearance/volume findings for it.
-    DatasetSpec("douplus_order_daily", "stat_date", "aweme_sec_uid", False),
-    DatasetSpec("douplus_video_daily", "stat_date", "aweme_sec_uid", False),
-)
+# The monitor's view of a dataset (date and account columns, which checks), derived from the
+# declarations (integrations/sources/*/datasets.py, ``checks=``); registry order.
+DatasetSpec = FreshnessSpec
+DATASETS: tuple[DatasetSpec, ...] = tuple(d.freshness for d in all_datasets() if d.freshness)
 
 
 @dataclass(frozen=True)
@@ -125,17 +113,13 @@ def future_rows(engine: Engine, today: date) -> list[tuple[DatasetSpec, int, dat
     return out
 
 
-# Which ad_accounts type feeds which per-account dataset (the accounts flow lists them).
-_ACCOUNT_TYPE = {"local_promotion_daily": "LOCAL"}
-
-
 def never_synced(
     engine: Engine, spec: DatasetSpec, have: set[str], configured: dict[str, str] | None = None
 ) -> dict[str, str]:
     """Accounts expected in ``spec`` (active in ``ad_accounts`` for its type, or named in the
     settings' account labels) with no row in it at all → {account: name}."""
     expected: dict[str, str] = {}
-    account_type = _ACCOUNT_TYPE.get(spec.name)
+    account_type = spec.account_type  # the ad_accounts type feeding it (the accounts flow)
     if account_type:
         q = select(ad_accounts.c.account_id, ad_accounts.c.account_name).where(
             ad_accounts.c.account_type == account_type,
@@ -145,8 +129,9 @@ def never_synced(
         with engine.connect() as conn:
             for acc, name in conn.execute(q):
                 expected[str(acc)] = name or ""
+    # Numeric labels in the settings name accounts of the dataset fed by an account type.
     for acc, name in (configured or {}).items():
-        if spec.name == "local_promotion_daily" and str(acc).isdigit():
+        if account_type and str(acc).isdigit():
             expected[str(acc)] = name
     return {a: n for a, n in sorted(expected.items()) if a not in have}
 

@@ -3,10 +3,14 @@
 A source is a module (``integrations/sources/<vendor>/source.py``) with
 
 - ``NAME``: its name, the key in :data:`SOURCES` and the vendor of its token keys;
+- ``DATASETS`` (optional): the datasets it loads, each declared once in its ``datasets.py``
+  (:mod:`integrations.datasets`); :func:`all_datasets` lists every source's, in registry order,
+  and the tables, Bitable specs, settings and monitor checks are derived from them;
 - ``connect(settings, resources) -> client``: builds the source's client from the settings and
   the process's shared resources (:class:`RuntimeResources`: database engine, token store). It
   is called at most once per process, on first use (``Runtime.client(name)`` in flows/runtime.py),
-  so importing a source costs nothing to a run that does not use it.
+  so a run that does not use a source never builds its client (its module and declarations are
+  imported by anything that reads the schema: ``tables``, the Bitable specs, the monitor).
 
 A client may expose ``stats`` (:class:`CallStats`) so run summaries count its requests.
 Integrations never import ``flows``: the runtime is seen here only through the protocol below.
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from integrations.datasets import Dataset
     from integrations.settings import Settings
     from token_store.api import TokenStore
 
@@ -81,3 +86,42 @@ def get_source(name: str) -> Source:
             f"{module_name}: a source module needs NAME = {name!r} and connect(settings, resources)"
         )
     return cast("Source", module)
+
+
+# --- datasets -------------------------------------------------------------------------------
+# Importing the declarations imports their source packages: every schema-level consumer (tables,
+# specs, monitor) needs all of them anyway. Clients are still built only by ``connect``.
+
+
+def all_datasets() -> tuple[Dataset, ...]:
+    """Every source's declared datasets, registry order (a name declared twice is an error)."""
+    out: list[Dataset] = []
+    for name in SOURCES:
+        declared = tuple(getattr(get_source(name), "DATASETS", ()))
+        wrong = [d.name for d in declared if d.source != name]
+        if wrong:
+            raise ValueError(f"source {name} lists datasets of another source: {', '.join(wrong)}")
+        out.extend(declared)
+    names = [d.name for d in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"dataset(s) declared twice: {', '.join(dup)}")
+    return tuple(out)
+
+
+def dataset(name: str) -> Dataset:
+    datasets = all_datasets()
+    for d in datasets:
+        if d.name == name:
+            return d
+    raise KeyError(f"unknown dataset {name!r}; known: {', '.join(d.name for d in datasets)}")
+
+
+def bitable_datasets() -> tuple[str, ...]:
+    """Names of the datasets projected to Bitable (configurable as [bitable_tables.<name>])."""
+    return tuple(d.name for d in all_datasets() if d.bitable is not None)
+
+
+def known_flows() -> tuple[str, ...]:
+    """The flows (deployments) loading the datasets, first-seen order."""
+    return tuple(dict.fromkeys(d.flow for d in all_datasets()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from integrations.settings import (
-    BITABLE_DATASETS,
     ConfigError,
     bitable_configured,
     load_settings,
@@ -149,12 +148,6 @@ def test_toml_mistakes_are_named(tmp_path, toml, expected):
         load_settings()
     assert expected in str(ex.value)
     assert "abc" not in str(ex.value)  # never the secret's value
-
-
-def test_bitable_datasets_match_the_specs():
-    from integrations.feishu.specs import SPECS
-
-    assert set(BITABLE_DATASETS) == set(SPECS)
 
 
 # --- values that named the wrong thing or retried ---------------------------------------------

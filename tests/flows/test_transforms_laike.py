@@ -60,15 +60,6 @@ def daily(rows: list[dict], names: dict | None = None) -> list[dict]:
 # --- shape ---------------------------------------------------------------------------------
 
 
-def test_schemas_match_the_tables_exactly() -> None:
-    assert list(transform.PROMOTION_SCHEMA) == table_columns(tables.local_promotion_daily)
-    assert list(transform.ACCOUNT_DAILY_SCHEMA) == table_columns(tables.local_account_daily)
-    for name, dtype in transform.ACCOUNT_DAILY_SCHEMA.items():
-        col = tables.local_account_daily.c[name]
-        if isinstance(dtype, pl.Decimal):
-            assert (dtype.precision, dtype.scale) == (col.type.precision, col.type.scale), name
-
-
 def test_promotion_frame_schema_and_rows_round_trip() -> None:
     rows = [promo(1, cost=Decimal("12.34"), shows=10, clicks=2, converts=1)]
     df = transform.promotion_frame(rows)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from integrations.settings import Settings, require
+from integrations.sources.oceanengine.datasets import DATASETS
+
+__all__ = ["DATASETS", "NAME", "connect"]
 
 if TYPE_CHECKING:
     from integrations.sources.oceanengine.client import OceanEngineClient

@@ -46,6 +46,7 @@ from integrations.exact import (
     money_to_fen,
     to_rows,
 )
+from integrations.sources.oceanengine.datasets import douplus_video_daily
 
 __all__ = [
     "ORDER_STATS_COLUMNS",
@@ -76,23 +77,8 @@ _METRICS = {  # output name ← order-stats column
     "conversions": "dp_target_convert_cnt",
 }
 
-# tables.douplus_video_daily minus updated_at, in table order.
-VIDEO_DAILY_SCHEMA: dict[str, pl.DataType] = {
-    "item_id": pl.Int64(),
-    "stat_date": pl.Date(),
-    "aweme_sec_uid": pl.String(),
-    "order_count": pl.Int64(),
-    "total_cost": MONEY,
-    "total_play": pl.Int64(),
-    "likes": pl.Int64(),
-    "shares": pl.Int64(),
-    "conversions": pl.Int64(),
-    "play_per_100_cost": RATIO,
-    "like_rate": RATIO,
-    "share_rate": RATIO,
-    "conversion_cost": RATIO,
-    "play_5s_rate": RATIO,
-}
+# The aggregate's schema: the declared table minus updated_at, in table order.
+VIDEO_DAILY_SCHEMA: dict[str, pl.DataType] = douplus_video_daily.polars_schema
 
 RANK = "play_duration_5s_rank"  # optional order-stats column, Decimal 0..1 at scale 6
 

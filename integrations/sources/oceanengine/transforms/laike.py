@@ -21,7 +21,8 @@ from typing import Any
 
 import polars as pl
 
-from integrations.exact import MONEY, RATIO, fen_to_yuan, quantize_money, ratio, to_rows
+from integrations.exact import fen_to_yuan, quantize_money, ratio, to_rows
+from integrations.sources.oceanengine.datasets import local_account_daily, local_promotion_daily
 
 __all__ = [
     "ACCOUNT_DAILY_SCHEMA",
@@ -32,39 +33,11 @@ __all__ = [
     "to_rows",
 ]
 
-# tables.local_promotion_daily minus updated_at, in table order.
-PROMOTION_SCHEMA: dict[str, pl.DataType] = {
-    "stat_date": pl.Date(),
-    "local_account_id": pl.Int64(),
-    "promotion_id": pl.Int64(),
-    "promotion_name": pl.String(),
-    "project_id": pl.Int64(),
-    "project_name": pl.String(),
-    "cost": MONEY,
-    "show_cnt": pl.Int64(),
-    "click_cnt": pl.Int64(),
-    "convert_cnt": pl.Int64(),
-    "conversion_cost": MONEY,
-    "clue_pay_order_cnt": pl.Int64(),
-}
-PROMOTION_KEY = ("stat_date", "local_account_id", "promotion_id")
+# The frames' schemas: the declared tables minus updated_at, in table order.
+PROMOTION_SCHEMA: dict[str, pl.DataType] = local_promotion_daily.polars_schema
+PROMOTION_KEY = local_promotion_daily.key
 
-# tables.local_account_daily minus updated_at, in table order.
-ACCOUNT_DAILY_SCHEMA: dict[str, pl.DataType] = {
-    "stat_date": pl.Date(),
-    "local_account_id": pl.Int64(),
-    "account_name": pl.String(),
-    "promotion_count": pl.Int64(),
-    "cost": MONEY,
-    "show_cnt": pl.Int64(),
-    "click_cnt": pl.Int64(),
-    "convert_cnt": pl.Int64(),
-    "clue_pay_order_cnt": pl.Int64(),
-    "ctr": RATIO,
-    "cpc": RATIO,
-    "cpm": RATIO,
-    "conversion_cost": RATIO,
-}
+ACCOUNT_DAILY_SCHEMA: dict[str, pl.DataType] = local_account_daily.polars_schema
 
 _MONEY_COLUMNS = ("cost", "conversion_cost")
 _INT_COLUMNS = ("local_account_id", "promotion_id", "project_id") + (
