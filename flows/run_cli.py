@@ -66,7 +66,7 @@ def preflight(flow_name: str, **window: object) -> None:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from flows.runtime import check_flow_settings
+    from flows.runtime import check_flow_settings, uses_oceanengine
     from integrations.database.engine import mask_url
     from token_store.errors import TokenStoreError
 
@@ -93,7 +93,8 @@ def preflight(flow_name: str, **window: object) -> None:
         from token_store.api import build_token_store
 
         upgrade(s.db_url)  # what the run does first anyway; idempotent
-        build_token_store(s).get()  # stored and decryptable with the configured key
+        if uses_oceanengine(flow_name):
+            build_token_store(s).get()  # stored and decryptable with the configured key
     except SQLAlchemyError as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise ConfigError(f"ADSYNC_DATABASE_URL ({mask_url(s.db_url)}): {reason}") from None

@@ -35,7 +35,6 @@ from pydantic import SecretStr
 from tenacity import retry_if_exception_type
 
 from integrations.retry import RetryPolicy
-
 from integrations.sources.supplier.errors import (
     ApiError,
     AuthError,
