@@ -302,7 +302,9 @@ def project_bitable(
     for ds in datasets:
         t = tables.DATASET_TABLES[ds]
         q = select(t).where(t.c.brand.in_(sorted(names)))
-        if ds == "supplier_prices" and window is not None:
+        if ds == "supplier_prices":
+            if window is None:
+                continue  # no price fetched: nothing to project
             q = q.where(t.c.price_date.between(window.start, window.end))
         if ds == "supplier_stock" and bucket is not None:
             q = q.where(t.c.observed_bucket == bucket)  # this run's observations only
@@ -311,7 +313,7 @@ def project_bitable(
     steps.project_to_bitable(
         rt,
         summary,
-        datasets=datasets,
+        datasets=[ds for ds in datasets if ds in rows],
         window=window,
         account_names=names,
         account_field="brand",
@@ -361,10 +363,12 @@ def run_supplier(
             paths = run.one(sync_images, cat, run.summary)
             rows = [{**p, "image_paths": paths.get(code)} for code, p in cat.products.items()]
             run.write(write_rows, "supplier_products", rows, run.summary)
+        price_dates: set[date] = set()
         if prices:
             for b, fetched in run.fan_out(
                 fetch_prices, list(by_brand), args_of=lambda b: (b, by_brand[b], today)
             ):
+                price_dates |= {r["price_date"] for r in fetched.rows}
                 run.write(write_rows, "supplier_prices", run.record(b, fetched), run.summary)
         if stock:
             county_list = list(counties or [E.DEFAULT_COUNTY])
@@ -395,7 +399,8 @@ def run_supplier(
                 project_bitable,
                 datasets,
                 [b for b in by_brand if b],
-                Window.single(today),
+                # The dates the answers carried (priceDate, else the call's China date).
+                Window(min(price_dates), max(price_dates)) if price_dates else None,
                 _floor(observed_at) if stock else None,
                 run.summary,
             )

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from integrations.sources.supplier.client import RetryPolicy, SupplierClient
+from integrations.retry import RetryPolicy
+from integrations.sources.supplier.client import SupplierClient
 from integrations.sources.supplier.endpoints import Codes
 from sandbox.runner import ServedApp, serve_in_thread
 from sandbox.supplier.app import SupplierSim
@@ -16,7 +17,7 @@ from sandbox.supplier.data import SupplierData
 from sandbox.supplier.knobs import SupplierKnobs
 
 # Small waits: the retry behaviour is what is tested, not the waiting.
-FAST_RETRY = RetryPolicy(attempts=5, initial_wait_s=0.01, max_wait_s=0.05)
+FAST_RETRY = RetryPolicy(max_attempts=5, base_delay_s=0.01, max_delay_s=0.05)
 
 
 class Served:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from integrations.retry import RetryPolicy
 from integrations.sources.supplier import endpoints as ep
-from integrations.sources.supplier.client import RetryPolicy
 from integrations.sources.supplier.errors import AuthError
 from integrations.sources.supplier.transforms import prices_frame, products_frame, stock_frame
 
@@ -37,7 +37,9 @@ def test_chaos_equals_fault_free(served, make_client) -> None:
     # Seeded faults on a single-threaded client: the same sequence every time.
     k.fault_seed = 11
     k.fault_rate = {"http_500": 0.05, "html_502": 0.05, "throttle": 0.05, "token_expired": 0.02}
-    chaos_client = make_client(retry=RetryPolicy(attempts=8, initial_wait_s=0.005, max_wait_s=0.02))
+    chaos_client = make_client(
+        retry=RetryPolicy(max_attempts=8, base_delay_s=0.005, max_delay_s=0.02)
+    )
     # Stock quantities move per 30-minute bucket: compare only runs inside one bucket.
     before = served.sim.china_now()
     chaos = _run(served, chaos_client)
