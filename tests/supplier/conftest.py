@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,19 +24,6 @@ class Served:
         self.sim = sim
         self.url = served.url
         self.codes = Codes(sim.customer_code, sim.send_to_code, sim.supplier_code)
-
-
-class Clock:
-    """The client's clock, moved by the tests together with the simulator's."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
