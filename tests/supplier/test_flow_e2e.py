@@ -111,3 +111,68 @@ def test_stock_run_adds_a_bucket_and_emits_no_event_for_a_rerun(sandboxed) -> No
         buckets = {r[0] for r in conn.execute(sa.select(t.c.observed_bucket).distinct())}
     eng.dispose()
     assert buckets == {datetime(2026, 11, 29, 10, 0), datetime(2026, 11, 29, 11, 30)}
+
+
+def _stock_events(since: datetime, expect: int) -> list:
+    """adsync.supplier.stock.* events since ``since`` (polled: the server stores them async)."""
+    import time
+
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+
+    flt = EventFilter(
+        event=EventNameFilter(prefix=["adsync.supplier.stock."]),
+        occurred=EventOccurredFilter(since=since),
+    )
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.read_events(filter=flt, limit=50)
+            events = list(page.events)
+            while page.next_page:
+                page = client.read_events_page(page.next_page)
+                events.extend(page.events)
+            if len(events) >= expect or time.monotonic() > deadline:
+                return events
+            time.sleep(0.2)
+
+
+def test_stock_change_above_threshold_emits_an_event_once(sandboxed, monkeypatch) -> None:
+    from datetime import UTC, timedelta
+
+    from integrations.settings import get_settings
+
+    sb, db_url, _ = sandboxed
+    monkeypatch.setenv("ADSYNC_SUPPLIER_STOCK_ALERT_THRESHOLD", "3")
+    get_settings.cache_clear()
+    reset_runtime()
+    assert execute(supplier_daily, as_of=AS_OF).status is RunStatus.SUCCESS
+    before = {
+        (r[0], r[1]): r[5] for r in db_snapshot(db_url, tables.DATASET_TABLES["supplier_stock"])
+    }
+    sb.supplier.advance_time(1800)  # the simulator's stock moves per half hour
+    t0 = datetime.now(UTC) - timedelta(seconds=1)
+    later = AS_OF + timedelta(minutes=30)
+    s = execute(supplier_stock, as_of=later)
+    assert s is not None and s.status is RunStatus.SUCCESS, s.text()
+    bucket = datetime(2026, 11, 29, 10, 30)
+    after = {
+        (r[0], r[1]): r[5]
+        for r in db_snapshot(db_url, tables.DATASET_TABLES["supplier_stock"])
+        if r[2] == bucket
+    }
+    moved = {k for k, v in after.items() if abs(v - before[k]) >= 3}
+    assert moved and len(moved) < len(after)  # the threshold separates the two
+    assert s.sinks["prefect:events"].inserted == len(moved)
+    events = _stock_events(t0, len(moved))
+    got = {(e.payload["product_code"], e.payload["county_code"]) for e in events}
+    assert got == moved
+    e = events[0]
+    key = (e.payload["product_code"], e.payload["county_code"])
+    assert e.payload["before"] == before[key] and e.payload["after"] == after[key]
+    # The same half hour again: nothing changed, nothing emitted.
+    again = execute(supplier_stock, as_of=later)
+    assert again.sinks["prefect:events"].inserted == 0
+    assert (
+        again.sinks["db:supplier_stock"].inserted == again.sinks["db:supplier_stock"].updated == 0
+    )

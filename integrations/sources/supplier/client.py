@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,6 +56,43 @@ TOKEN_PATH = "/oauth2/auth"
 
 # 6 attempts, 0.5 s doubling to at most 20 s, equal jitter (a throttled caller waits >= 0.25 s).
 DEFAULT_RETRY = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s=20.0)
+
+
+class CallStats:
+    """Thread-safe counters for run summaries (integrations/sources/registry.py ``CallStats``):
+    requests sent per endpoint, retries by failure class, token refreshes after a 401."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._retries: Counter[str] = Counter()
+        self._refreshes = 0
+
+    def call(self, endpoint: str) -> None:
+        with self._lock:
+            self._calls[endpoint] += 1
+
+    def retry(self, kind: str) -> None:
+        with self._lock:
+            self._retries[kind] += 1
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._refreshes += 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._calls.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": sum(self._calls.values()),
+                "by_endpoint": dict(self._calls),
+                "retries": dict(self._retries),
+                "token_refreshes": self._refreshes,
+            }
 
 
 class _Unauthorized(Exception):
@@ -96,7 +135,7 @@ class SupplierClient:
         self._http = http or httpx.Client(timeout=timeout_s)
         self._owns_http = http is None
         self._last_token = ""  # for scrubbing messages only
-        self.refreshes = 0  # 401s answered by a token refresh (run summaries)
+        self.stats = CallStats()
 
     @classmethod
     def from_settings(
@@ -149,7 +188,13 @@ class SupplierClient:
     def with_retry(self, fn: Callable[[], T]) -> T:
         """Call ``fn`` with backoff on :class:`Transient` (Throttled included)."""
         retrying = self.retry.retrying(retry_if_exception_type(Transient))
-        retrying.before_sleep = _log_retry
+
+        def before_sleep(state: Any) -> None:
+            err = state.outcome.exception() if state.outcome else None
+            self.stats.retry(type(err).__name__)
+            _log_retry(state)
+
+        retrying.before_sleep = before_sleep
         return retrying(fn)
 
     def post(self, path: str, body: Mapping[str, Any]) -> Any:
@@ -160,7 +205,7 @@ class SupplierClient:
         except _Unauthorized:
             logger.info("supplier: token refused on %s; re-authenticating once", path)
         token = self.token(stale=token)
-        self.refreshes += 1
+        self.stats.refresh()
         try:
             return self.with_retry(lambda: self._post_once(path, body, token))
         except _Unauthorized:
@@ -173,6 +218,7 @@ class SupplierClient:
 
     def _post_once(self, path: str, body: Mapping[str, Any], token: str) -> Any:
         headers = {"Authorization": f"Bearer {token}"}
+        self.stats.call(path)
         try:
             resp = self._http.post(self.base_url + path, json=dict(body), headers=headers)
         except httpx.HTTPError as e:
