@@ -96,7 +96,26 @@ def test_daily_lands_products_prices_stock_and_rerun_writes_nothing(sandboxed) -
     assert _db(db_url) == db
     assert _bitable(sb) == bitable
     assert {p: p.stat().st_mtime_ns for p in _media_files(media)} == mtimes  # not re-written
-    print(sb.supplier.counters_snapshot())
+    # Images: every stored one asked again with its ETag, none sent again (304).
+    media = sb.supplier.counters_snapshot()["codes"]["_media"]
+    assert media == {"304": len(db["supplier_images"])}, media
+
+
+def test_images_without_etags_are_compared_by_hash_and_stored_once(sandboxed) -> None:
+    sb, db_url, media = sandboxed
+    sb.supplier.knobs.image_etags = False
+    assert execute(supplier_daily, as_of=AS_OF).status is RunStatus.SUCCESS
+    first = _db(db_url)["supplier_images"]
+    files = {p: p.stat().st_mtime_ns for p in _media_files(media)}
+    assert len(files) == len({r[3] for r in first})
+    sb.supplier.reset_counters()
+    again = execute(supplier_daily, as_of=AS_OF)
+    assert again.status is RunStatus.SUCCESS
+    # Bodies are fetched (no validator) but the same content writes no file and no row.
+    assert sb.supplier.counters_snapshot()["codes"]["_media"] == {"200": len(first)}
+    assert {p: p.stat().st_mtime_ns for p in _media_files(media)} == files
+    assert _db(db_url)["supplier_images"] == first
+    assert again.sinks["db:supplier_images"].updated == 0
 
 
 def test_stock_run_adds_a_bucket_and_emits_no_event_for_a_rerun(sandboxed) -> None:
