@@ -329,7 +329,7 @@ def demo(
         False, "--keep-serving", help="Keep the sandbox up afterwards to browse its page."
     ),
 ) -> None:
-    """Zero-credential demo: sandbox + SQLite + the 来客, DOU+, accounts and DPA flows."""
+    """Zero-credential demo: sandbox + SQLite + the 来客, DOU+, accounts, DPA and supplier flows."""
     from flows.demo import run_demo
 
     finish(run_demo(state_dir=state_dir, keep_serving=keep_serving))
