@@ -195,3 +195,32 @@ def test_stock_change_above_threshold_emits_an_event_once(sandboxed, monkeypatch
     assert (
         again.sinks["db:supplier_stock"].inserted == again.sinks["db:supplier_stock"].updated == 0
     )
+
+
+def test_manual_runs_narrow_by_codes_brand_category_and_fetch_logistics(sandboxed) -> None:
+    from flows.supplier import supplier_prices
+
+    sb, db_url, _ = sandboxed
+    data = sb.supplier.data
+    one = data.procurable()[0]
+    order = data.order_codes()[0]
+    s = execute(supplier_daily, product_codes=[one.code], orders=[order], as_of=AS_OF)
+    assert s is not None and s.status is RunStatus.SUCCESS, s.text()
+    db = _db(db_url)
+    assert {r[0] for r in db["supplier_products"]} == {one.code}
+    assert {r[0] for r in db["supplier_prices"]} == {one.code}
+    assert {r[0] for r in db["supplier_stock"]} == {one.code}
+    logistics = db_snapshot(db_url, tables.DATASET_TABLES["supplier_logistics"])
+    assert {r[0] for r in logistics} == {order}
+
+    # Full catalogue, then prices of one brand and category only (from the stored products).
+    assert execute(supplier_daily, as_of=AS_OF).status is RunStatus.SUCCESS
+    brand, category = one.brand, one.category
+    sb.supplier.reset_counters()
+    p = execute(supplier_prices, brand=[brand], category=[category])
+    assert p is not None and p.status is RunStatus.SUCCESS, p.text()
+    assert [a.account_id for a in p.accounts] == [brand]
+    products = sb.supplier.counters_snapshot()["requests"].get(
+        "product-info/procurable-products-out/check-procurable-products", 0
+    )
+    assert products == 0  # the stored catalogue, not the API
