@@ -298,11 +298,11 @@ def project_bitable(
     summary: RunSummary,
 ) -> None:
     rt = get_runtime()
-    names = {b: b for b in brands if b}
+    names = {b: b for b in brands if b}  # a product without a brand has rows but no view
     rows: dict[str, list[dict[str, Any]]] = {}
     for ds in datasets:
         t = tables.DATASET_TABLES[ds]
-        q = select(t).where(t.c.brand.in_(sorted(names)))
+        q = select(t).where(t.c.brand.in_(sorted(brands)))
         if ds == "supplier_prices":
             if window is None:
                 continue  # no price fetched: nothing to project
@@ -359,7 +359,7 @@ def run_supplier(
         if cat.skipped:
             run.outcome(LISTING, "product listing").reject(*cat.skipped)
         by_brand = cat.by_brand()
-        run.add_accounts({b: b for b in by_brand})
+        run.add_accounts({b: b or "(no brand)" for b in by_brand})
         if products:
             paths = run.one(sync_images, cat, run.summary)
             rows = [{**p, "image_paths": paths.get(code)} for code, p in cat.products.items()]
@@ -399,7 +399,7 @@ def run_supplier(
             run.write(
                 project_bitable,
                 datasets,
-                [b for b in by_brand if b],
+                list(by_brand),
                 # The dates the answers carried (priceDate, else the call's China date).
                 Window(min(price_dates), max(price_dates)) if price_dates else None,
                 _floor(observed_at) if stock else None,
