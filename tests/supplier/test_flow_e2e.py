@@ -21,6 +21,7 @@ from integrations.database import tables
 from integrations.database.engine import make_engine
 from sandbox.server import Sandbox
 from tests.flows.sandboxed import bitable_snapshot, db_snapshot, point_at
+from tests.flows.test_dpa_flow import _views
 
 AS_OF = datetime(2026, 11, 29, 10, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
 DATASETS = ("supplier_products", "supplier_prices", "supplier_stock", "supplier_images")
@@ -86,6 +87,10 @@ def test_daily_lands_products_prices_stock_and_rerun_writes_nothing(sandboxed) -
     assert {b for b in brands if b} and summary.sinks["bitable:supplier_prices"].inserted > 0
     for name in ("db:supplier_products", "db:supplier_prices", "db:supplier_stock"):
         assert summary.sinks[name].inserted > 0, name
+    # One view per brand on each table, filtered on the brand field (the "account" of a view).
+    for name in BITABLE:
+        views = _views(sb, name)
+        assert views == {b: json.dumps([b], ensure_ascii=False) for b in brands if b}, name
     mtimes = {p: p.stat().st_mtime_ns for p in files}
 
     sb.supplier.reset_counters()
