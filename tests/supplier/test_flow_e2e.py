@@ -229,3 +229,44 @@ def test_manual_runs_narrow_by_codes_brand_category_and_fetch_logistics(sandboxe
         "product-info/procurable-products-out/check-procurable-products", 0
     )
     assert products == 0  # the stored catalogue, not the API
+
+
+@pytest.mark.parametrize("db", ["postgres_url", "mysql_url"])
+def test_daily_rerun_and_stock_events_on_server_databases(
+    db, request, prefect_server, tmp_path, monkeypatch
+) -> None:
+    """The same upserts, row-value lookups (stock events) and exact money on PostgreSQL and
+    MariaDB. The session database is shared: the supplier tables are emptied first."""
+    from datetime import timedelta
+
+    from integrations.database.migrate import upgrade
+    from integrations.settings import get_settings
+
+    db_url = request.getfixturevalue(db)
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    with eng.begin() as conn:
+        for name in (*DATASETS, "supplier_logistics"):
+            conn.execute(sa.delete(tables.DATASET_TABLES[name]))
+    eng.dispose()
+    with Sandbox(state_dir=tmp_path / "sandbox", profile="fast") as sb:
+        point_at(sb, tmp_path / "data", monkeypatch, db_url)
+        monkeypatch.setenv("ADSYNC_SUPPLIER_MEDIA_DIR", str(tmp_path / "media"))
+        monkeypatch.setenv("ADSYNC_SUPPLIER_STOCK_ALERT_THRESHOLD", "3")
+        get_settings.cache_clear()
+        reset_runtime()
+        try:
+            first = execute(supplier_daily, as_of=AS_OF)
+            assert first is not None and first.status is RunStatus.SUCCESS, first.text()
+            state = _db(db_url)
+            again = execute(supplier_daily, as_of=AS_OF)
+            assert again is not None and again.status is RunStatus.SUCCESS, again.text()
+            for name, counts in again.sinks.items():
+                assert counts.inserted == counts.updated == 0, (name, counts)
+            assert _db(db_url) == state
+            sb.supplier.advance_time(1800)
+            s = execute(supplier_stock, as_of=AS_OF + timedelta(minutes=30))
+            assert s is not None and s.status is RunStatus.SUCCESS, s.text()
+            assert s.sinks["prefect:events"].inserted > 0
+        finally:
+            reset_runtime()
