@@ -124,13 +124,36 @@ def list_products(
             stored = [dict(r._mapping) for r in conn.execute(select(t).where(t.c.procurable))]
         out.products = {r["product_code"]: r for r in stored}
         if out.products:
-            out.products = _narrow(out.products, brand, category)
+            out.products = _narrowed(out.products, brand, category)
             return out
     client, codes = _client_and_codes()
     parsed = E.procurable_products(client, codes, product_codes or None)
     out.skipped = _named(parsed)
     rows = {p.product_code: _product_row(p) for p in parsed.items if p.procurable}
-    out.products = _narrow(rows, brand, category)
+    # A code asked for by name that comes back unknown or not procurable is an item error.
+    answered = {p.product_code: p for p in parsed.items}
+    for code in dict.fromkeys(product_codes or ()):
+        if code not in answered:
+            out.skipped.append(f"{code}: not returned by the supplier (unknown code?)")
+        elif not answered[code].procurable:
+            out.skipped.append(f"{code}: not procurable for this customer")
+    out.products = _narrowed(rows, brand, category)
+    return out
+
+
+def _narrowed(
+    rows: dict[str, dict[str, Any]], brand: list[str] | None, category: list[str] | None
+) -> dict[str, dict[str, Any]]:
+    """``rows`` of the given brands/categories; a filter matching nothing is an error naming
+    the values that do exist (a typo must not look like an empty, green run)."""
+    out = _narrow(rows, brand, category)
+    if rows and not out and (brand or category):
+        brands = sorted({str(r.get("brand") or "") for r in rows.values()} - {""})
+        categories = sorted({str(r.get("category") or "") for r in rows.values()} - {""})
+        raise ValueError(
+            f"no product matches brand {brand or 'any'} / category {category or 'any'}; "
+            f"brands: {', '.join(brands)}; categories: {', '.join(categories)}"
+        )
     return out
 
 

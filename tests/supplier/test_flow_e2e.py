@@ -270,3 +270,16 @@ def test_daily_rerun_and_stock_events_on_server_databases(
             assert s.sinks["prefect:events"].inserted > 0
         finally:
             reset_runtime()
+
+
+def test_unknown_codes_are_named_and_a_filter_matching_nothing_fails(sandboxed) -> None:
+    sb, db_url, _ = sandboxed
+    one = sb.supplier.data.procurable()[0]
+    s = execute(supplier_daily, product_codes=[one.code, "NO-SUCH-CODE"], as_of=AS_OF)
+    assert s is not None and s.status is RunStatus.PARTIAL, s.text()
+    assert any(r.startswith("NO-SUCH-CODE: ") for r in s.rejected_named()), s.rejected_named()
+    assert {r[0] for r in _db(db_url)["supplier_products"]} == {one.code}  # the rest is written
+
+    bad = execute(supplier_daily, brand=["海尔X"], as_of=AS_OF)
+    assert bad is not None and bad.status is RunStatus.FAILED
+    assert "no product matches brand ['海尔X']" in bad.error and one.brand in bad.error
