@@ -133,7 +133,7 @@ class RunContext:
         try:
             rt = get_runtime()
             check_flow_settings(rt.settings, flow)
-            rt.check_tokens()
+            rt.check_tokens(flow)
         except (ConfigError, TokenStoreError) as e:
             return not_started(flow, str(e))
         except SQLAlchemyError as e:

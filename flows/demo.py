@@ -152,6 +152,7 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
     from flows.dpa import dpa_daily
     from flows.laike import laike_daily
     from flows.run_cli import execute
+    from flows.supplier import supplier_daily
     from sandbox.server import Sandbox
 
     t0 = time.monotonic()
@@ -159,14 +160,18 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
     with Sandbox(state_dir=state_dir, profile="realistic") as sb:
         env = prepare_sandbox_env(sb, state_dir.parent)
         settings = get_settings()
-        typer.echo(f"sandbox up: Ocean Engine {sb.oceanengine_url}, Feishu {sb.feishu_url}")
-        # DOU+ after 本地推 (laike-daily), as scheduled; then the account list and the DPA product
-        # libraries.
+        typer.echo(
+            f"sandbox up: Ocean Engine {sb.oceanengine_url}, Feishu {sb.feishu_url}, "
+            f"supplier {sb.supplier_url}"
+        )
+        # DOU+ after 本地推 (laike-daily), as scheduled; then the account list, the DPA product
+        # libraries and the supplier's products, prices and stock.
         summaries = [
             execute(laike_daily),
             execute(douplus_daily),
             execute(accounts_hourly),
             execute(dpa_daily),
+            execute(supplier_daily),
         ]
         code = _demo_exit_code(sb, summaries)
         typer.echo("")
@@ -174,6 +179,7 @@ def run_demo(state_dir: Path, keep_serving: bool = False) -> int:
         typer.echo(f"  database (SQLite):  {settings.db_url.removeprefix('sqlite:///')}")
         typer.echo(f"  sandbox Bitable:    {sb.page_url}  (while the sandbox runs)")
         typer.echo(f"  sandbox state:      {state_dir}")
+        typer.echo(f"  supplier images:    {settings.supplier_media_path}")
         # The same paths as the next commands (absolute when run from outside the checkout).
         monitor = _rel(Path(__file__).resolve().parents[1] / "monitor.py")
         typer.echo(

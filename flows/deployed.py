@@ -19,11 +19,18 @@ from flows.accounts import accounts_hourly as _accounts_hourly
 from flows.douplus import douplus_daily as _douplus_daily
 from flows.dpa import dpa_daily as _dpa_daily
 from flows.laike import laike_daily as _laike_daily
+from flows.supplier import supplier_daily as _supplier_daily
+from flows.supplier import supplier_prices as _supplier_prices
+from flows.supplier import supplier_stock as _supplier_stock
 
 DAILY_TIMEOUT_S = 100 * 60
 HOURLY_TIMEOUT_S = 45 * 60
+HALF_HOURLY_TIMEOUT_S = 25 * 60  # the 30-minute stock run must end before the next one
 
 laike_daily = _laike_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
 douplus_daily = _douplus_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
 dpa_daily = _dpa_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
 accounts_hourly = _accounts_hourly.with_options(timeout_seconds=HOURLY_TIMEOUT_S)
+supplier_daily = _supplier_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
+supplier_prices = _supplier_prices.with_options(timeout_seconds=HOURLY_TIMEOUT_S)
+supplier_stock = _supplier_stock.with_options(timeout_seconds=HALF_HOURLY_TIMEOUT_S)

@@ -66,7 +66,7 @@ def preflight(flow_name: str, **window: object) -> None:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from flows.runtime import check_flow_settings
+    from flows.runtime import check_flow_settings, uses_oceanengine
     from integrations.database.engine import mask_url
     from token_store.errors import TokenStoreError
 
@@ -93,7 +93,8 @@ def preflight(flow_name: str, **window: object) -> None:
         from token_store.api import build_token_store
 
         upgrade(s.db_url)  # what the run does first anyway; idempotent
-        build_token_store(s).get()  # stored and decryptable with the configured key
+        if uses_oceanengine(flow_name):
+            build_token_store(s).get()  # stored and decryptable with the configured key
     except SQLAlchemyError as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise ConfigError(f"ADSYNC_DATABASE_URL ({mask_url(s.db_url)}): {reason}") from None
@@ -225,13 +226,110 @@ def run_dpa(
     finish(run_flow(dpa_daily, advertisers=advertisers or None))
 
 
+_CODES = typer.Option(None, "--product-codes", help="Only these product codes (repeatable).")
+_BRAND = typer.Option(None, "--brand", help="Only products of this brand (repeatable).")
+_CATEGORY = typer.Option(None, "--category", help="Only products of this category (repeatable).")
+_COUNTIES = typer.Option(None, "--county", help="Stock of this county code (repeatable; 110101).")
+_AS_OF = typer.Option(
+    None, "--as-of", help="Stock observation time with its zone (default: now), ISO 8601."
+)
+
+
+def _as_of(value: str | None) -> object:
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--as-of {value}: not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise ConfigError(f"--as-of {value}: needs a zone, e.g. +08:00")
+    return parsed
+
+
+@run_app.command("supplier-daily")
+def run_supplier_daily(
+    product_codes: list[str] | None = _CODES,
+    brand: list[str] | None = _BRAND,
+    category: list[str] | None = _CATEGORY,
+    counties: list[str] | None = _COUNTIES,
+    orders: list[str] | None = typer.Option(
+        None, "--order", help="Also fetch the logistics of this order code (repeatable)."
+    ),
+    as_of: str | None = _AS_OF,
+) -> None:
+    """Supplier products (+ images), prices and stock → DB → Bitable."""
+    when = _as_of(as_of)
+    preflight("supplier-daily")
+    from flows.supplier import supplier_daily
+
+    finish(
+        run_flow(
+            supplier_daily,
+            product_codes=product_codes or None,
+            brand=brand or None,
+            category=category or None,
+            counties=counties or None,
+            orders=orders or None,
+            as_of=when,
+        )
+    )
+
+
+@run_app.command("supplier-prices")
+def run_supplier_prices(
+    product_codes: list[str] | None = _CODES,
+    brand: list[str] | None = _BRAND,
+    category: list[str] | None = _CATEGORY,
+) -> None:
+    """Supplier prices of the stored products → DB → Bitable 供应商价格."""
+    preflight("supplier-prices")
+    from flows.supplier import supplier_prices
+
+    finish(
+        run_flow(
+            supplier_prices,
+            product_codes=product_codes or None,
+            brand=brand or None,
+            category=category or None,
+        )
+    )
+
+
+@run_app.command("supplier-stock")
+def run_supplier_stock(
+    product_codes: list[str] | None = _CODES,
+    brand: list[str] | None = _BRAND,
+    category: list[str] | None = _CATEGORY,
+    counties: list[str] | None = _COUNTIES,
+    as_of: str | None = _AS_OF,
+) -> None:
+    """Supplier stock per county → DB → Bitable 供应商库存 (+ change events)."""
+    when = _as_of(as_of)
+    preflight("supplier-stock")
+    from flows.supplier import supplier_stock
+
+    finish(
+        run_flow(
+            supplier_stock,
+            product_codes=product_codes or None,
+            brand=brand or None,
+            category=category or None,
+            counties=counties or None,
+            as_of=when,
+        )
+    )
+
+
 def demo(
     state_dir: Path = typer.Option(Path("data/sandbox"), help="Sandbox state directory."),
     keep_serving: bool = typer.Option(
         False, "--keep-serving", help="Keep the sandbox up afterwards to browse its page."
     ),
 ) -> None:
-    """Zero-credential demo: sandbox + SQLite + the 来客, DOU+, accounts and DPA flows."""
+    """Zero-credential demo: sandbox + SQLite + the 来客, DOU+, accounts, DPA and supplier flows."""
     from flows.demo import run_demo
 
     finish(run_demo(state_dir=state_dir, keep_serving=keep_serving))

@@ -28,6 +28,7 @@ from integrations.settings import (
     bitable_configured,
     get_settings,
     require,
+    require_supplier,
 )
 from integrations.sources.registry import get_source
 
@@ -39,7 +40,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("adsync.flows")
 
 # Flows that write Bitable: the sink must be configured or explicitly disabled before they start.
-BITABLE_FLOWS = ("laike-daily", "douplus-daily", "dpa-daily")
+BITABLE_FLOWS = (
+    "laike-daily",
+    "douplus-daily",
+    "dpa-daily",
+    "supplier-daily",
+    "supplier-prices",
+    "supplier-stock",
+)
+# Flows of the supplier source: they need its settings, not Ocean Engine's (flows/supplier.py).
+SUPPLIER_FLOWS = ("supplier-daily", "supplier-prices", "supplier-stock")
+
+
+def uses_oceanengine(flow_name: str) -> bool:
+    """Whether ``flow_name`` needs Ocean Engine settings and its stored (consented) tokens."""
+    return flow_name not in SUPPLIER_FLOWS
 
 
 def check_flow_settings(settings: Settings, flow_name: str) -> None:
@@ -47,7 +62,10 @@ def check_flow_settings(settings: Settings, flow_name: str) -> None:
 
     Cheap (no I/O): the CLI calls it before starting Prefect, ``RunContext`` (flows/context.py) before the ledger row.
     """
-    require(settings, "oceanengine_app_id", "oceanengine_app_secret")
+    if uses_oceanengine(flow_name):
+        require(settings, "oceanengine_app_id", "oceanengine_app_secret")
+    else:
+        require_supplier(settings)
     if settings.token_backend == "database":
         from token_store.crypto import TokenCipher
 
@@ -110,9 +128,11 @@ class Runtime:
             )
         return "Feishu Bitable not configured (ADSYNC_FEISHU_APP_*): Bitable skipped"
 
-    def check_tokens(self) -> None:
-        """The stored token set exists and decrypts (no network): TokenStoreError/ConfigError."""
-        self.tokens.get()
+    def check_tokens(self, flow_name: str | None = None) -> None:
+        """The stored token set exists and decrypts (no network): TokenStoreError/ConfigError.
+        A flow of a client-credentials source has nothing to check: it obtains its own token."""
+        if flow_name is None or uses_oceanengine(flow_name):
+            self.tokens.get()
 
     @cached_property
     def bitable(self) -> BitableSink:

@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     supplier_code: str | None = None  # supplierCode
     supplier_timeout_s: float = Field(default=30.0, gt=0)
     supplier_media_dir: Path | None = None  # product images; default <data_dir>/media/supplier
+    # A stock change of at least this many units (vs the previous observation) emits a Prefect
+    # event adsync.supplier.stock.changed (flows/supplier.py).
+    supplier_stock_alert_threshold: int = Field(default=20, ge=1)
 
     # --- Prefect -----------------------------------------------------------------------------
     prefect_ui_url: str | None = None  # for links in notifications

@@ -17,6 +17,10 @@ _FLOWS: dict[str, tuple[str, bool, str | None]] = {
     "douplus-daily": ("douplus", True, "--accounts"),
     "dpa-daily": ("dpa", False, "--advertisers"),
     "accounts-hourly": ("accounts", False, None),
+    # Supplier flows: no backfill (the API has no history); the "account" is the brand.
+    "supplier-daily": ("supplier-daily", False, "--brand"),
+    "supplier-prices": ("supplier-prices", False, "--brand"),
+    "supplier-stock": ("supplier-stock", False, "--brand"),
 }
 # dataset table → the flow that writes it (``Dataset.flow`` in the declarations)
 DATASET_FLOW: dict[str, str] = {d.name: d.flow for d in all_datasets()}

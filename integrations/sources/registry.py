@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # name → module defining NAME and connect(settings, resources). One line per source.
 SOURCES: dict[str, str] = {
     "oceanengine": "integrations.sources.oceanengine.source",
+    "supplier": "integrations.sources.supplier.source",
 }
 
 

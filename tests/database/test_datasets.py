@@ -27,6 +27,7 @@ from integrations.monitoring.config import KNOWN_FLOWS
 from integrations.settings import ConfigError, load_settings
 from integrations.sources import registry
 from integrations.sources.oceanengine.datasets import DATASETS, douplus_orders, dpa_products
+from integrations.sources.supplier.datasets import DATASETS as SUPPLIER_DATASETS
 
 
 def small(**kw: object) -> D.Dataset:
@@ -216,11 +217,19 @@ def test_monitor_checks_and_flows_come_from_the_declarations() -> None:
         t = tables.metadata.tables[s.name]
         assert isinstance(t.c[s.date_column].type, sa.Date) and s.account_column in t.c
     assert tuple(dict.fromkeys(d.flow for d in registry.all_datasets())) == KNOWN_FLOWS
-    assert set(KNOWN_FLOWS) == {"laike-daily", "douplus-daily", "dpa-daily", "accounts-hourly"}
+    assert set(KNOWN_FLOWS) == {
+        "laike-daily",
+        "douplus-daily",
+        "dpa-daily",
+        "accounts-hourly",
+        "supplier-daily",
+        "supplier-prices",
+        "supplier-stock",
+    }
 
 
 def test_the_registry_lists_each_source_dataset_once() -> None:
-    assert registry.all_datasets() == DATASETS
+    assert registry.all_datasets() == (*DATASETS, *SUPPLIER_DATASETS)  # registry order
     assert registry.dataset("dpa_products") is dpa_products
     with pytest.raises(KeyError, match="unknown dataset 'nope'; known: local_promotion_daily"):
         registry.dataset("nope")
@@ -297,10 +306,10 @@ def register(monkeypatch: pytest.MonkeyPatch, name: str, *datasets: D.Dataset) -
 
 def test_a_source_adds_its_datasets_with_its_registry_line(monkeypatch) -> None:
     register(monkeypatch, "test", small())
-    assert registry.all_datasets() == (*DATASETS, small())
+    assert registry.all_datasets() == (*DATASETS, *SUPPLIER_DATASETS, small())
     assert registry.dataset("t") == small()
     register(monkeypatch, "test")  # a source without datasets (yet) adds none
-    assert registry.all_datasets() == DATASETS
+    assert registry.all_datasets() == (*DATASETS, *SUPPLIER_DATASETS)  # registry order
 
 
 def test_the_registry_rejects_a_dataset_declared_twice(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -186,13 +186,30 @@ def test_every_deployment_has_a_flow_timeout_below_the_monitors_hung_threshold(t
     hung_s = MonitorSettings().run_timeout_h * 3600
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
     served = {d.name: d for d in build_runner_deployments(ROOT / "prefect.yaml")}
-    assert len(deployments) == 4
+    assert len(deployments) == 7
     for d in deployments:
         flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
         assert flow.name == d["name"]
         assert flow.timeout_seconds is not None, d["name"]
         assert 0 < flow.timeout_seconds < hung_s, (d["name"], flow.timeout_seconds)
-        if d["name"].endswith("-hourly"):  # over before the next hour's run
-            assert flow.timeout_seconds < 3600
+        if d["name"].endswith("-hourly") or d["name"] == "supplier-prices":
+            assert flow.timeout_seconds < 3600  # over before the next hour's run
+        if d["name"] == "supplier-stock":
+            assert flow.timeout_seconds < 1800  # over before the next half hour's run
         runner_flow = load_flow_from_entrypoint(str(Path.cwd() / served[d["name"]].entrypoint))
         assert runner_flow.timeout_seconds == flow.timeout_seconds, d["name"]
+
+
+def test_supplier_schedules() -> None:
+    """supplier-daily 02:00, supplier-prices hourly, supplier-stock every 30 minutes (China time)."""
+    deployments = {
+        d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    }
+    want = {
+        "supplier-daily": "0 2 * * *",
+        "supplier-prices": "0 * * * *",
+        "supplier-stock": "*/30 * * * *",
+    }
+    for name, cron in want.items():
+        (schedule,) = deployments[name]["schedules"]
+        assert schedule["cron"] == cron and schedule["timezone"] == "Asia/Shanghai", name

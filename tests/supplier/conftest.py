@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from integrations.sources.supplier.client import RetryPolicy, SupplierClient
+from integrations.retry import RetryPolicy
+from integrations.sources.supplier.client import SupplierClient
 from integrations.sources.supplier.endpoints import Codes
 from sandbox.runner import ServedApp, serve_in_thread
 from sandbox.supplier.app import SupplierSim
@@ -16,7 +16,7 @@ from sandbox.supplier.data import SupplierData
 from sandbox.supplier.knobs import SupplierKnobs
 
 # Small waits: the retry behaviour is what is tested, not the waiting.
-FAST_RETRY = RetryPolicy(attempts=5, initial_wait_s=0.01, max_wait_s=0.05)
+FAST_RETRY = RetryPolicy(max_attempts=5, base_delay_s=0.01, max_delay_s=0.05)
 
 
 class Served:
@@ -24,19 +24,6 @@ class Served:
         self.sim = sim
         self.url = served.url
         self.codes = Codes(sim.customer_code, sim.send_to_code, sim.supplier_code)
-
-
-class Clock:
-    """The client's clock, moved by the tests together with the simulator's."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from integrations.retry import RetryPolicy
 from integrations.sources.supplier import endpoints as ep
-from integrations.sources.supplier.client import RetryPolicy
 from integrations.sources.supplier.errors import AuthError
 from integrations.sources.supplier.transforms import prices_frame, products_frame, stock_frame
 
@@ -37,14 +37,19 @@ def test_chaos_equals_fault_free(served, make_client) -> None:
     # Seeded faults on a single-threaded client: the same sequence every time.
     k.fault_seed = 11
     k.fault_rate = {"http_500": 0.05, "html_502": 0.05, "throttle": 0.05, "token_expired": 0.02}
-    chaos_client = make_client(retry=RetryPolicy(attempts=8, initial_wait_s=0.005, max_wait_s=0.02))
+    chaos_client = make_client(
+        retry=RetryPolicy(max_attempts=8, base_delay_s=0.005, max_delay_s=0.02)
+    )
     # Stock quantities move per 30-minute bucket: compare only runs inside one bucket.
     before = served.sim.china_now()
+    issued = served.sim.tokens_issued
     chaos = _run(served, chaos_client)
     after = served.sim.china_now()
     faults = served.sim.counters_snapshot()["faults"]
     assert set(faults) == {"http_500", "html_502", "throttle", "token_expired"}
-    assert chaos_client.grants == 1 + faults["token_expired"]
+    # One first token, one more per token killed mid-run (refreshed once, then retried).
+    assert served.sim.tokens_issued - issued == 1 + faults["token_expired"]
+    assert chaos_client.stats.snapshot()["token_refreshes"] == faults["token_expired"]
     for a, b in zip(clean[:2], chaos[:2], strict=True):
         assert a.equals(b)
     if (before.hour, before.minute // 30) == (after.hour, after.minute // 30):

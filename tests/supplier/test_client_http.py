@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
 
+from integrations.retry import RetryPolicy
 from integrations.sources.supplier import endpoints as ep
-from integrations.sources.supplier.client import RetryPolicy, SupplierClient
+from integrations.sources.supplier.client import SupplierClient
 from integrations.sources.supplier.errors import ApiError, AuthError, Transient
-from integrations.sources.supplier.tokens import CachedToken, MemoryTokenCache, TokenCache
+from integrations.sources.supplier.tokens import TokenSource, memory_tokens
 from sandbox.supplier.knobs import FaultRule
-from tests.supplier.conftest import FAST_RETRY, Clock
+from tests.supplier.conftest import FAST_RETRY
+from token_store.client_credentials import ClientCredentialsRejected
+from token_store.models import NO_REFRESH_EXPIRY, TokenSet, utcnow
 
 STOCK_EP = ep.STOCK.strip("/")
 PRODUCTS_EP = ep.PRODUCTS.strip("/")
@@ -24,24 +27,40 @@ def test_token_cached_and_reused(served, make_client) -> None:
     codes = served.codes
     ep.stock(client, codes, [served.sim.data.products[0].code])
     ep.prices(client, codes, [served.sim.data.products[0].code])
-    assert client.grants == 1
+    assert served.sim.tokens_issued == 1
     assert served.sim.counters_snapshot()["requests"]["oauth2/auth"] == 1
 
 
+def _tokens(served):
+    return memory_tokens(
+        f"{served.url}/oauth2/auth", served.sim.client_id, served.sim.client_secret
+    )
+
+
+def _put(provider, token: str, valid_for: timedelta) -> None:
+    """A token set in the store as if obtained earlier (the simulator never issued it)."""
+    provider.store.put(
+        provider.key,
+        TokenSet(
+            access_token=SecretStr(token),
+            refresh_token=None,
+            access_expires_at=utcnow() + valid_for,
+            refresh_expires_at=NO_REFRESH_EXPIRY,
+        ),
+    )
+
+
 def test_renewed_before_expiry(served, make_client) -> None:
-    served.sim.knobs.token_ttl_s = 600
-    clock = Clock()
-    client = make_client(clock=clock, renew_margin_s=60)
+    """A stored token inside the renewal margin (60 s) is replaced before it is used: the
+    simulator never sees it (it would answer 401)."""
+    provider = _tokens(served)
+    client = make_client(tokens=provider)
     code = served.sim.data.products[0].code
+    _put(provider, "about-to-expire", timedelta(seconds=30))
     ep.stock(client, served.codes, [code])
-    clock.advance(500)  # 100 s left: more than the margin, still used
     ep.stock(client, served.codes, [code])
-    assert client.grants == 1
-    clock.advance(50)  # 50 s left: inside the margin, renewed before the server expires it
-    ep.stock(client, served.codes, [code])
-    assert client.grants == 2
-    codes = served.sim.counters_snapshot()["codes"][STOCK_EP]
-    assert codes == {"200": 3}  # never a 401: renewal happened before expiry
+    assert served.sim.tokens_issued == 1
+    assert served.sim.counters_snapshot()["codes"][STOCK_EP] == {"200": 2}  # never a 401
 
 
 @pytest.mark.parametrize("how", ["lifetime", "revoked"])
@@ -55,7 +74,7 @@ def test_expired_mid_run_reauthenticates_once(served, make_client, how) -> None:
         served.sim.expire_tokens()
     out = ep.stock(client, served.codes, codes)
     assert [s.product_code for s in out.items] == codes
-    assert client.grants == 2
+    assert served.sim.tokens_issued == 2
     assert served.sim.counters_snapshot()["codes"][STOCK_EP] == {"200": 4, "401": 1}
 
 
@@ -65,7 +84,7 @@ def test_token_expired_fault_mid_run(served, make_client) -> None:
     codes = [p.code for p in served.sim.data.products[:4]]
     out = ep.stock(client, served.codes, codes)
     assert len(out.items) == 4 and not out.skipped
-    assert client.grants == 2
+    assert served.sim.tokens_issued == 2
 
 
 def test_second_401_is_an_auth_error(served, make_client) -> None:
@@ -78,7 +97,7 @@ def test_second_401_is_an_auth_error(served, make_client) -> None:
     with pytest.raises(AuthError) as e:
         ep.stock(client, served.codes, [served.sim.data.products[0].code])
     assert e.value.code == 401
-    assert client.grants == 2  # re-authenticated exactly once
+    assert served.sim.tokens_issued == 2  # re-authenticated exactly once
 
 
 def test_bad_credentials_name_the_settings_not_the_secret(served) -> None:
@@ -86,7 +105,7 @@ def test_bad_credentials_name_the_settings_not_the_secret(served) -> None:
     client = SupplierClient(
         base_url=served.url, client_id=served.sim.client_id, client_secret=secret, retry=FAST_RETRY
     )
-    with pytest.raises(AuthError) as e:
+    with pytest.raises(ClientCredentialsRejected) as e:
         client.token()
     assert "ADSYNC_SUPPLIER_CLIENT_SECRET" in str(e.value)
     assert secret not in str(e.value) and secret not in repr(e.value)
@@ -122,14 +141,16 @@ def test_faults_beyond_the_budget_raise(served, make_client) -> None:
     client = make_client()
     with pytest.raises(Transient):
         ep.stock(client, served.codes, [served.sim.data.products[0].code])
-    assert served.sim.counters_snapshot()["requests"][STOCK_EP] == FAST_RETRY.attempts
+    assert served.sim.counters_snapshot()["requests"][STOCK_EP] == FAST_RETRY.max_attempts
 
 
 def test_rate_limit_throttling_retried(served, make_client) -> None:
     served.sim.knobs.rate_limit = 2
     # Every retry waits at least 1.05 s: the simulator's one-second window is clear by then
     # however slow the machine is.
-    client = make_client(retry=RetryPolicy(attempts=3, initial_wait_s=1.05, max_wait_s=2.0))
+    client = make_client(
+        retry=RetryPolicy(max_attempts=3, base_delay_s=1.05, max_delay_s=2.0, jitter=(1.0, 1.0))
+    )
     codes = [p.code for p in served.sim.data.products[:6]]
     out = ep.stock(client, served.codes, codes)
     assert [s.product_code for s in out.items] == codes
@@ -156,43 +177,25 @@ def test_wrong_codes_are_refused(served, make_client) -> None:
     assert "customerCode" in str(e.value)
 
 
-class RecordingCache:
-    """A TokenCache that records its calls (a second implementation of the protocol)."""
-
-    def __init__(self) -> None:
-        self.inner = MemoryTokenCache()
-        self.calls: list[str] = []
-
-    def get(self, key: str) -> CachedToken | None:
-        self.calls.append(f"get {key}")
-        return self.inner.get(key)
-
-    def put(self, key: str, token: CachedToken) -> None:
-        self.calls.append(f"put {key}")
-        self.inner.put(key, token)
-
-
-def test_token_cache_is_injectable_and_shared(served, make_client) -> None:
-    cache = RecordingCache()
-    assert isinstance(cache, TokenCache)
-    first = make_client(token_cache=cache)
-    second = make_client(token_cache=cache)  # e.g. another process reading the same store
+def test_token_store_is_shared_by_clients(served, make_client) -> None:
+    """Two clients on one store (e.g. two processes on the app database) share one token."""
+    provider = _tokens(served)
+    assert isinstance(provider, TokenSource)
+    first = make_client(tokens=provider)
+    second = make_client(tokens=provider.store.provider(provider.key))
     code = served.sim.data.products[0].code
     ep.stock(first, served.codes, [code])
     ep.stock(second, served.codes, [code])
-    assert first.grants == 1 and second.grants == 0
-    key = first.token_key
-    assert key == f"supplier:{served.sim.client_id}@{served.url}/oauth2/auth"
-    assert cache.calls.count(f"put {key}") == 1
+    assert served.sim.tokens_issued == 1
+    assert str(provider.key) == f"supplier:{served.sim.client_id}:default"
 
 
-def test_expired_cached_token_is_not_used(served, make_client) -> None:
-    cache = MemoryTokenCache()
-    client = make_client(token_cache=cache)
-    stale = CachedToken(SecretStr("stale-token"), datetime.now(UTC) - timedelta(seconds=1))
-    cache.put(client.token_key, stale)
+def test_expired_stored_token_is_not_used(served, make_client) -> None:
+    provider = _tokens(served)
+    client = make_client(tokens=provider)
+    _put(provider, "stale-token", timedelta(seconds=-1))
     ep.stock(client, served.codes, [served.sim.data.products[0].code])
-    assert client.grants == 1
+    assert served.sim.tokens_issued == 1
     assert served.sim.counters_snapshot()["codes"][STOCK_EP] == {"200": 1}
 
 
@@ -202,7 +205,8 @@ def test_secret_and_token_never_logged_or_raised(served, make_client, caplog) ->
     client = make_client()
     code = served.sim.data.products[0].code
     ep.stock(client, served.codes, [code])
-    tokens = [client.cache.get(client.token_key).access_token.get_secret_value()]
+    store, key = client.tokens.store, client.tokens.key
+    tokens = [store.get(key).access_token.get_secret_value()]
     served.sim.reset_counters()
     served.sim.knobs.fault_schedule = [
         (STOCK_EP, 1, "token_expired"),
@@ -210,14 +214,8 @@ def test_secret_and_token_never_logged_or_raised(served, make_client, caplog) ->
     ]
     with pytest.raises(AuthError) as e:
         ep.stock(client, served.codes, [code])
-    tokens.append(client.cache.get(client.token_key).access_token.get_secret_value())
-    text = (
-        caplog.text
-        + str(e.value)
-        + repr(e.value)
-        + repr(client)
-        + repr(client.cache.get(client.token_key))
-    )
+    tokens.append(store.get(key).access_token.get_secret_value())
+    text = caplog.text + str(e.value) + repr(e.value) + repr(client) + repr(store.get(key))
     assert "retry" in caplog.text  # the log did record the retries
     for secret in [served.sim.client_secret, *tokens]:
         assert secret not in text

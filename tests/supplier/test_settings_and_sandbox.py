@@ -82,3 +82,33 @@ def test_chaos_profile_turns_on_faults_and_hostile_items() -> None:
     }
     with pytest.raises(ValueError, match="unknown profile"):
         SupplierKnobs.for_profile("wild")
+
+
+SUPPLIER_ENV = {
+    "ADSYNC_SUPPLIER_BASE_URL": "http://127.0.0.1:9",
+    "ADSYNC_SUPPLIER_CLIENT_ID": "cid",
+    "ADSYNC_SUPPLIER_CLIENT_SECRET": "secret-value",
+    "ADSYNC_SUPPLIER_CUSTOMER_CODE": "C1",
+    "ADSYNC_SUPPLIER_SEND_TO_CODE": "S1",
+    "ADSYNC_SUPPLIER_CODE": "P1",
+    "ADSYNC_FEISHU_ENABLED": "false",
+    "ADSYNC_TOKEN_BACKEND": "keyring",
+}
+
+
+def test_supplier_flows_need_the_supplier_settings_not_ocean_engines(
+    clean_env, monkeypatch
+) -> None:
+    from flows.runtime import check_flow_settings
+
+    for k, v in SUPPLIER_ENV.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    assert s.oceanengine_app_id is None
+    for flow in ("supplier-daily", "supplier-prices", "supplier-stock"):
+        check_flow_settings(s, flow)  # no Ocean Engine app configured: fine
+    with pytest.raises(ConfigError, match="ADSYNC_OCEANENGINE_APP_ID"):
+        check_flow_settings(s, "laike-daily")
+    monkeypatch.delenv("ADSYNC_SUPPLIER_SEND_TO_CODE")
+    with pytest.raises(ConfigError, match="ADSYNC_SUPPLIER_SEND_TO_CODE: required but not set"):
+        check_flow_settings(load_settings(), "supplier-stock")

@@ -1,15 +1,16 @@
 """The one HTTP client of the supplier (海尔 open platform) API.
 
-Auth is OAuth2 client credentials (``POST /oauth2/auth``, form body, RFC 6749 §4.4). The token
-comes from an injectable :class:`~.tokens.TokenCache` (in-memory by default) and is renewed
-``renew_margin_s`` before it expires; grants are single-flight across threads (one lock; a
-caller whose token was refused only re-authenticates if nobody replaced that token meanwhile).
-A 401 on a data call re-authenticates **once** and retries; a second 401 is an
+Auth is OAuth2 client credentials (``POST /oauth2/auth``, form body, RFC 6749 §4.4) through
+the vendor-neutral token store: the client holds a :class:`~.tokens.TokenSource` (in a run, the
+store's provider with the ``ClientCredentials`` strategy, ``source.py``) and calls ``get()``
+before a request. The store renews the token before it expires, single-flight under its lock,
+and persists it encrypted. A 401 on a data call calls ``refresh(stale)`` **once** (a no-op when
+another thread or process already replaced that token) and retries; a second 401 is an
 :class:`AuthError` (credentials or clock are wrong: looping cannot help).
 
 Network errors, timeouts, HTTP 5xx, gateway HTML pages and throttling (HTTP 429 or envelope
-code 429) are retried with exponential backoff and jitter through tenacity (the product's
-HTTP-level retry library, as in ``token_store/oauth.py``); business errors are final.
+code 429) are retried with the product's one :class:`~integrations.retry.RetryPolicy`
+(exponential backoff, jitter, through tenacity); business errors are final.
 
 Responses: an object with both ``success`` and ``code`` is the wrapped envelope
 (``{success, code, message, data}``), anything else is the data itself (QUIRKS.md). JSON is
@@ -26,22 +27,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
+from tenacity import retry_if_exception_type
 
+from integrations.retry import RetryPolicy
 from integrations.sources.supplier.errors import (
     ApiError,
     AuthError,
@@ -49,7 +44,7 @@ from integrations.sources.supplier.errors import (
     Throttled,
     Transient,
 )
-from integrations.sources.supplier.tokens import CachedToken, MemoryTokenCache, TokenCache
+from integrations.sources.supplier.tokens import TokenSource, memory_tokens
 
 if TYPE_CHECKING:
     from integrations.settings import Settings
@@ -59,15 +54,45 @@ T = TypeVar("T")
 TOKEN_PATH = "/oauth2/auth"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with additive jitter (tenacity): retry n waits
-    ``min(max_wait_s, initial_wait_s * 2**(n-1))`` plus up to ``initial_wait_s`` at random. The
-    floor matters: a throttled caller always waits at least ``initial_wait_s``."""
+# 6 attempts, 0.5 s doubling to at most 20 s, equal jitter (a throttled caller waits >= 0.25 s).
+DEFAULT_RETRY = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s=20.0)
 
-    attempts: int = 6
-    initial_wait_s: float = 0.5
-    max_wait_s: float = 20.0
+
+class CallStats:
+    """Thread-safe counters for run summaries (integrations/sources/registry.py ``CallStats``):
+    requests sent per endpoint, retries by failure class, token refreshes after a 401."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._retries: Counter[str] = Counter()
+        self._refreshes = 0
+
+    def call(self, endpoint: str) -> None:
+        with self._lock:
+            self._calls[endpoint] += 1
+
+    def retry(self, kind: str) -> None:
+        with self._lock:
+            self._retries[kind] += 1
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._refreshes += 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._calls.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": sum(self._calls.values()),
+                "by_endpoint": dict(self._calls),
+                "retries": dict(self._retries),
+                "token_refreshes": self._refreshes,
+            }
 
 
 class _Unauthorized(Exception):
@@ -89,11 +114,9 @@ class SupplierClient:
         client_id: str,
         client_secret: SecretStr | str,
         token_url: str | None = None,
-        token_cache: TokenCache | None = None,
+        tokens: TokenSource | None = None,
         timeout_s: float = 30.0,
         retry: RetryPolicy | None = None,
-        renew_margin_s: float = 300.0,
-        clock: Callable[[], datetime] | None = None,
         http: httpx.Client | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -102,18 +125,22 @@ class SupplierClient:
         self._secret = (
             client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
         )
-        self.cache: TokenCache = token_cache if token_cache is not None else MemoryTokenCache()
-        self.retry = retry or RetryPolicy()
-        self.renew_margin_s = renew_margin_s
-        self._clock = clock or (lambda: datetime.now(UTC))
+        # Outside a run (tests, scripts): a private in-memory store with the same strategy.
+        self.tokens: TokenSource = (
+            tokens
+            if tokens is not None
+            else memory_tokens(self.token_url, self.client_id, self._secret)
+        )
+        self.retry = retry or DEFAULT_RETRY
         self._http = http or httpx.Client(timeout=timeout_s)
         self._owns_http = http is None
-        self._auth_lock = threading.Lock()
         self._last_token = ""  # for scrubbing messages only
-        self.grants = 0  # successful /oauth2/auth calls by this client (run summaries)
+        self.stats = CallStats()
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> SupplierClient:
+    def from_settings(
+        cls, settings: Settings, tokens: TokenSource | None = None, **kwargs: Any
+    ) -> SupplierClient:
         from integrations.settings import require_supplier
 
         require_supplier(settings)
@@ -125,6 +152,7 @@ class SupplierClient:
             client_id=settings.supplier_client_id,
             client_secret=settings.supplier_client_secret,
             timeout_s=settings.supplier_timeout_s,
+            tokens=tokens,
             **kwargs,
         )
 
@@ -145,66 +173,13 @@ class SupplierClient:
     def http(self) -> httpx.Client:
         return self._http
 
-    @property
-    def token_key(self) -> str:
-        return f"supplier:{self.client_id}@{self.token_url}"
-
     # -- tokens ----------------------------------------------------------------------------------
     def token(self, *, stale: str | None = None) -> str:
-        """A token valid for at least ``renew_margin_s`` more, and different from ``stale``."""
-        with self._auth_lock:
-            cached = self.cache.get(self.token_key)
-            if cached is not None:
-                value = cached.access_token.get_secret_value()
-                fresh = cached.seconds_left(self._clock()) > self.renew_margin_s
-                if fresh and value != stale:
-                    self._last_token = value
-                    return value
-            new = self.with_retry(self._authenticate)
-            self.cache.put(self.token_key, new)
-            self.grants += 1
-            self._last_token = new.access_token.get_secret_value()
-            logger.info("supplier: new access token (expires in %.0f s)", new.seconds_left())
-            return self._last_token
-
-    def _authenticate(self) -> CachedToken:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self._secret.get_secret_value(),
-        }
-        try:
-            resp = self._http.post(self.token_url, data=form)
-        except httpx.HTTPError as e:
-            raise Transient(
-                f"token request failed ({type(e).__name__})", endpoint=TOKEN_PATH
-            ) from None
-        if resp.status_code == 429:
-            raise Throttled("throttled", endpoint=TOKEN_PATH, code=429)
-        if resp.status_code >= 500:
-            raise Transient(f"HTTP {resp.status_code}", endpoint=TOKEN_PATH, code=resp.status_code)
-        body = _json_or_none(resp)
-        if resp.status_code != 200 or not isinstance(body, dict):
-            error = body.get("error") if isinstance(body, dict) else None
-            raise AuthError(
-                f"client credentials refused (HTTP {resp.status_code}, "
-                f"error {_redact(str(error), self._secrets())!r}); check "
-                "ADSYNC_SUPPLIER_CLIENT_ID / ADSYNC_SUPPLIER_CLIENT_SECRET",
-                endpoint=TOKEN_PATH,
-                code=resp.status_code,
-            )
-        token, ttl = body.get("access_token"), body.get("expires_in")
-        if not isinstance(token, str) or not token:
-            raise AuthError("token answer without access_token", endpoint=TOKEN_PATH)
-        try:
-            seconds = int(Decimal(str(ttl)))
-        except ArithmeticError:
-            raise AuthError(
-                "token answer: expires_in is not a number", endpoint=TOKEN_PATH
-            ) from None
-        if seconds <= 0:
-            raise AuthError("token answer: expires_in must be > 0", endpoint=TOKEN_PATH)
-        return CachedToken(SecretStr(token), self._clock() + timedelta(seconds=seconds))
+        """A valid token (the store renews it before expiry); with ``stale``: one different from
+        the token the API just refused (refreshed unless someone already did)."""
+        value = self.tokens.refresh(stale) if stale is not None else self.tokens.get()
+        self._last_token = value
+        return value
 
     def _secrets(self) -> list[str]:
         return [self._secret.get_secret_value(), self._last_token]
@@ -212,15 +187,14 @@ class SupplierClient:
     # -- calls -----------------------------------------------------------------------------------
     def with_retry(self, fn: Callable[[], T]) -> T:
         """Call ``fn`` with backoff on :class:`Transient` (Throttled included)."""
-        p = self.retry
-        retrying = Retrying(
-            stop=stop_after_attempt(p.attempts),
-            wait=wait_exponential(multiplier=p.initial_wait_s, max=p.max_wait_s)
-            + wait_random(0, p.initial_wait_s),
-            retry=retry_if_exception_type(Transient),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
+        retrying = self.retry.retrying(retry_if_exception_type(Transient))
+
+        def before_sleep(state: Any) -> None:
+            err = state.outcome.exception() if state.outcome else None
+            self.stats.retry(type(err).__name__)
+            _log_retry(state)
+
+        retrying.before_sleep = before_sleep
         return retrying(fn)
 
     def post(self, path: str, body: Mapping[str, Any]) -> Any:
@@ -231,6 +205,7 @@ class SupplierClient:
         except _Unauthorized:
             logger.info("supplier: token refused on %s; re-authenticating once", path)
         token = self.token(stale=token)
+        self.stats.refresh()
         try:
             return self.with_retry(lambda: self._post_once(path, body, token))
         except _Unauthorized:
@@ -243,6 +218,7 @@ class SupplierClient:
 
     def _post_once(self, path: str, body: Mapping[str, Any], token: str) -> Any:
         headers = {"Authorization": f"Bearer {token}"}
+        self.stats.call(path)
         try:
             resp = self._http.post(self.base_url + path, json=dict(body), headers=headers)
         except httpx.HTTPError as e:

@@ -1,51 +1,74 @@
-"""Where the supplier client keeps its access token: an injectable :class:`TokenCache`.
+"""Where the supplier client gets its access token: a :class:`TokenSource`.
 
-The client asks the cache first and only calls ``/oauth2/auth`` when the cache has nothing valid
-for at least ``renew_margin_s`` more seconds; after a fresh grant it ``put``s the token. Any
-store that can keep one opaque secret with an expiry per key fits (the token store's
-vendor-neutral client-credentials strategy is meant to plug in here); :class:`MemoryTokenCache`
-is the default: per process, nothing on disk.
+In a run the source is the vendor-neutral token store's provider
+(``store.provider(TokenKey("supplier", client_id, "default"))``, see ``source.py``): the OAuth2
+client-credentials strategy (``token_store/client_credentials.py``) obtains tokens, the store
+persists them (encrypted) under a lock and shares them across threads and processes, and
+``refresh(stale)`` after a 401 re-obtains only if nobody replaced that token meanwhile.
+
+:func:`memory_tokens` builds the same provider on an in-memory SQLite store, for a client used
+outside a run (tests, a one-off script): same protocol, nothing on disk.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
+from token_store.api import TokenProvider, TokenStore
+from token_store.client_credentials import ClientCredentials
 
-@dataclass(frozen=True)
-class CachedToken:
-    access_token: SecretStr  # masked in repr/str: a logged CachedToken shows '**********'
-    expires_at: datetime  # timezone-aware (UTC)
-
-    def seconds_left(self, now: datetime | None = None) -> float:
-        return (self.expires_at - (now or datetime.now(UTC))).total_seconds()
+VENDOR = "supplier"
+SECRET_SETTING = "ADSYNC_SUPPLIER_CLIENT_SECRET"
 
 
 @runtime_checkable
-class TokenCache(Protocol):
-    """``key`` names the grant: ``"supplier:<client_id>@<token_url>"``."""
+class TokenSource(Protocol):
+    """``get()`` before a request; ``refresh(stale)`` when the API refused ``stale`` (HTTP 401)."""
 
-    def get(self, key: str) -> CachedToken | None: ...
+    def get(self) -> str: ...
 
-    def put(self, key: str, token: CachedToken) -> None: ...
+    def refresh(self, stale: str) -> str: ...
 
 
-class MemoryTokenCache:
-    """The default :class:`TokenCache`: a dict behind a lock (shared by the client's threads)."""
+def strategy(token_url: str, client_id: str, client_secret: SecretStr | str) -> ClientCredentials:
+    """The supplier's token strategy: form-encoded client credentials, bare RFC 6749 answer."""
+    secret = client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+    return ClientCredentials(
+        vendor=VENDOR,
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=secret,
+        secret_setting=SECRET_SETTING,
+    )
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tokens: dict[str, CachedToken] = {}
 
-    def get(self, key: str) -> CachedToken | None:
-        with self._lock:
-            return self._tokens.get(key)
+def provider(store: TokenStore, strat: ClientCredentials) -> TokenProvider:
+    """Register ``strat`` on ``store`` and return the provider of its key."""
+    store.register(strat)
+    return store.provider(strat.key())
 
-    def put(self, key: str, token: CachedToken) -> None:
-        with self._lock:
-            self._tokens[key] = token
+
+def memory_tokens(token_url: str, client_id: str, client_secret: SecretStr | str) -> TokenProvider:
+    """A provider on a private throwaway store (a temporary SQLite file, random encryption key,
+    removed at exit): for a client used outside a run. Runs use the configured store."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from cryptography.fernet import Fernet
+
+    from integrations.database.engine import make_engine
+    from integrations.database.tables import oauth_tokens
+    from token_store.backends.database import DatabaseBackend
+    from token_store.crypto import TokenCipher
+
+    folder = Path(tempfile.mkdtemp(prefix="adsync-supplier-tokens-"))
+    atexit.register(shutil.rmtree, folder, True)
+    engine = make_engine(f"sqlite:///{folder / 'tokens.db'}")
+    oauth_tokens.create(engine)
+    cipher = TokenCipher(SecretStr(Fernet.generate_key().decode()))
+    store = TokenStore(DatabaseBackend(engine, cipher), rescue_dirs=[folder])
+    return provider(store, strategy(token_url, client_id, client_secret))
