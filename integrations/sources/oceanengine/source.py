@@ -16,8 +16,8 @@ from integrations.sources.oceanengine.datasets import DATASETS
 __all__ = ["DATASETS", "NAME", "connect", "shared_qps"]
 
 if TYPE_CHECKING:
-    from integrations.sources.oceanengine.shared_ratelimit import SharedAppLimiter
     from integrations.sources.oceanengine.client import OceanEngineClient
+    from integrations.sources.oceanengine.shared_ratelimit import SharedAppLimiter
     from integrations.sources.registry import RuntimeResources
 
 NAME = "oceanengine"
