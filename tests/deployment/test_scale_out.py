@@ -197,8 +197,7 @@ def test_two_workers_one_app_one_base(pg_prefect, app_dbs, tmp_path, monkeypatch
 
     # The app's QPS held (the simulator answers 40100 above it) and no throttled call was lost:
     # every account of both runs ok, every request the simulator saw made and counted by one of
-    # the two runs, and the 40100s the runs' clients retried were all real ones. (A call whose
-    # client retries run out is not a client retry; it fails its account, which would show.)
+    # the two runs, and the 40100s the runs' clients counted as retried were all real ones.
     ledger = _ledger(concurrent_db)
     assert sorted(r["flow"] for r in ledger) == ["douplus-daily", "laike-daily"]
     for row in ledger:
