@@ -174,6 +174,15 @@ class Runtime:
         """Throttled answers so far (Ocean Engine 40100 / HTTP 429), retried by the clients."""
         return sum(int(st.snapshot()["retries"].get("Throttled", 0)) for st in self._stats())
 
+    def qps_processes(self) -> int | None:
+        """The most processes seen sharing an app's QPS with this one (a client's limiter
+        ``max_holders``, shared_ratelimit.py); None when no client paces shared."""
+        with self._clients_lock:
+            clients = list(self._clients.values())
+        seen = [getattr(getattr(c, "limiter", None), "max_holders", None) for c in clients]
+        counts = [int(n) for n in seen if n is not None]
+        return max(counts) if counts else None
+
     def run_url(self, summary: RunSummary) -> str | None:
         ui = self.settings.prefect_ui_url
         if not ui or not summary.run_id:

@@ -101,6 +101,7 @@ def test_a_run_on_a_server_database_paces_shared_and_gives_its_share_back(
                     assert client.limiter.holders == 1
                 assert _rows(db_url, app_id) == 0
             assert client.stats.total == 2
+            assert rt.qps_processes() == 1  # what the run's ledger row records
         finally:
             reset_runtime()
 
@@ -112,6 +113,7 @@ def test_sqlite_keeps_the_in_process_bucket_unless_on(tmp_path, monkeypatch) -> 
         try:
             client = get_runtime().client("oceanengine")
             assert type(client.limiter) is TokenBucket
+            assert get_runtime().qps_processes() is None  # nothing shared: not in the ledger
             reset_runtime()
             monkeypatch.setenv("ADSYNC_OCEANENGINE_SHARED_QPS", "on")
             get_settings.cache_clear()
