@@ -43,7 +43,8 @@ functions (``flows.steps`` / endpoints) and the run context's per-account record
 
 Last line: ``RESULT accounts=... qps=... calls=... wall_s=... floor_s=... wall_over_floor=...
 fetch_wall_s=... fetch_over_floor=... bitable_s=... peak_rss_mb=... startup_s=... tail_s=...
-cli_wall_s=... cli_work_s=...`` (``--only cli``:
+cli_wall_s=... cli_work_s=...`` (``--shared-qps``: ``RESULT accounts=... qps=... wall_off_s=...
+wall_on_s=... on_over_off=... ...``; ``--only cli``:
 ``RESULT accounts=... qps=... startup_s=... tail_s=... cli_wall_s=... cli_work_s=...``)
 """
 
@@ -491,6 +492,8 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
             "samples": sampler.samples if sampler else 0,
             "hits": sampler.hits.most_common(40) if sampler else [],
             "threads": threading.active_count(),
+            "limiter": type(rt.client("oceanengine").limiter).__name__,
+            "limiter_beats": getattr(rt.client("oceanengine").limiter, "beats", None),
         }
     )
 
@@ -507,7 +510,14 @@ def _spawn_child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_variant(
-    mode: str, args: argparse.Namespace, prefect: PrefectServer, tmp: Path, window: tuple
+    mode: str,
+    args: argparse.Namespace,
+    prefect: PrefectServer,
+    tmp: Path,
+    window: tuple,
+    *,
+    label: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> dict:
     cfg_sb = {"seed": args.seed, "accounts": args.accounts, "qps": args.qps, "window": window}
     sb = RemoteSandbox(cfg_sb)
@@ -515,7 +525,7 @@ def run_variant(
         info = sb.info
         if info["today"] != window[1] + timedelta(days=1):
             raise RuntimeError("the China date changed during the bench; rerun")
-        data_dir = tmp / mode
+        data_dir = tmp / (label or mode)
         data_dir.mkdir(parents=True)
         from cryptography.fernet import Fernet
 
@@ -525,7 +535,7 @@ def run_variant(
             "ADSYNC_DATABASE_URL": f"sqlite:///{data_dir / 'app.db'}",
             "ADSYNC_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "ADSYNC_OCEANENGINE_QPS": f"{args.qps:g}",
-        }
+        } | (extra_env or {})
         if args.lookback:
             params: dict[str, Any] = {}  # the flow's default window
         elif window[0] == window[1]:
@@ -785,6 +795,63 @@ def report(args: argparse.Namespace, p: dict) -> str:
     )
 
 
+def shared_qps_compare(
+    args: argparse.Namespace, prefect: PrefectServer, tmp: Path, window: tuple
+) -> str:
+    """The same run with the in-process bucket (off) and the shared limiter (on), one after
+    the other in this invocation; the app database is each variant's own fresh SQLite file
+    (``on`` forces sharing there; a heartbeat is one UPDATE + one COUNT per second per process).
+    The shared limiter's first request waits its join delay (2 heartbeats, so the other
+    processes slow down first): in the wall time, as in every worker-run flow."""
+    res = {}
+    for shared in ("off", "on"):
+        print(f"running prefect variant, ADSYNC_OCEANENGINE_SHARED_QPS={shared}…", flush=True)
+        res[shared] = run_variant(
+            "prefect",
+            args,
+            prefect,
+            tmp,
+            window,
+            label=f"prefect-shared-{shared}",
+            extra_env={"ADSYNC_OCEANENGINE_SHARED_QPS": shared},
+        )
+        r = res[shared]
+        print(
+            f"  {shared}: limiter {r['limiter']} (heartbeats {r['limiter_beats']}), status "
+            f"{r['status']}, wall {r['wall']:.2f}s",
+            flush=True,
+        )
+    for shared in ("off", "on"):
+        print(f"\n######## ADSYNC_OCEANENGINE_SHARED_QPS={shared}")
+        report(args, res[shared])
+    off, on = res["off"], res["on"]
+    floor = {k: r["client_calls"] / args.qps for k, r in res.items()}
+    thr = {k: r["client_retries"].get("Throttled", 0) for k, r in res.items()}
+    print("\n== shared limiter overhead (same invocation, same sandbox setup) ==")
+    for k, r in res.items():
+        print(
+            f"  {k:3}: wall {r['wall']:.2f}s, {r['client_calls']} OE calls ({thr[k]} 40100 "
+            f"retries), wall / API floor {r['wall'] / floor[k]:.3f}, CPU {r['cpu_s']:.1f}s"
+        )
+    print(f"  on / off wall: {on['wall'] / off['wall']:.3f} (+{on['wall'] - off['wall']:.2f}s)")
+    # The fetch phase is where the limiter works (a cold run's wall is mostly Bitable).
+    fetch = {k: r["last"]["collect"] - r["last"]["list_accounts"] for k, r in res.items()}
+    print(
+        f"  fetch phase (accounts listed → all collected): off {fetch['off']:.2f}s, on "
+        f"{fetch['on']:.2f}s, on / off {fetch['on'] / fetch['off']:.3f}"
+    )
+    return (
+        f"RESULT accounts={args.accounts} qps={args.qps:g} wall_off_s={off['wall']:.2f} "
+        f"wall_on_s={on['wall']:.2f} on_over_off={on['wall'] / off['wall']:.3f} "
+        f"fetch_off_s={fetch['off']:.2f} fetch_on_s={fetch['on']:.2f} "
+        f"fetch_on_over_off={fetch['on'] / fetch['off']:.3f} "
+        f"wall_over_floor_off={off['wall'] / floor['off']:.3f} "
+        f"wall_over_floor_on={on['wall'] / floor['on']:.3f} "
+        f"throttled_off={thr['off']} throttled_on={thr['on']} "
+        f"cpu_off_s={off['cpu_s']:.1f} cpu_on_s={on['cpu_s']:.1f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--accounts", type=int, default=1000)
@@ -799,6 +866,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--only", choices=["prefect", "cli"], help="one variant")
     ap.add_argument(
+        "--shared-qps",
+        action="store_true",
+        help="the prefect variant twice, ADSYNC_OCEANENGINE_SHARED_QPS=off then on (the app's "
+        "QPS leased through the app database, shared_ratelimit.py): its overhead in the flow",
+    )
+    ap.add_argument(
         "--warm",
         action="store_true",
         help="steady state: Bitable tables/views and DB already hold the previous day "
@@ -811,21 +884,27 @@ def main(argv: list[str] | None = None) -> int:
     back = Settings.model_fields["lookback_days"].default if args.lookback else args.days - 1
     window = (yesterday - timedelta(days=back), yesterday)
 
+    shared_line = ""
     with tempfile.TemporaryDirectory(prefix="adsync-laike-bench-") as tmp_:
         tmp = Path(tmp_)
         t0 = time.monotonic()
         prefect = PrefectServer(tmp / "prefect-home")
         print(f"Prefect server up in {time.monotonic() - t0:.1f}s at {prefect.api_url}", flush=True)
         try:
+            if args.shared_qps:
+                shared_line = shared_qps_compare(args, prefect, tmp, window)
             results = {}
             for mode in ("prefect", "cli"):
-                if args.only and mode != args.only:
+                if args.shared_qps or (args.only and mode != args.only):
                     continue
                 print(f"running {mode} variant…", flush=True)
                 results[mode] = run_variant(mode, args, prefect, tmp, window)
                 print(f"  {mode}: wall {results[mode]['wall']:.2f}s", flush=True)
         finally:
             prefect.close()
+    if args.shared_qps:
+        print(shared_line)
+        return 0
     if args.only == "cli":
         print(
             f"RESULT accounts={args.accounts} qps={args.qps:g} " + report_cli(args, results["cli"])

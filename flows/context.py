@@ -200,6 +200,9 @@ class RunContext:
             "calls": s.api_calls,
             "throttled": self.rt.throttled_calls() - self._throttled_before,  # retried
         }
+        shared = self.rt.qps_processes()
+        if shared is not None:  # the app's QPS was split among this many processes at most
+            counts["api"]["qps_processes"] = shared
         ledger.finish_run(
             self.rt.engine,
             self._run_pk,

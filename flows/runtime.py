@@ -146,22 +146,40 @@ class Runtime:
 
     @contextmanager
     def run_scope(self) -> Iterator[None]:
-        """One run's caches (Bitable table handles): each run looks at Feishu afresh.
+        """One run's caches (Bitable table handles): each run looks at Feishu afresh; at the
+        end the source clients are told the run ended (:meth:`end_run`).
 
         The sink is not built here but at its first use: building it imports lark-oapi
         (seconds of CPU), which a run needs only at its first write, by then behind the fetch.
         """
-        if not self.bitable_enabled:
-            yield
-            return
-        with ExitStack() as stack:
-            if "bitable" in self.__dict__:
-                stack.enter_context(self.bitable.tables_cached())
-            self._run_cache = stack
-            try:
+        try:
+            if not self.bitable_enabled:
                 yield
-            finally:
-                self._run_cache = None
+                return
+            with ExitStack() as stack:
+                if "bitable" in self.__dict__:
+                    stack.enter_context(self.bitable.tables_cached())
+                self._run_cache = stack
+                try:
+                    yield
+                finally:
+                    self._run_cache = None
+        finally:
+            self.end_run()
+
+    def end_run(self) -> None:
+        """Tell each source client a run ended (``end_run()``, optional: e.g. the Ocean Engine
+        client gives back its share of the app's QPS). Never raises: the run's data is in."""
+        with self._clients_lock:
+            clients = list(self._clients.items())
+        for name, c in clients:
+            end = getattr(c, "end_run", None)
+            if end is None:
+                continue
+            try:
+                end()
+            except Exception as e:  # noqa: BLE001 - a stale row expires by itself (its TTL)
+                log.warning("%s: end of run not recorded: %s", name, type(e).__name__)
 
     def _stats(self) -> list[Any]:
         with self._clients_lock:
@@ -175,6 +193,15 @@ class Runtime:
     def throttled_calls(self) -> int:
         """Throttled answers so far (Ocean Engine 40100 / HTTP 429), retried by the clients."""
         return sum(int(st.snapshot()["retries"].get("Throttled", 0)) for st in self._stats())
+
+    def qps_processes(self) -> int | None:
+        """The most processes seen sharing an app's QPS with this one (a client's limiter
+        ``max_holders``, shared_ratelimit.py); None when no client paces shared."""
+        with self._clients_lock:
+            clients = list(self._clients.values())
+        seen = [getattr(getattr(c, "limiter", None), "max_holders", None) for c in clients]
+        counts = [int(n) for n in seen if n is not None]
+        return max(counts) if counts else None
 
     def run_url(self, summary: RunSummary) -> str | None:
         ui = self.settings.prefect_ui_url

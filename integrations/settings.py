@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     # 工作台 (customer-center) account id used to list LOCAL accounts.
     oceanengine_cc_account_id: int | None = None
     oceanengine_qps: float = Field(default=10.0, gt=0, le=1000)
+    # Split the app's QPS among every process using it, through the app database
+    # (shared_ratelimit.py). auto: when the database is a server (PostgreSQL/MariaDB), where
+    # several workers may run; SQLite means one host, usually one process: the in-process bucket.
+    oceanengine_shared_qps: Literal["auto", "on", "off"] = "auto"
     oceanengine_timeout_s: float = Field(default=30.0, gt=0)
     # Oldest day the reports serve, in days before China today (unconfirmed; BUB documents
     # today-365 for the account report). Older backfill starts are clamped with a warning.

@@ -1,7 +1,8 @@
 """One real local Prefect server per test session (started only if a test asks for it).
 
 The flow end-to-end tests and the deployment test share it, so its startup (seconds) is paid once.
-Runs go into a throw-away PREFECT_HOME; ``env`` is what a subprocess (worker, CLI) needs to talk
+Runs go into a throw-away PREFECT_HOME (and its SQLite database; the scale-out test starts one on
+PostgreSQL with :func:`running_prefect_server`); ``env`` is what a subprocess (worker, CLI) needs to talk
 to the same server.
 """
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +38,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    home = tmp_path_factory.mktemp("prefect-home")
+@contextmanager
+def running_prefect_server(home: Path, database_url: str | None = None) -> Iterator[PrefectServer]:
+    """A local ``prefect server start`` with its home in ``home``; its database is SQLite in
+    ``home`` unless ``database_url`` (``PREFECT_API_DATABASE_CONNECTION_URL``, e.g.
+    ``postgresql+asyncpg://...``) is given. This process's Prefect client points at it inside."""
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
@@ -51,12 +55,15 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         "PREFECT_WORKER_PREFETCH_SECONDS": "1",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     }
+    server_env = dict(env)
+    if database_url:
+        server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     log_path = home / "server.log"
     prefect_bin = str(Path(sys.executable).with_name("prefect"))
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
+            env=server_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -90,3 +97,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-home")) as server:
+        yield server

@@ -12,7 +12,9 @@ A source is a module (``integrations/sources/<vendor>/source.py``) with
   so a run that does not use a source never builds its client (its module and declarations are
   imported by anything that reads the schema: ``tables``, the Bitable specs, the monitor).
 
-A client may expose ``stats`` (:class:`CallStats`) so run summaries count its requests.
+A client may expose ``stats`` (:class:`CallStats`) so run summaries count its requests, and
+``end_run()``, called when each run of the process ends (to give back what the run held across
+processes, e.g. a share of the app's rate limit).
 Integrations never import ``flows``: the runtime is seen here only through the protocol below.
 """
 

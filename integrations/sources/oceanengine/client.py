@@ -281,7 +281,17 @@ class OceanEngineClient:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def end_run(self) -> None:
+        """A run of this process ended: give back its share of the app's QPS (the heartbeat row
+        of a shared limiter), so the other processes take it now rather than after the row's
+        TTL. The client stays usable: its next request joins again."""
+        from integrations.sources.oceanengine.shared_ratelimit import SharedAppLimiter
+
+        if isinstance(self.limiter, SharedAppLimiter):
+            self.limiter.close()
+
     def close(self) -> None:
+        self.end_run()
         self._http.close()
 
     def __enter__(self) -> OceanEngineClient:

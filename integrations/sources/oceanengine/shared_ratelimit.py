@@ -26,6 +26,11 @@ share for long: its row expires after ``ttl_s`` and the others grow). A process 
 the count and slowed down first. What it does not guarantee: slots already reserved at the old
 rate still go out at it (at most one per waiting thread), and an idle process's unused share is
 not lent to the others until its row expires; both are bounded and the client retries a 40100.
+
+Used by the runtime's client (``source.connect``) per ``ADSYNC_OCEANENGINE_SHARED_QPS`` (default
+``auto``: on with a PostgreSQL/MariaDB app database); each run ends with :meth:`close` (its row
+deleted, ``OceanEngineClient.end_run``), and its ledger row records ``max_holders`` as
+``counts["api"]["qps_processes"]``.
 """
 
 from __future__ import annotations

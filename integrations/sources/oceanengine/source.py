@@ -1,7 +1,8 @@
 """Ocean Engine as a registered source (integrations/sources/registry.py): one client per process.
 
-The client is shared by every thread of the process: one rate limiter for the app's QPS, one token
-provider (tokens of key ``oceanengine:<app_id>:<principal>``, authorisation code with a rotating
+The client is shared by every thread of the process: one rate limiter for the app's QPS (shared
+with the other processes of the app through the app database when :func:`shared_qps` says so),
+one token provider (tokens of key ``oceanengine:<app_id>:<principal>``, authorisation code with a rotating
 refresh token, token_store/strategies.py), one connection pool.
 """
 
@@ -12,10 +13,11 @@ from typing import TYPE_CHECKING
 from integrations.settings import Settings, require
 from integrations.sources.oceanengine.datasets import DATASETS
 
-__all__ = ["DATASETS", "NAME", "connect"]
+__all__ = ["DATASETS", "NAME", "connect", "shared_qps"]
 
 if TYPE_CHECKING:
     from integrations.sources.oceanengine.client import OceanEngineClient
+    from integrations.sources.oceanengine.shared_ratelimit import SharedAppLimiter
     from integrations.sources.registry import RuntimeResources
 
 NAME = "oceanengine"
@@ -29,6 +31,29 @@ def connect(settings: Settings, resources: RuntimeResources) -> OceanEngineClien
         resources.tokens.provider(),
         base_url=settings.oceanengine_base_url,
         qps=settings.oceanengine_qps,
+        limiter=_shared_limiter(settings, resources) if shared_qps(settings) else None,
         timeout_s=settings.oceanengine_timeout_s,
         report_max_lookback_days=settings.oceanengine_report_max_lookback_days,
     )
+
+
+def shared_qps(settings: Settings) -> bool:
+    """Whether this process paces the app together with the others (ADSYNC_OCEANENGINE_SHARED_QPS).
+
+    ``auto``: on a server database (PostgreSQL, MariaDB), the topology where several workers run
+    the app's flows at once; off on SQLite (one host, normally one process: the in-process bucket
+    costs nothing, and a heartbeat write would contend with the run's own writes on the file).
+    """
+    mode = settings.oceanengine_shared_qps
+    if mode != "auto":
+        return mode == "on"
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.db_url).get_backend_name() != "sqlite"
+
+
+def _shared_limiter(settings: Settings, resources: RuntimeResources) -> SharedAppLimiter:
+    from integrations.sources.oceanengine.shared_ratelimit import SharedAppLimiter
+
+    assert settings.oceanengine_app_id is not None  # required above
+    return SharedAppLimiter(resources.engine, settings.oceanengine_app_id, settings.oceanengine_qps)
