@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from flows.accounts import accounts_hourly as _accounts_hourly
 from flows.douplus import douplus_daily as _douplus_daily
+from flows.douplus_intraday import douplus_intraday as _douplus_intraday
 from flows.dpa import dpa_daily as _dpa_daily
 from flows.laike import laike_daily as _laike_daily
 
@@ -27,3 +28,4 @@ laike_daily = _laike_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
 douplus_daily = _douplus_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
 dpa_daily = _dpa_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
 accounts_hourly = _accounts_hourly.with_options(timeout_seconds=HOURLY_TIMEOUT_S)
+douplus_intraday = _douplus_intraday.with_options(timeout_seconds=HOURLY_TIMEOUT_S)

@@ -55,7 +55,7 @@ from flows.window import Window, china_today
 from integrations.database import tables
 from integrations.database.upsert import upsert
 from integrations.exact import to_rows
-from integrations.feishu.reconcile import purge_before
+from integrations.feishu.reconcile import purge_other_dates
 from integrations.feishu.specs import table_spec
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.fields import MoneyUnitMismatch
@@ -308,14 +308,16 @@ def write_periods(as_of: date, summary: RunSummary) -> None:
     """The rankings over today / 7 / 30 days / all time ending at ``as_of``, recomputed from the
     DB's order-day rows, upserted by (period, video / 抖音号); rows of an older ``as_of`` (an
     entity that left a period) are deleted in the same transaction, so the tables always hold
-    one ranking and a rerun changes nothing (integrations/sources/oceanengine/datasets.py)."""
+    one ranking and a rerun changes nothing (integrations/sources/oceanengine/datasets.py).
+    Any other as_of goes, not only older ones: after an intraday run (as_of today) a backfill
+    or the test's morning run (as_of yesterday) leaves exactly its own ranking."""
     rt = get_runtime()
     stats, vmap = _period_inputs(rt, as_of)
     videos, accounts = douplus_periods.periods(stats_frame(stats), order_video_frame(vmap), as_of)
     for table, df in zip(PERIOD_TABLES, (videos, accounts), strict=True):
         with rt.engine.begin() as conn:
             res = upsert(conn, table, to_rows(df))
-            gone = conn.execute(delete(table).where(table.c.as_of < as_of)).rowcount
+            gone = conn.execute(delete(table).where(table.c.as_of != as_of)).rowcount
         summary.sink(f"db:{table.name}").add(
             inserted=res.inserted, updated=res.updated, unchanged=res.unchanged, deleted=gone
         )
@@ -344,7 +346,7 @@ def _period_rows(rt: Runtime, table: Any, as_of: date) -> list[dict]:
 
 @task(name="project-periods", cache_policy=NO_CACHE)
 def project_periods(as_of: date, names: dict[str, str], summary: RunSummary) -> None:
-    """DOU+视频排行 and DOU+账号日报 from the DB, a view per 抖音号; records of an older as_of
+    """DOU+视频排行 and DOU+账号日报 from the DB, a view per 抖音号; records of another as_of
     (the DB deleted their rows) are deleted from Bitable too, by the as_of date field."""
     rt = get_runtime()
     rows = {t.name: _period_rows(rt, t, as_of) for t in PERIOD_TABLES}
@@ -363,7 +365,7 @@ def project_periods(as_of: date, names: dict[str, str], summary: RunSummary) -> 
             continue
         try:
             handle = rt.bitable.ensure_table(table_spec(name, rt.settings))
-            out.add(deleted=purge_before(rt.bitable.api, rt.bitable.engine, handle, as_of))
+            out.add(deleted=purge_other_dates(rt.bitable.api, rt.bitable.engine, handle, as_of))
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("Bitable %s: removing an older ranking failed", name)
             out.error = steps.short_reason(e)

@@ -249,7 +249,7 @@ douplus_video_daily = Dataset(
 #
 # Key = (period, entity), ``as_of`` a column: the table holds the *current* ranking, one row per
 # period and video (or 抖音号). Each run recomputes every period ending at its as_of
-# (transforms/douplus_periods.py), upserts the rows, then deletes the rows of an older as_of
+# (transforms/douplus_periods.py), upserts the rows, then deletes the rows of another as_of
 # (an entity that left a period, e.g. a video that did not spend today): a rerun with unchanged
 # stats writes nothing, and nobody reads a ranking mixed from two days. History stays in the
 # order-day table, from which any past ranking can be recomputed.
