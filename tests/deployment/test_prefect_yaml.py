@@ -182,14 +182,16 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
         # DB: three days of every permitted account; the forbidden one named in the ledger.
         eng = make_engine(db_url)
         with eng.connect() as conn:
+            t = tables.local_promotion_daily
+            # (The automation's run for permitted[0] synced yesterday + lookback: left out.)
             days = conn.execute(
-                sa.select(sa.distinct(tables.local_promotion_daily.c.stat_date))
+                sa.select(sa.distinct(t.c.stat_date)).where(t.c.local_account_id != permitted[0])
             ).scalars()
             assert sorted(days) == [start, start + timedelta(days=1), end]
             ledgers = conn.execute(
-                sa.select(tables.sync_runs).order_by(tables.sync_runs.c.window_start)
+                sa.select(tables.sync_runs).order_by(tables.sync_runs.c.started_at)
             ).mappings()
-            ledger, partial_row = ledgers.all()
+            ledger, partial_row, automated = ledgers.all()
         eng.dispose()
         assert ledger["flow"] == "laike-daily"
         assert ledger["status"] == "SUCCESS"
@@ -197,9 +199,14 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
         assert ledger["accounts_ok"] == len(permitted)
         assert partial_row["status"] == "PARTIAL" and partial_row["window_start"] == end
         assert partial_row["accounts_failed"] == 1
+        assert automated["window_end"] == end and automated["accounts_ok"] == 1
         keys, _ = bitable_snapshot(sb, "本地推单元日报")
         assert keys and max(keys.values()) == 1  # no duplicates
-        assert all(str(start) <= k.split("|")[0] <= str(end) for k in keys)
+        assert all(
+            str(start) <= k.split("|")[0] <= str(end)
+            for k in keys
+            if k.split("|")[1] != str(permitted[0])
+        )
 
     # The schedule as deployed: 07:00 Asia/Shanghai.
     deps = httpx.post(f"{prefect_server.api_url}/deployments/filter", json={}, timeout=10).json()

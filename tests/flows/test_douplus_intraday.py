@@ -19,7 +19,7 @@ from flows.douplus import douplus_daily
 from flows.douplus_intraday import douplus_intraday
 from flows.summary import RunStatus, RunSummary
 from flows.window import china_today
-from integrations.database import tables
+from integrations.database import ledger, tables
 from integrations.database.engine import make_engine
 from sandbox.server import Sandbox
 from tests.flows.sandboxed import db_snapshot, point_at
@@ -103,6 +103,10 @@ def test_intraday_then_morning_equals_morning_only(prefect_server, tmp_path, cap
         }
         assert s.api_calls == 1 + len(a.data.aweme_accounts) + len(busy)
         assert f"{s.api_calls} Ocean Engine API call(s) this run" in caplog.text  # log_prints
+        # Every call was timed into the run's latency histogram (ledger counts, for /metrics).
+        (counts,) = [r.counts for r in ledger.recent_runs(make_engine(db_a), limit=5)]
+        assert sum(counts["api"]["latency"]["bins"]) == s.api_calls
+        assert counts["api"]["latency"]["seconds"] > 0
         intraday = _state(a, db_a)
 
         _morning(a, tmp_path / "a", db_a, mp, day)
