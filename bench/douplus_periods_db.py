@@ -121,7 +121,9 @@ def main() -> None:
     engine = make_engine(url)
     as_of = date(2026, 11, 28)
     _, pop_s, _ = timed(lambda: populate(engine, a.rows, a.days, as_of))
-    print(f"populated {a.rows:,} order-day rows over {a.days} days in {pop_s:.1f}s ({url.split(':')[0]})")
+    print(
+        f"populated {a.rows:,} order-day rows over {a.days} days in {pop_s:.1f}s ({url.split(':')[0]})"
+    )
     rt = SimpleNamespace(engine=engine)
     first = step(rt, as_of)
     again = step(rt, as_of)
