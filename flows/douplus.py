@@ -55,7 +55,6 @@ from flows.window import Window, china_today
 from integrations.database import tables
 from integrations.database.upsert import upsert
 from integrations.exact import to_rows
-from integrations.feishu.reconcile import purge_other_dates
 from integrations.feishu.specs import table_spec
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.fields import MoneyUnitMismatch
@@ -348,6 +347,8 @@ def _period_rows(rt: Runtime, table: Any, as_of: date) -> list[dict]:
 def project_periods(as_of: date, names: dict[str, str], summary: RunSummary) -> None:
     """DOU+视频排行 and DOU+账号日报 from the DB, a view per 抖音号; records of another as_of
     (the DB deleted their rows) are deleted from Bitable too, by the as_of date field."""
+    from integrations.feishu.reconcile import purge_other_dates  # lark-oapi: only when writing
+
     rt = get_runtime()
     rows = {t.name: _period_rows(rt, t, as_of) for t in PERIOD_TABLES}
     steps.project_to_bitable(
