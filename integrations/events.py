@@ -11,7 +11,9 @@ same events as one JSON POST per batch::
 A forwarder never fails the sync that calls it: :meth:`EventForwarder.forward` returns a
 :class:`ForwardResult` (the caller records a warning) and never raises. Transient failures
 (connection errors, timeouts, 5xx, 429) are retried under a bounded :class:`RetryPolicy`; other
-4xx answers are the receiver refusing the batch and are not retried. The URL may carry a secret
+4xx answers are the receiver refusing the batch and are not retried. Once a batch has exhausted
+its retries the receiver is taken to be down and the remaining batches of the call are counted
+failed without being sent, so a dead receiver costs one batch's retries, not every batch's. The URL may carry a secret
 (a token in its path or query), so it is never logged or put in a message: errors name the
 failure class and status code only.
 """
@@ -165,18 +167,22 @@ class EventForwarder:
     def forward(self, events: Sequence[ChangeEvent]) -> ForwardResult:
         """POST the events in batches; never raises (a failure is in the result)."""
         res = ForwardResult()
+        down = False  # a batch exhausted its retries: the receiver is down, stop knocking
         with httpx.Client(timeout=self.timeout_s) as client:
             for i in range(0, len(events), self.batch_size):
                 batch = events[i : i + self.batch_size]
+                if down:
+                    res.failed += len(batch)
+                    continue
                 try:
                     self._post(client, batch, res)
                     res.sent += len(batch)
                 except Exception as e:  # noqa: BLE001 - a forwarder never fails the sync
                     res.failed += len(batch)
                     res.error = str(e) if isinstance(e, _Transient | _Refused) else _what(e)
-                    log.warning(
-                        "events webhook: %d event(s) not forwarded: %s", len(batch), res.error
-                    )
+                    down = not isinstance(e, _Refused)  # a refusal is about that batch only
+            if res.failed:
+                log.warning("events webhook: %d event(s) not forwarded: %s", res.failed, res.error)
         return res
 
     def _post(self, client: httpx.Client, batch: Sequence[ChangeEvent], res: ForwardResult) -> None:

@@ -55,6 +55,14 @@ def test_retries_are_bounded_and_failure_is_reported_without_the_url(
     assert SECRET not in caplog.text and SECRET not in repr(res)
 
 
+def test_a_dead_receiver_costs_one_batchs_retries(receiver: Receiver) -> None:
+    receiver.statuses = [503] * 100
+    res = EventForwarder(receiver.url, policy=POLICY, batch_size=2).forward(
+        [account_event(i) for i in range(5)]
+    )
+    assert (res.sent, res.failed, res.attempts) == (0, 5, POLICY.max_attempts)
+
+
 def test_a_refusal_is_not_retried(receiver: Receiver) -> None:
     receiver.statuses = [400]
     res = EventForwarder(receiver.url, policy=POLICY).forward([account_event(0)])
