@@ -20,7 +20,10 @@ Bitable (a projection of the DB, through the shared sink and per-account views):
 - ``DOU+订单``: the orders the run touched (created since the listing horizon, or with stats in
   the window), each with its own numbers (its stats summed over its days, and the date they
   reach) — order-level, never summed across orders;
-- ``DOU+视频日报``: the video ranking per day for the window — the only place orders are summed.
+- ``DOU+视频日报``: the video ranking per day for the window — the only place orders are summed;
+- ``DOU+视频排行`` / ``DOU+账号日报``: the period rankings (today / 7 / 30 days / all time, as of
+  yesterday, the last settled day), recomputed from all the DB's order-day rows each run
+  (``write_periods``; cost in bench/RESULTS.md) and replaced as a whole.
 """
 
 from __future__ import annotations
@@ -305,7 +308,7 @@ def _period_inputs(rt: Runtime, as_of: date) -> tuple[list[dict], list[dict]]:
 @task(name="write-periods", cache_policy=NO_CACHE)
 def write_periods(as_of: date, summary: RunSummary) -> None:
     """The rankings over today / 7 / 30 days / all time ending at ``as_of``, recomputed from the
-    DB's order-day rows, upserted by (period, video / 抖音号); rows of an older ``as_of`` (an
+    DB's order-day rows, upserted by (period, video / 抖音号); rows of another ``as_of`` (an
     entity that left a period) are deleted in the same transaction, so the tables always hold
     one ranking and a rerun changes nothing (integrations/sources/oceanengine/datasets.py).
     Any other as_of goes, not only older ones: after an intraday run (as_of today) a backfill
