@@ -20,8 +20,8 @@ Bitable (a projection of the DB, through the shared sink and per-account views):
 - ``DOU+订单``: the orders the run touched (created since the listing horizon, or with stats in
   the window), each with its own numbers (its stats summed over its days, and the date they
   reach) — order-level, never summed across orders;
-- ``DOU+视频日报``: the video ranking per day for the window — the only place orders are summed;
-- ``DOU+视频排行`` / ``DOU+账号日报``: the period rankings (today / 7 / 30 days / all time, as of
+- ``DOU+视频日报``: the video ranking per day for the window (orders summed per video);
+- ``DOU+视频排行`` / ``DOU+账号日报``: the period rankings, orders summed per video / 抖音号 (today / 7 / 30 days / all time, as of
   yesterday, the last settled day), recomputed from all the DB's order-day rows each run
   (``write_periods``; cost in bench/RESULTS.md) and replaced as a whole.
 """
