@@ -21,9 +21,9 @@ Bitable (a projection of the DB, through the shared sink and per-account views):
   the window), each with its own numbers (its stats summed over its days, and the date they
   reach) — order-level, never summed across orders;
 - ``DOU+视频日报``: the video ranking per day for the window (orders summed per video);
-- ``DOU+视频排行`` / ``DOU+账号日报``: the period rankings, orders summed per video / 抖音号 (today / 7 / 30 days / all time, as of
-  yesterday, the last settled day), recomputed from all the DB's order-day rows each run
-  (``write_periods``; cost in bench/RESULTS.md) and replaced as a whole.
+- ``DOU+视频排行`` / ``DOU+账号日报``: the period rankings per video / 抖音号 (today / 7 / 30
+  days / all time, as of yesterday, the last settled day), recomputed from all the DB's
+  order-day rows each run (``write_periods``; cost in bench/RESULTS.md), replaced as a whole.
 """
 
 from __future__ import annotations
