@@ -34,6 +34,7 @@ from flows.runtime import Runtime, get_runtime
 from flows.summary import RunSummary
 from flows.sync_run import run_name
 from integrations.database import tables
+from integrations.events import ChangeEvent, forward_events
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.transforms import accounts as transform
 
@@ -153,6 +154,17 @@ def emit(change: transform.AccountChange) -> None:
     emit_event(event=change.kind.event, resource=change.resource(), payload=change.payload())
 
 
+def forward(rt: Runtime, changes: Sequence[transform.AccountChange], summary: RunSummary) -> None:
+    """The same events to ADSYNC_EVENTS_WEBHOOK_URL when set; a failure is a warning only."""
+    events = [ChangeEvent(c.kind.event, c.resource(), c.payload()) for c in changes]
+    res = forward_events(rt.settings, events)
+    if res is not None and not res.ok:
+        summary.warnings.append(
+            f"events webhook: {res.failed} of {len(events)} account event(s) not forwarded "
+            f"({res.error}); the sync itself is unaffected"
+        )
+
+
 @task(name="write-accounts", cache_policy=NO_CACHE)
 def write_accounts(
     listings: list[Listing], covered_types: set[str], cc_types: set[str], summary: RunSummary
@@ -171,6 +183,7 @@ def write_accounts(
     for c in p.changes:
         log.info("account %s %s (%s): %s → %s", c.resource_id, c.kind.value, c.name, c.old, c.new)
         emit(c)
+    forward(rt, p.changes, summary)
     rows = steps.screen_rows(summary, tables.ad_accounts, p.rows, None)
     steps.upsert_db(rt, tables.ad_accounts, rows, summary)
     _touch_seen(rt, p.seen, now)

@@ -149,6 +149,7 @@ class RunContext:
         )
         self._calls_before = self.rt.api_calls()
         self._throttled_before = self.rt.throttled_calls()
+        self._latency_before = self.rt.api_latency()
         self._t0 = time.monotonic()
         self._scope.enter_context(self.rt.run_scope())
         self._scope.enter_context(progress.track(self.progress))
@@ -199,6 +200,7 @@ class RunContext:
         counts["api"] = {
             "calls": s.api_calls,
             "throttled": self.rt.throttled_calls() - self._throttled_before,  # retried
+            "latency": _latency_delta(self._latency_before, self.rt.api_latency()),
         }
         shared = self.rt.qps_processes()
         if shared is not None:  # the app's QPS was split among this many processes at most
@@ -344,3 +346,12 @@ class RunContext:
         A failure stops the lane; the run then ends with that failure."""
         ctx = contextvars.copy_context()  # the flow run's context, as the task runner does
         self._lane.submit(task.name, lambda: ctx.run(self.one, task, *args))
+
+
+def _latency_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """This run's share of the process-wide call-latency histogram (the clients outlive runs)."""
+    return {
+        "le": after["le"],
+        "bins": [a - b for a, b in zip(after["bins"], before["bins"], strict=True)],
+        "seconds": round(after["seconds"] - before["seconds"], 6),
+    }

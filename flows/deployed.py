@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from flows.accounts import accounts_hourly as _accounts_hourly
 from flows.douplus import douplus_daily as _douplus_daily
+from flows.douplus_intraday import douplus_intraday as _douplus_intraday
 from flows.dpa import dpa_daily as _dpa_daily
 from flows.laike import laike_daily as _laike_daily
 from flows.supplier import supplier_daily as _supplier_daily
@@ -34,3 +35,4 @@ accounts_hourly = _accounts_hourly.with_options(timeout_seconds=HOURLY_TIMEOUT_S
 supplier_daily = _supplier_daily.with_options(timeout_seconds=DAILY_TIMEOUT_S)
 supplier_prices = _supplier_prices.with_options(timeout_seconds=HOURLY_TIMEOUT_S)
 supplier_stock = _supplier_stock.with_options(timeout_seconds=HALF_HOURLY_TIMEOUT_S)
+douplus_intraday = _douplus_intraday.with_options(timeout_seconds=HOURLY_TIMEOUT_S)

@@ -20,7 +20,10 @@ Bitable (a projection of the DB, through the shared sink and per-account views):
 - ``DOU+订单``: the orders the run touched (created since the listing horizon, or with stats in
   the window), each with its own numbers (its stats summed over its days, and the date they
   reach) — order-level, never summed across orders;
-- ``DOU+视频日报``: the video ranking per day for the window — the only place orders are summed.
+- ``DOU+视频日报``: the video ranking per day for the window (orders summed per video);
+- ``DOU+视频排行`` / ``DOU+账号日报``: the period rankings per video / 抖音号 (today / 7 / 30
+  days / all time, as of yesterday, the last settled day), recomputed from all the DB's
+  order-day rows each run (``write_periods``; cost in bench/RESULTS.md), replaced as a whole.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
-from sqlalchemy import ColumnElement, Connection, Select, select
+from sqlalchemy import ColumnElement, Connection, Select, case, delete, select
 
 from flows import steps
 from flows.context import RunContext
@@ -52,11 +56,14 @@ from flows.summary import RunSummary
 from flows.sync_run import run_name
 from flows.window import Window, china_today
 from integrations.database import tables
+from integrations.database.upsert import upsert
 from integrations.exact import to_rows
+from integrations.feishu.specs import table_spec
 from integrations.sources.oceanengine import endpoints as E
 from integrations.sources.oceanengine.fields import MoneyUnitMismatch
 from integrations.sources.oceanengine.pagination import Fetched
 from integrations.sources.oceanengine.transforms import douplus as transform
+from integrations.sources.oceanengine.transforms import douplus_periods
 
 FLOW_NAME = "douplus-daily"
 FETCH_WORKERS = 16  # threads; the rate limiter, not this, bounds the request rate
@@ -65,6 +72,7 @@ FULL_ORDER_DAYS = 90
 ORDER_IDS_PER_REQUEST = 100  # filter.order_id per order-list request (its max page size)
 AWEME = "AWEME"
 BITABLE_DATASETS = ("douplus_orders", "douplus_video_daily")
+PERIOD_TABLES = (tables.douplus_video_periods, tables.douplus_account_periods)
 IN_CHUNK = 500  # ids per SQL IN (...) when reading orders back
 
 log = logging.getLogger("adsync.flows")
@@ -279,6 +287,94 @@ def write_video_daily(window: Window, summary: RunSummary) -> None:
         log.warning("video ranking: %s", unmapped_stats.describe())
 
 
+def _period_inputs(rt: Runtime, as_of: date) -> tuple[list[dict], list[dict]]:
+    """Every order-day row up to ``as_of`` (all time is a period) and the order → video map.
+    Only the columns the period transform reads; measured in bench/RESULTS.md."""
+    d, o = tables.douplus_order_daily, tables.douplus_orders
+    cols = [d.c[c] for c in dict.fromkeys((*transform.ORDER_STATS_COLUMNS, transform.RANK))]
+    with rt.engine.connect() as conn:
+        stats = [
+            dict(r) for r in conn.execute(select(*cols).where(d.c.stat_date <= as_of)).mappings()
+        ]
+        vmap = [
+            dict(r)
+            for r in conn.execute(
+                select(o.c.order_id, o.c.item_id).where(o.c.item_id.is_not(None))
+            ).mappings()
+        ]
+    return stats, vmap
+
+
+@task(name="write-periods", cache_policy=NO_CACHE)
+def write_periods(as_of: date, summary: RunSummary) -> None:
+    """The rankings over today / 7 / 30 days / all time ending at ``as_of``, recomputed from the
+    DB's order-day rows, upserted by (period, video / 抖音号); rows of another ``as_of`` (an
+    entity that left a period) are deleted in the same transaction, so the tables always hold
+    one ranking and a rerun changes nothing (integrations/sources/oceanengine/datasets.py).
+    Any other as_of goes, not only older ones: after an intraday run (as_of today) a backfill
+    or the test's morning run (as_of yesterday) leaves exactly its own ranking."""
+    rt = get_runtime()
+    stats, vmap = _period_inputs(rt, as_of)
+    videos, accounts = douplus_periods.periods(stats_frame(stats), order_video_frame(vmap), as_of)
+    for table, df in zip(PERIOD_TABLES, (videos, accounts), strict=True):
+        with rt.engine.begin() as conn:
+            res = upsert(conn, table, to_rows(df))
+            gone = conn.execute(delete(table).where(table.c.as_of != as_of)).rowcount
+        summary.sink(f"db:{table.name}").add(
+            inserted=res.inserted, updated=res.updated, unchanged=res.unchanged, deleted=gone
+        )
+
+
+def _period_rows(rt: Runtime, table: Any, as_of: date) -> list[dict]:
+    """A period table's rows in ranking order: today first, then by 抖音号 and cost rank. The
+    view API cannot sort (docs/contracts/feishu.md V3: a view's property is filter_info and
+    hidden_fields only), so records are created in this order and carry 消耗排名."""
+    order = case(
+        {p: i for i, p in enumerate(douplus_periods.PERIODS)}, value=table.c.period, else_=99
+    )
+    by = (
+        [order, table.c.cost_rank]
+        if "item_id" not in table.c
+        else [
+            order,
+            table.c.aweme_sec_uid,
+            table.c.cost_rank,
+        ]
+    )
+    with rt.engine.connect() as conn:
+        q = select(table).where(table.c.as_of == as_of).order_by(*by)
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+@task(name="project-periods", cache_policy=NO_CACHE)
+def project_periods(as_of: date, names: dict[str, str], summary: RunSummary) -> None:
+    """DOU+视频排行 and DOU+账号日报 from the DB, a view per 抖音号; records of another as_of
+    (the DB deleted their rows) are deleted from Bitable too, by the as_of date field."""
+    from integrations.feishu.reconcile import purge_other_dates  # lark-oapi: only when writing
+
+    rt = get_runtime()
+    rows = {t.name: _period_rows(rt, t, as_of) for t in PERIOD_TABLES}
+    steps.project_to_bitable(
+        rt,
+        summary,
+        datasets=list(rows),
+        window=None,
+        account_names=names,
+        account_field="aweme_sec_uid",
+        rows=rows,
+    )
+    for name in rows:
+        out = summary.sink(f"bitable:{name}")
+        if out.error:
+            continue
+        try:
+            handle = rt.bitable.ensure_table(table_spec(name, rt.settings))
+            out.add(deleted=purge_other_dates(rt.bitable.api, rt.bitable.engine, handle, as_of))
+        except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
+            log.exception("Bitable %s: removing an older ranking failed", name)
+            out.error = steps.short_reason(e)
+
+
 # --- Bitable ---------------------------------------------------------------------------------
 
 
@@ -353,8 +449,11 @@ def douplus_daily(
             run.summary.accounts.clear()
             raise
         run.write(write_video_daily, run.window, run.summary)
+        as_of = today - timedelta(days=1)  # the last settled day; intraday runs use today
+        run.write(write_periods, as_of, run.summary)
         if run.rt.bitable_enabled:
             run.write(project_bitable, run.window, since, names, run.summary)
+            run.write(project_periods, as_of, names, run.summary)
         else:
             run.summary.warnings.append(run.rt.bitable_off_warning())
     return run.state

@@ -190,6 +190,22 @@ class Runtime:
         """Requests sent so far by the source clients built in this process."""
         return sum(int(st.total) for st in self._stats())
 
+    def api_latency(self) -> dict[str, Any]:
+        """The clients' call-latency histograms summed: {"le": bounds, "bins": calls per bin
+        (last: +Inf), "seconds": total}; clients with other bounds or none are left out."""
+        from integrations.sources.oceanengine.client import LATENCY_BUCKETS_S
+
+        bins, seconds = [0] * (len(LATENCY_BUCKETS_S) + 1), 0.0
+        for st in self._stats():
+            got = getattr(st, "latency", None)
+            if got is None:
+                continue
+            b, sec = got()
+            if len(b) == len(bins):
+                bins = [x + y for x, y in zip(bins, b, strict=True)]
+                seconds += sec
+        return {"le": list(LATENCY_BUCKETS_S), "bins": bins, "seconds": seconds}
+
     def throttled_calls(self) -> int:
         """Throttled answers so far (Ocean Engine 40100 / HTTP 429), retried by the clients."""
         return sum(int(st.snapshot()["retries"].get("Throttled", 0)) for st in self._stats())

@@ -37,6 +37,15 @@ def _load_flow(entrypoint: str, root: Path):
     return getattr(module, name)
 
 
+def _triggers(d: dict[str, Any]) -> list[Any]:
+    """prefect.yaml's ``triggers:`` (automations) as Prefect's deployment trigger models."""
+    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+    from pydantic import TypeAdapter
+
+    adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
+    return [adapter.validate_python(t) for t in d.get("triggers") or []]
+
+
 def build_runner_deployments(prefect_yaml: Path) -> list[Any]:
     from prefect.schedules import Cron, Interval
 
@@ -63,6 +72,7 @@ def build_runner_deployments(prefect_yaml: Path) -> list[Any]:
             tags=d.get("tags") or [],
             schedules=schedules,
             concurrency_limit=d.get("concurrency_limit"),
+            triggers=_triggers(d),
         )
         # The runner reloads the flow from this entrypoint: prefect.yaml's (flows/deployed.py,
         # the flow with its timeout), not the module the function was defined in.

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     feishu_web_url: str | None = None
     # The bot's keyword security (关键词): put in every card's title, or Feishu answers 19024.
     feishu_webhook_keyword: str | None = None
+    # Change events (accounts, stock) forwarded beyond Prefect (integrations/events.py). A URL
+    # may carry a token: secret, never printed.
+    events_webhook_url: SecretStr | None = None
     bitable_tables: dict[str, BitableTableConfig] = Field(default_factory=dict)
     # Records one Bitable table may hold (Feishu answers 1254103 past it). Every error table
     # documents 20,000; the exact cap depends on the tenant's plan, so a smaller (or, on a
@@ -498,6 +501,16 @@ def check_sinks(s: Settings) -> None:
             ) from None
 
 
+def _check_events_webhook(s: Settings) -> None:
+    if s.events_webhook_url is not None:
+        try:
+            check_http_url(s.events_webhook_url.get_secret_value())
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}EVENTS_WEBHOOK_URL: not an http(s) URL (value not shown: secret)"
+            ) from None
+
+
 def bitable_configured(s: Settings) -> bool | None:
     """True: write Bitable; False: explicitly disabled; None: neither configured nor disabled."""
     if s.feishu_enabled is False:
@@ -529,6 +542,7 @@ def load_settings(**overrides: Any) -> Settings:
     except (OSError, ValueError) as e:  # unreadable files
         raise ConfigError(f"{ENV_PREFIX}CONFIG_FILE: {e}") from None
     check_sinks(s)
+    _check_events_webhook(s)
     return s
 
 

@@ -83,6 +83,8 @@ local_account_daily = DATASET_TABLES["local_account_daily"]
 douplus_orders = DATASET_TABLES["douplus_orders"]
 douplus_order_daily = DATASET_TABLES["douplus_order_daily"]
 douplus_video_daily = DATASET_TABLES["douplus_video_daily"]
+douplus_video_periods = DATASET_TABLES["douplus_video_periods"]
+douplus_account_periods = DATASET_TABLES["douplus_account_periods"]
 dpa_products = DATASET_TABLES["dpa_products"]
 ad_accounts = DATASET_TABLES["ad_accounts"]
 

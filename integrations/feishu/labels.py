@@ -21,3 +21,11 @@ DOUPLUS_TASK_STATUS_LABELS: tuple[tuple[str, str], ...] = (
     ("AUDIT_PAUSE", "审核暂停"),
     ("WAIT_TO_START", "等待开始"),
 )
+
+# DOU+ ranking periods (integrations/sources/oceanengine/transforms/douplus_periods.py PERIODS).
+DOUPLUS_PERIOD_LABELS: tuple[tuple[str, str], ...] = (
+    ("today", "当日"),
+    ("last_7_days", "近7天"),
+    ("last_30_days", "近30天"),
+    ("all_time", "累计"),
+)

@@ -13,7 +13,7 @@ that already match the DB cost no update afterwards, and ones that differ get ex
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -186,7 +186,7 @@ def reconcile(
 def purge_before(api: BitableApi, engine: Engine, handle: TableHandle, cutoff: date) -> int:
     """Delete our records dated before ``cutoff`` (retention) and their map entries; the DB's
     rows stay. Records without a business key are the users' own and are left alone."""
-    spec, tid = handle.spec, handle.table_id
+    spec = handle.spec
     assert spec.date_field is not None
     f = spec.field(spec.date_field)
     flt: FilterInfo | None = None
@@ -199,13 +199,33 @@ def purge_before(api: BitableApi, engine: Engine, handle: TableHandle, cutoff: d
             .build()
         )
         flt = FilterInfo.builder().conjunction("and").conditions([cond]).build()
+    return _purge(api, engine, handle, flt, lambda d: d < cutoff, f"before {cutoff}")
+
+
+def purge_other_dates(api: BitableApi, engine: Engine, handle: TableHandle, keep: date) -> int:
+    """Delete our records whose date is not ``keep`` (a table that holds one snapshot, e.g. the
+    DOU+ rankings of one as_of) and their map entries. Scans the whole table: for small tables."""
+    return _purge(api, engine, handle, None, lambda d: d != keep, f"not dated {keep}")
+
+
+def _purge(
+    api: BitableApi,
+    engine: Engine,
+    handle: TableHandle,
+    flt: FilterInfo | None,
+    doomed_on: Callable[[date], bool],
+    what: str,
+) -> int:
+    spec, tid = handle.spec, handle.table_id
+    assert spec.date_field is not None
+    f = spec.field(spec.date_field)
     names = [x.name for x in spec.written_fields]
     doomed: list[tuple[str, str]] = []
     for rec in api.search(tid, field_names=names, filter_info=flt):
         fields = rec.fields or {}
         key = record_key(spec, fields)
         d = _as_date(canonical_cell(f, fields.get(f.name)))
-        if key and d is not None and d < cutoff:
+        if key and d is not None and doomed_on(d):
             doomed.append((str(rec.record_id), key))
     for i in range(0, len(doomed), BATCH_SIZE):
         chunk = doomed[i : i + BATCH_SIZE]
@@ -213,5 +233,5 @@ def purge_before(api: BitableApi, engine: Engine, handle: TableHandle, cutoff: d
         with engine.begin() as conn:
             record_map.delete_keys(conn, api.app_token, tid, [k for _, k in chunk])
     if doomed:
-        log.info("bitable: %r: deleted %d record(s) before %s", spec.name, len(doomed), cutoff)
+        log.info("bitable: %r: deleted %d record(s) %s", spec.name, len(doomed), what)
     return len(doomed)

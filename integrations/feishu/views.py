@@ -323,7 +323,7 @@ def _apply(
                 capped = True
                 res.without_view.append(f"{aid} {accounts_name(accounts, aid)}".strip())
             else:
-                created = api.create_view(tid, want)
+                created = _create_view(api, tid, want)
                 total += 1
                 api.patch_view(
                     tid,
@@ -346,6 +346,19 @@ def _apply(
         except FeishuTransportError as e:  # e.g. an HTML 502 on a create: retried next run
             _failed(handle, res, aid, s.kind, e)
     return done
+
+
+def _create_view(api: BitableApi, tid: str, name: str) -> AppTableView:
+    """Create a view; a create that failed in transport (an HTML 502, a timeout: created or
+    not?) is settled at once by listing the table's views — the view of that name is adopted
+    (the name was free just before: it is ours), else the create is sent once more. The views
+    API is not idempotent, so it is never blindly retried (integrations/feishu/client.py)."""
+    try:
+        return api.create_view(tid, name)
+    except FeishuTransportError as first:
+        log.warning("views.create %r failed in transport (%s); settling by listing", name, first)
+        found = next((v for v in api.list_views(tid) if v.view_name == name), None)
+        return found if found is not None else api.create_view(tid, name)
 
 
 def key_hidden(handle: TableHandle) -> list[str] | None:

@@ -6,9 +6,9 @@ and sink (counters over the whole ``sync_runs`` ledger), the newest run per flow
 dataset and per account, token expiries per token key, the current findings of ``check``.
 
 40100 throttles come from the ledger's ``counts["api"]["throttled"]`` (written by
-flows/sync_run.py; runs recorded before it count 0). Not exported, because nothing measures it:
-per-call latency (the Ocean Engine client counts calls and retries, not their duration), so there
-is no latency histogram yet.
+flows/sync_run.py; runs recorded before it count 0). The call-latency histogram
+``adsync_api_call_duration_seconds`` comes from ``counts["api"]["latency"]``: the Ocean Engine
+client times each HTTP call into fixed buckets and each run records its share (flows/context.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -104,7 +104,18 @@ def _ledger_counters(totals: LedgerTotals) -> list[Metric]:
     )
     for (flow, dataset, sink), n in sorted(totals.sink_errors.items()):
         errors.add_metric([flow, TENANT, dataset, sink], n)
-    return [runs, running, calls, throttled, rows, rejected, errors]
+    latency = HistogramMetricFamily(
+        "adsync_api_call_duration_seconds",
+        "Ocean Engine HTTP call durations in finished runs (request sent to response).",
+        labels=["flow", "tenant"],
+    )
+    for flow, (bounds, bins, seconds) in sorted(totals.latency.items()):
+        cumulative, buckets = 0, []
+        for bound, n in zip([*(repr(b) for b in bounds), "+Inf"], bins, strict=True):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        latency.add_metric([flow, TENANT], buckets, seconds)
+    return [runs, running, calls, throttled, rows, rejected, errors, latency]
 
 
 def build(

@@ -201,8 +201,32 @@ class LedgerTotals:
     # (flow, dataset, sink kind, action)
     rejected: Counter[str] = field(default_factory=Counter)  # flow → rows the row rules rejected
     throttled: Counter[str] = field(default_factory=Counter)  # flow → 40100/429 answers
+    # flow → Ocean Engine call-latency histogram summed over runs: (bounds, calls per bin with
+    # +Inf last, seconds); runs recorded before it, or with other bounds, are left out
+    latency: dict[str, tuple[tuple[float, ...], list[int], float]] = field(default_factory=dict)
     sink_errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     # (flow, dataset, sink kind) → runs whose sink reported an error
+
+
+def _add_latency(
+    into: dict[str, tuple[tuple[float, ...], list[int], float]], flow: str, h: Any
+) -> None:
+    """Add one run's latency histogram (flows/context.py) to its flow's; skip malformed ones."""
+    if not isinstance(h, dict):
+        return
+    le, bins, seconds = h.get("le"), h.get("bins"), h.get("seconds")
+    if not (isinstance(le, list) and isinstance(bins, list) and len(bins) == len(le) + 1):
+        return
+    bounds = tuple(float(x) for x in le)
+    have = into.get(flow)
+    if have is None:
+        into[flow] = (bounds, [int(x) for x in bins], float(seconds or 0))
+    elif have[0] == bounds:
+        into[flow] = (
+            bounds,
+            [a + int(b) for a, b in zip(have[1], bins, strict=True)],
+            have[2] + float(seconds or 0),
+        )
 
 
 def ledger_totals(engine: Engine) -> LedgerTotals:
@@ -225,6 +249,7 @@ def ledger_totals(engine: Engine) -> LedgerTotals:
                     continue
                 if sink == "api":  # flows/sync_run.py; older rows have none (counted 0)
                     out.throttled[flow] += int(n.get("throttled") or 0)
+                    _add_latency(out.latency, flow, n.get("latency"))
                     continue
                 if sink in ("rows", "db:row_rules"):  # the row rules' entry (old and new key)
                     out.rejected[flow] += int(n.get("rejected") or 0)

@@ -73,7 +73,39 @@ def _error_logs(api_url: str, run_id: str, timeout: float = 60) -> list[str]:
     return [log["message"] for log in logs if log["level"] >= 40]
 
 
-@pytest.mark.timeout(900)  # two runs through a worker on a busy 2-core machine
+def _automation_run(api_url: str, account_id: int, timeout: float = 120) -> dict:
+    """Emit accounts-hourly's event for a new 本地推 account; return the laike-daily run the
+    deployment's trigger creates for it (the server's triggers service acts asynchronously)."""
+    from prefect.events import emit_event
+
+    dep = next(
+        d
+        for d in httpx.post(f"{api_url}/deployments/filter", json={}, timeout=10).json()
+        if d["name"] == "laike-daily"
+    )
+    emit_event(
+        event="adsync.account.added",
+        resource={
+            "prefect.resource.id": f"adsync.account.LOCAL.{account_id}",
+            "adsync.account.type": "LOCAL",
+            "adsync.account.id": str(account_id),
+        },
+        payload={"account_type": "LOCAL", "account_id": str(account_id)},
+    )
+    body = {"deployments": {"id": {"any_": [dep["id"]]}}, "sort": "EXPECTED_START_TIME_DESC"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=10).json()
+        mine = [
+            r for r in runs if r["parameters"].get("accounts") in ([account_id], [str(account_id)])
+        ]
+        if mine:
+            return mine[0]
+        time.sleep(1)
+    pytest.fail(f"no laike-daily run for account {account_id} within {timeout}s of the event")
+
+
+@pytest.mark.timeout(900)  # three runs through a worker on a busy 2-core machine
 def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypatch):
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
     names = {d["name"] for d in deployments}
@@ -136,6 +168,13 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
             for line in errors:
                 assert any(acc in line for acc in forbidden), line
                 assert "Engine execution exited" not in line and "resolved into" not in line
+
+            # The automation in prefect.yaml (laike-daily's trigger): an account-added event
+            # creates a laike-daily run for that account alone, which the worker completes.
+            added = _automation_run(prefect_server.api_url, permitted[0])
+            assert added["parameters"] == {"accounts": [permitted[0]]}  # exact, > 2^53
+            done = _wait_final(prefect_server.api_url, added["id"])
+            assert done["state"]["type"] == "COMPLETED", done["state"]
         finally:
             worker.terminate()
             worker.wait(30)
@@ -143,14 +182,16 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
         # DB: three days of every permitted account; the forbidden one named in the ledger.
         eng = make_engine(db_url)
         with eng.connect() as conn:
+            t = tables.local_promotion_daily
+            # (The automation's run for permitted[0] synced yesterday + lookback: left out.)
             days = conn.execute(
-                sa.select(sa.distinct(tables.local_promotion_daily.c.stat_date))
+                sa.select(sa.distinct(t.c.stat_date)).where(t.c.local_account_id != permitted[0])
             ).scalars()
             assert sorted(days) == [start, start + timedelta(days=1), end]
             ledgers = conn.execute(
-                sa.select(tables.sync_runs).order_by(tables.sync_runs.c.window_start)
+                sa.select(tables.sync_runs).order_by(tables.sync_runs.c.started_at)
             ).mappings()
-            ledger, partial_row = ledgers.all()
+            ledger, partial_row, automated = ledgers.all()
         eng.dispose()
         assert ledger["flow"] == "laike-daily"
         assert ledger["status"] == "SUCCESS"
@@ -158,9 +199,14 @@ def test_deploy_worker_backfill_and_schedule(prefect_server, tmp_path, monkeypat
         assert ledger["accounts_ok"] == len(permitted)
         assert partial_row["status"] == "PARTIAL" and partial_row["window_start"] == end
         assert partial_row["accounts_failed"] == 1
+        assert automated["window_end"] == end and automated["accounts_ok"] == 1
         keys, _ = bitable_snapshot(sb, "本地推单元日报")
         assert keys and max(keys.values()) == 1  # no duplicates
-        assert all(str(start) <= k.split("|")[0] <= str(end) for k in keys)
+        assert all(
+            str(start) <= k.split("|")[0] <= str(end)
+            for k in keys
+            if k.split("|")[1] != str(permitted[0])
+        )
 
     # The schedule as deployed: 07:00 Asia/Shanghai.
     deps = httpx.post(f"{prefect_server.api_url}/deployments/filter", json={}, timeout=10).json()
@@ -186,13 +232,13 @@ def test_every_deployment_has_a_flow_timeout_below_the_monitors_hung_threshold(t
     hung_s = MonitorSettings().run_timeout_h * 3600
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
     served = {d.name: d for d in build_runner_deployments(ROOT / "prefect.yaml")}
-    assert len(deployments) == 7
+    assert len(deployments) == 8
     for d in deployments:
         flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
         assert flow.name == d["name"]
         assert flow.timeout_seconds is not None, d["name"]
         assert 0 < flow.timeout_seconds < hung_s, (d["name"], flow.timeout_seconds)
-        if d["name"].endswith("-hourly") or d["name"] == "supplier-prices":
+        if d["name"].endswith(("-hourly", "-intraday")) or d["name"] == "supplier-prices":
             assert flow.timeout_seconds < 3600  # over before the next hour's run
         if d["name"] == "supplier-stock":
             assert flow.timeout_seconds < 1800  # over before the next half hour's run

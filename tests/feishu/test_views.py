@@ -85,6 +85,22 @@ def test_rename_and_wrong_filter(feishu: Feishu, sink: BitableSink) -> None:
     assert f == {"北京旗舰店": str(BASE_ID), "上海店": str(BASE_ID + 1), "广州店": str(BASE_ID + 2)}
 
 
+def test_a_view_create_lost_in_transport_is_settled_in_the_same_run(
+    feishu: Feishu, sink: BitableSink
+) -> None:
+    """An HTML 502 on a create (not created) → listed, then created once more: one view per
+    account, each with its filter, nothing failed."""
+    sink.upsert(SPEC, promotion_rows(6, accounts=3))
+    h = sink.ensure_table(SPEC)
+    accounts = {BASE_ID: "北京店", BASE_ID + 1: "上海店", BASE_ID + 2: "广州店"}
+    feishu.sim.knobs.fault_schedule = [("views.create", 2, "html_502")]
+    res = ensure_views(sink.api, h, accounts)
+    assert res.failed == [] and res.created == 3, res
+    names = [v["view_name"] for v in feishu.sim.views(feishu.sim.app_token, h.table_id)]
+    assert sorted(n for n in names if n in accounts.values()) == sorted(accounts.values())
+    assert _filters(feishu, h.table_id) == {n: str(a) for a, n in accounts.items()}
+
+
 def test_view_names_are_sanitised_and_unique() -> None:
     assert sanitize_view_name("[测试] 店", "1") == "(测试) 店"
     assert sanitize_view_name("  ", "123") == "123"

@@ -17,11 +17,13 @@ from flows.dpa import dpa_daily
 from flows.summary import RunSummary
 from integrations.database import tables
 from integrations.database.engine import make_engine
+from integrations.events import DEFAULT_POLICY
 from integrations.feishu.specs import DPA_PRODUCTS
 from integrations.settings import get_settings
 from sandbox.server import Sandbox
 from tests.flows.sandboxed import db_snapshot, point_at
 from tests.flows.test_dpa_flow import _views
+from tests.ops.receiver import SECRET, Receiver
 
 EVENTS_TIMEOUT_S = 30
 
@@ -152,3 +154,43 @@ def test_account_changes_emit_events_and_rename_views(prefect_server, tmp_path, 
         assert db_snapshot(db_url, tables.ad_accounts) == before
         time.sleep(2)
         assert read_account_events(t2, 0) == []
+
+
+@pytest.mark.timeout(150)
+def test_a_failing_events_webhook_never_fails_the_sync(
+    prefect_server, tmp_path, monkeypatch, caplog
+):
+    """Account events also go to ADSYNC_EVENTS_WEBHOOK_URL: a receiver that keeps failing costs
+    a bounded number of retries and a warning, never the sync; a healthy one gets each event."""
+    with Receiver() as recv, Sandbox(profile="fast", n_dpa_products=5) as sb:
+        recv.statuses = [500] * 1000
+        monkeypatch.setenv("ADSYNC_EVENTS_WEBHOOK_URL", recv.url)
+        point_at(sb, tmp_path / "data", monkeypatch)
+        data = sb.data
+        state = accounts_hourly(return_state=True)
+        s = _summary(state)
+        assert state.is_completed(), s.text()
+        n = len(_accounts(get_settings().db_url))
+        assert n == 1 + len(data.aweme_accounts) + len(data.dpa_advertisers) + len(
+            data.local_accounts
+        )
+        warned = [w for w in s.warnings if w.startswith("events webhook:")]
+        assert warned == [
+            f"events webhook: {n} of {n} account event(s) not forwarded "
+            f"(HTTP 500 after {DEFAULT_POLICY.max_attempts} attempt(s)); "
+            "the sync itself is unaffected"
+        ]
+        assert len(recv.bodies) == DEFAULT_POLICY.max_attempts  # bounded retries, then given up
+
+        # The receiver recovers: the next change is delivered once, nothing is re-sent.
+        recv.statuses, recv.bodies = [], []
+        local0 = data.local_accounts[0]
+        data.local_accounts[0] = replace(local0, name=local0.name + "·改名")
+        state = accounts_hourly(return_state=True)
+        s = _summary(state)
+        assert state.is_completed() and not s.warnings, s.text()
+        (body,) = recv.bodies
+        assert [(e["event"], e["resource"]["prefect.resource.id"]) for e in body["events"]] == [
+            ("adsync.account.renamed", f"adsync.account.LOCAL.{local0.id}")
+        ]
+        assert SECRET not in caplog.text and SECRET not in s.text()

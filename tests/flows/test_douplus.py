@@ -30,14 +30,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from flows.douplus import douplus_daily
 from flows.summary import RunStatus, RunSummary
+from flows.window import china_today
 from integrations.database import tables
+from integrations.database.engine import make_engine
 from sandbox.oceanengine.knobs import OceanEngineKnobs
 from sandbox.server import Sandbox
 from tests.conftest import PG_URL, _server_db
 from tests.flows.sandboxed import bitable_snapshot, db_snapshot, point_at, subprocess_env
+from tests.flows.test_transforms_douplus_periods import reference
 
 ORDERS_TABLE = "DOU+订单"
 VIDEOS_TABLE = "DOU+视频日报"
@@ -222,6 +226,55 @@ def test_clean_run_matches_truth_and_rerun_writes_nothing(clean: Clean, monkeypa
     for name, s in again.sinks.items():
         assert s.inserted == 0 and s.deleted == 0, (name, s)
     assert states(sb, db) == clean.state
+
+
+def _rows(db_url: str, table: Any) -> list[dict[str, Any]]:
+    eng = make_engine(db_url)
+    try:
+        with eng.connect() as conn:
+            return [dict(r) for r in conn.execute(select(table)).mappings()]
+    finally:
+        eng.dispose()
+
+
+def test_period_rankings_equal_a_recount_of_the_order_day_rows(clean: Clean):
+    """The rankings the run stored equal a plain Decimal recount of the DB's order-day rows
+    (tests/flows/test_transforms_douplus_periods.py reference), and Bitable holds each once."""
+    sb, db = clean.sb, clean.db
+    stats = _rows(db, tables.douplus_order_daily)
+    pairs = {o["order_id"]: o["item_id"] for o in _rows(db, tables.douplus_orders)}
+    videos = _rows(db, tables.douplus_video_periods)
+    accounts = _rows(db, tables.douplus_account_periods)
+    assert videos and accounts
+    (as_of,) = {r["as_of"] for r in videos + accounts}
+    assert as_of == china_today("Asia/Shanghai") - timedelta(days=1)  # the last settled day
+    want_v, want_a = reference([r for r in stats if r["stat_date"] <= as_of], pairs, as_of)
+
+    def norm(rows: list[dict], key: tuple[str, ...]) -> dict[tuple, dict]:
+        return {
+            tuple(r[k] for k in key): {k: v for k, v in r.items() if k != "updated_at"}
+            for r in rows
+        }
+
+    assert norm(videos, ("period", "item_id")) == norm(want_v, ("period", "item_id"))
+    assert norm(accounts, ("period", "aweme_sec_uid")) == norm(want_a, ("period", "aweme_sec_uid"))
+    # Bitable: one record per DB row, no duplicate key, the cost as stored, a view per 抖音号;
+    # records created in ranking order (the view API cannot sort: docs/contracts/feishu.md V3).
+    for name, rows in (("DOU+视频排行", videos), ("DOU+账号日报", accounts)):
+        keys, records = bitable_snapshot(sb, name)
+        assert max(keys.values()) == 1 and len(records) == len(rows)
+        costs = sorted(money(r["fields"]["消耗(元)"]) for r in records)
+        assert costs == sorted(r["total_cost"] for r in rows)
+        fs = sb.fs
+        table = next(t for t in fs.tables(fs.app_token) if t["name"] == name)
+        views = {v["view_name"] for v in fs.views(fs.app_token, table["table_id"])}
+        assert {a.account_name for a in sb.data.aweme_accounts} <= views, views
+    _, records = bitable_snapshot(sb, "DOU+账号日报")
+    ranks: dict[str, list[int]] = {}
+    for r in records:
+        ranks.setdefault(_text(r["fields"]["周期"]), []).append(int(r["fields"]["消耗排名"]))
+    assert set(ranks) <= {"当日", "近7天", "近30天", "累计"} and "累计" in ranks
+    assert all(v == list(range(1, len(v) + 1)) for v in ranks.values()), ranks
 
 
 def _two_orders_of_one_video(sb: Sandbox) -> tuple[date, str, int, list[int]]:

@@ -25,6 +25,7 @@ def test_the_flow_modules_do_not_import_lark_oapi() -> None:
     code = (
         "import json, sys\n"
         "import flows.cli, flows.run_cli, flows.laike, flows.douplus, flows.dpa, flows.accounts\n"
+        "import flows.douplus_intraday, integrations.events\n"
         "import integrations.feishu, integrations.feishu.specs\n"
         "print(json.dumps(sorted(m for m in ('lark_oapi',) if m in sys.modules)))\n"
     )

@@ -177,6 +177,38 @@ def test_metrics_parse_and_counters_equal_the_ledger(served: OpsServer, setup: S
     assert health == {"adsync_health_status": 2}  # laike-daily's newest finished run failed
 
 
+def test_call_latency_histogram_sums_the_runs(served: OpsServer, setup: Setup):
+    """adsync_api_call_duration_seconds: the runs' histograms (ledger counts["api"]["latency"])
+    summed per flow, cumulative buckets; rows without one (older runs) add nothing."""
+    le = [0.1, 1.0]
+
+    def api(bins: list[int], seconds: float) -> dict:
+        return {"api": {"calls": sum(bins), "throttled": 0,
+                        "latency": {"le": le, "bins": bins, "seconds": seconds}}}  # fmt: skip
+
+    _run(setup, "laike-daily", "SUCCESS", calls=12, counts=api([5, 6, 1], 4.5))
+    _run(setup, "laike-daily", "PARTIAL", calls=3, counts=api([1, 2, 0], 1.25))
+    _run(setup, "laike-daily", "SUCCESS", calls=9, counts={"api": {"calls": 9, "throttled": 0}})
+    _run(setup, "dpa-daily", "FAILED", calls=1, error="x", counts=api([0, 0, 1], 31.0))
+    r = httpx.get(f"{served.url}/metrics", timeout=30)
+    fam = next(
+        f
+        for f in text_string_to_metric_families(r.text)
+        if f.name == "adsync_api_call_duration_seconds"
+    )
+    assert fam.type == "histogram"
+    got = {(s.labels["flow"], s.name, s.labels.get("le")): s.value for s in fam.samples}
+    name = "adsync_api_call_duration_seconds"
+    assert got == {
+        ("dpa-daily", f"{name}_bucket", "0.1"): 0, ("dpa-daily", f"{name}_bucket", "1.0"): 0,
+        ("dpa-daily", f"{name}_bucket", "+Inf"): 1, ("dpa-daily", f"{name}_count", None): 1,
+        ("dpa-daily", f"{name}_sum", None): 31.0,
+        ("laike-daily", f"{name}_bucket", "0.1"): 6, ("laike-daily", f"{name}_bucket", "1.0"): 14,
+        ("laike-daily", f"{name}_bucket", "+Inf"): 15, ("laike-daily", f"{name}_count", None): 15,
+        ("laike-daily", f"{name}_sum", None): 5.75,
+    }  # fmt: skip
+
+
 def test_dataset_lag_per_dataset(served: OpsServer, setup: Setup):
     setup.add_history(ACC_A, days=3, per_day=2, upto=yesterday_cn() - timedelta(days=2))
     fams = {

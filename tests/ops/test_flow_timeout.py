@@ -37,5 +37,7 @@ def test_a_run_past_its_timeout_ends_timed_out_and_not_success_in_the_ledger(
         assert run.finished_at is not None
         assert run.error and "interrupted" in run.error, run.error
         # The run's API cost is in the ledger for monitor.py metrics (40100s: none here).
-        assert run.counts["api"] == {"calls": run.api_calls, "throttled": 0}
+        api = run.counts["api"]
+        assert (api["calls"], api["throttled"]) == (run.api_calls, 0)
+        assert sum(api["latency"]["bins"]) == run.api_calls  # every call timed, even when cut
         assert run.api_calls and run.api_calls >= 1

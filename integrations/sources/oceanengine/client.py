@@ -29,6 +29,7 @@ Python ints, and decimals (yuan amounts) arrive as Decimal, so no value ever pas
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import threading
@@ -124,14 +125,34 @@ OCEANENGINE_RETRY = RetryPolicy(
 )
 
 
+# Upper bounds (seconds) of the call-latency histogram's buckets, Prometheus-style; the last
+# bucket (+Inf) is implied. Each HTTP call's duration (request sent → response or transport
+# error) falls into one bin: a bisect and two additions under the stats lock per call.
+LATENCY_BUCKETS_S: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
 class CallStats:
-    """Thread-safe counters for run summaries: HTTP requests sent, per endpoint, and retries."""
+    """Thread-safe counters for run summaries: HTTP requests sent, per endpoint, retries, and
+    the calls' durations as a histogram (:data:`LATENCY_BUCKETS_S`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._retries: Counter[str] = Counter()
         self._refreshes = 0
+        self._bins = [0] * (len(LATENCY_BUCKETS_S) + 1)  # per bin, not cumulative; last: +Inf
+        self._seconds = 0.0
+
+    def _observe(self, seconds: float) -> None:
+        i = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
+        with self._lock:
+            self._bins[i] += 1
+            self._seconds += seconds
+
+    def latency(self) -> tuple[list[int], float]:
+        """(calls per bin — ≤ each bound of LATENCY_BUCKETS_S, then +Inf — , total seconds)."""
+        with self._lock:
+            return list(self._bins), self._seconds
 
     def _call(self, endpoint: str) -> None:
         with self._lock:
@@ -423,6 +444,7 @@ class OceanEngineClient:
             headers["Content-Type"] = "application/json"
         self.limiter.acquire()
         self.stats._call(name)
+        t0 = time.perf_counter()
         try:
             resp = self._http.request(method, path, params=query, content=content, headers=headers)
         except httpx.TimeoutException as e:
@@ -435,6 +457,8 @@ class OceanEngineClient:
                 endpoint=name,
                 account=account,
             ) from None
+        finally:
+            self.stats._observe(time.perf_counter() - t0)
         return self._decode(resp, name, account)
 
     @staticmethod

@@ -25,7 +25,7 @@ from integrations.datasets import (
     Text,
     ValueKind,
 )
-from integrations.feishu.labels import DOUPLUS_TASK_STATUS_LABELS
+from integrations.feishu.labels import DOUPLUS_PERIOD_LABELS, DOUPLUS_TASK_STATUS_LABELS
 
 SOURCE = "oceanengine"
 
@@ -245,6 +245,108 @@ douplus_video_daily = Dataset(
     checks=Checks(per_account=False),  # DOU+: see douplus_order_daily
 )
 
+# --- DOU+ periods (rankings over today / 7 / 30 days / all time) ---------------------------
+#
+# Key = (period, entity), ``as_of`` a column: the table holds the *current* ranking, one row per
+# period and video (or 抖音号). Each run recomputes every period ending at its as_of
+# (transforms/douplus_periods.py), upserts the rows, then deletes the rows of another as_of
+# (an entity that left a period, e.g. a video that did not spend today): a rerun with unchanged
+# stats writes nothing, and nobody reads a ranking mixed from two days. History stays in the
+# order-day table, from which any past ranking can be recomputed.
+
+_PERIOD_TOTALS = (
+    Col("cost_rank", Int, nullable=False),  # 1 = highest cost in (period, 抖音号) / period
+    Col("order_count", Int, nullable=False),
+)
+_PERIOD_SUMS = (
+    Col("total_cost", Money, nullable=False),
+    Col("total_play", BigInt, nullable=False),
+    Col("likes", BigInt, nullable=False),
+    Col("shares", BigInt, nullable=False),
+    Col("conversions", BigInt, nullable=False),
+    Col("play_per_100_yuan", Ratio),  # plays per ¥100 of cost
+    Col("cost_per_100_play", Ratio),  # yuan per 100 plays
+    Col("like_rate", Ratio),
+    Col("share_rate", Ratio),
+    Col("conversion_cost", Ratio),  # yuan per conversion
+    Col("play_5s_rate", Ratio),  # 5-second completion rate weighted by plays
+)
+_PERIOD_FIELDS = (
+    Field("total_cost", "消耗(元)"),
+    Field("total_play", "播放数"),
+    Field("likes", "点赞数"),
+    Field("shares", "分享数"),
+    Field("conversions", "转化数"),
+    Field("play_per_100_yuan", "每百元播放量"),
+    Field("cost_per_100_play", "百次播放成本(元)", ValueKind.MONEY),  # a yuan ratio
+    Field("like_rate", "点赞率"),
+    Field("share_rate", "分享率"),
+    Field("conversion_cost", "转化成本(元)", ValueKind.MONEY),  # a yuan ratio
+    Field("play_5s_rate", "5秒完播率"),
+)
+
+douplus_video_periods = Dataset(
+    name="douplus_video_periods",
+    source=SOURCE,
+    flow="douplus-daily",
+    key=("period", "item_id"),
+    columns=(
+        Col("period", Text(16)),  # today | last_7_days | last_30_days | all_time
+        Col("as_of", Date, nullable=False),  # the period's last day (China)
+        Col("item_id", Id),
+        Col("aweme_sec_uid", Text(128), nullable=False),
+        *_PERIOD_TOTALS,
+        *_PERIOD_SUMS,
+    ),
+    date_column="as_of",
+    account_columns=("aweme_sec_uid",),
+    bitable=Bitable(
+        table_name="DOU+视频排行",
+        fields=(
+            Field("account_name", "抖音号", ValueKind.TEXT),  # from the run's account names
+            Field("period", "周期", labels=DOUPLUS_PERIOD_LABELS),
+            Field("cost_rank", "消耗排名"),
+            Field("item_id", "视频ID"),
+            Field("order_count", "订单数"),
+            *_PERIOD_FIELDS,
+            Field("as_of", "数据截至"),
+            Field("aweme_sec_uid", "抖音号ID"),
+        ),
+        account_name_field="account_name",
+    ),
+)
+
+douplus_account_periods = Dataset(
+    name="douplus_account_periods",
+    source=SOURCE,
+    flow="douplus-daily",
+    key=("period", "aweme_sec_uid"),
+    columns=(
+        Col("period", Text(16)),
+        Col("as_of", Date, nullable=False),
+        Col("aweme_sec_uid", Text(128)),
+        *_PERIOD_TOTALS,
+        Col("video_count", Int, nullable=False),
+        *_PERIOD_SUMS,
+    ),
+    date_column="as_of",
+    account_columns=("aweme_sec_uid",),
+    bitable=Bitable(
+        table_name="DOU+账号日报",
+        fields=(
+            Field("account_name", "抖音号", ValueKind.TEXT),
+            Field("period", "周期", labels=DOUPLUS_PERIOD_LABELS),
+            Field("cost_rank", "消耗排名"),
+            Field("order_count", "订单数"),
+            Field("video_count", "视频数"),
+            *_PERIOD_FIELDS,
+            Field("as_of", "数据截至"),
+            Field("aweme_sec_uid", "抖音号ID"),
+        ),
+        account_name_field="account_name",
+    ),
+)
+
 # --- DPA -----------------------------------------------------------------------------------
 
 dpa_products = Dataset(
@@ -316,6 +418,8 @@ DATASETS: tuple[Dataset, ...] = (
     douplus_orders,
     douplus_order_daily,
     douplus_video_daily,
+    douplus_video_periods,
+    douplus_account_periods,
     dpa_products,
     ad_accounts,
 )
