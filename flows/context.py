@@ -46,7 +46,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from flows import progress, steps
 from flows.fanout import WriteLane, completed
-from flows.runtime import Runtime, check_flow_settings, get_runtime
+from flows.runtime import (
+    DEFAULT_TENANT,
+    Runtime,
+    check_flow_settings,
+    current_tenant,
+    get_runtime,
+)
 from flows.summary import AccountResult, RunSummary
 from flows.sync_run import final_state, flow_run_id, logger, not_started, publish
 from flows.window import Window, china_today, resolve_window, split_window
@@ -65,6 +71,14 @@ R = TypeVar("R")
 FAN_OUT_WINDOW = 128
 
 
+def _enter_tenant(tenant: str | None) -> Runtime:
+    """Make ``tenant`` the current run's tenant (tasks and the write lane inherit it through
+    the copied context) and return its runtime; an unknown tenant is a ConfigError."""
+    name = tenant or DEFAULT_TENANT
+    current_tenant.set(name)  # also for a refused start: its ledger row names the tenant
+    return get_runtime(name)
+
+
 class RunContext:
     """One flow run: see the module docstring. Built by :meth:`dated` or :meth:`today`."""
 
@@ -73,7 +87,11 @@ class RunContext:
         self.window = window
         self.rt = rt
         self.summary = RunSummary(
-            flow=flow, window_start=window.start, window_end=window.end, run_id=flow_run_id()
+            flow=flow,
+            window_start=window.start,
+            window_end=window.end,
+            run_id=flow_run_id(),
+            tenant=rt.tenant,
         )
         self.progress = progress.RunProgress(
             flow=flow,
@@ -100,11 +118,12 @@ class RunContext:
         start: date | str | None,
         end: date | str | None,
         lookback_days: int | None,
+        tenant: str = DEFAULT_TENANT,
     ) -> RunContext | State:
         """A dated flow's run over the window of its parameters (see resolve_window), or the
         NotStarted state when the parameters or settings are wrong (never retried)."""
         try:
-            s = get_runtime().settings
+            s = _enter_tenant(tenant).settings
             window = resolve_window(
                 date=date,
                 start=start,
@@ -117,10 +136,10 @@ class RunContext:
         return cls._checked(flow, window)
 
     @classmethod
-    def today(cls, flow: str) -> RunContext | State:
+    def today(cls, flow: str, tenant: str = DEFAULT_TENANT) -> RunContext | State:
         """An undated flow's run (accounts, DPA), its window today (China time)."""
         try:
-            window = Window.single(china_today(get_runtime().settings.timezone))
+            window = Window.single(china_today(_enter_tenant(tenant).settings.timezone))
         except ConfigError as e:
             return not_started(flow, str(e))
         return cls._checked(flow, window)
@@ -145,7 +164,12 @@ class RunContext:
     def __enter__(self) -> RunContext:
         s = self.summary
         self._run_pk = ledger.start_run(
-            self.rt.engine, self.flow, s.window_start, s.window_end, run_id=s.run_id
+            self.rt.engine,
+            self.flow,
+            s.window_start,
+            s.window_end,
+            run_id=s.run_id,
+            tenant=self.rt.tenant,
         )
         self._calls_before = self.rt.api_calls()
         self._throttled_before = self.rt.throttled_calls()

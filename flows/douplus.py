@@ -321,6 +321,7 @@ def douplus_daily(
     full: bool = False,
     lookback_days: int | None = None,
     chunk_days: int = 7,
+    tenant: str = "default",
 ):
     """Sync the window. No parameters: yesterday (China time) plus the lookback days, and the
     orders created in the last 7 days (``full``: 90 days) plus every order with stats.
@@ -333,8 +334,12 @@ def douplus_daily(
         full: Orders created in the last 90 days instead of the last 7.
         lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
         chunk_days: Days fetched per report call of a backfill.
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single ADSYNC_* setup.
     """
-    run = RunContext.dated(FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days)
+    run = RunContext.dated(
+        FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days, tenant=tenant
+    )
     if isinstance(run, State):  # could not start: settings, tokens or parameters
         return run
     with run:

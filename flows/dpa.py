@@ -132,13 +132,15 @@ def _unique(libraries: list[Library]) -> list[Library]:
     log_prints=True,
     flow_run_name=run_name("dpa"),
 )
-def dpa_daily(advertisers: list[int] | None = None):
+def dpa_daily(advertisers: list[int] | None = None, tenant: str = "default"):
     """Sync every authorised advertiser's product libraries.
 
     Args:
         advertisers: Only these advertiser ids (default: every authorised advertiser).
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single ADSYNC_* setup.
     """
-    run = RunContext.today(FLOW_NAME)
+    run = RunContext.today(FLOW_NAME, tenant)
     if isinstance(run, State):  # could not start: settings or tokens
         return run
     with run:

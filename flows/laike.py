@@ -56,7 +56,7 @@ def list_local_accounts(only: list[int] | None) -> dict[int, str]:
     **steps.API_TASK,
 )
 def fetch_local_report(account_id: int, start: date, end: date) -> steps.FetchResult:
-    client = get_runtime().client("oceanengine")
+    client = get_runtime().client_for("oceanengine", account_id)  # its principal's token
     fetched = steps.fetch_complete(
         lambda: E.fetch_local_promotion_report(client, account_id, start, end),
         f"local account {account_id}",
@@ -173,6 +173,7 @@ def laike_daily(
     accounts: list[int] | None = None,
     lookback_days: int | None = None,
     chunk_days: int = 7,
+    tenant: str = "default",
 ):
     """Sync the window. No parameters: yesterday (China time) plus the lookback days.
 
@@ -183,8 +184,12 @@ def laike_daily(
         accounts: Only these 本地推 local account ids (default: every authorised one).
         lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
         chunk_days: Days fetched per report call of a backfill (at most 7, the API's span limit).
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single ADSYNC_* setup.
     """
-    run = RunContext.dated(FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days)
+    run = RunContext.dated(
+        FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days, tenant=tenant
+    )
     if isinstance(run, State):  # could not start: settings, tokens or parameters
         return run
     with run:

@@ -9,6 +9,7 @@ Nothing here is passed as a task argument (Prefect would try to hash it); tasks 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from integrations.sources.registry import get_source
 if TYPE_CHECKING:
     from flows.summary import RunSummary
     from integrations.feishu.sink import BitableSink
+    from integrations.tenants import Tenant
     from token_store.api import TokenStore
 
 log = logging.getLogger("adsync.flows")
@@ -62,14 +64,65 @@ def check_flow_settings(settings: Settings, flow_name: str) -> None:
 @dataclass
 class Runtime:
     settings: Settings
+    tenant: str = "default"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _run_cache: ExitStack | None = field(default=None, repr=False)
     # Source clients by name, built on first use; re-entrant: a source may connect another.
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _clients_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
+    # The tenant's other principals (token sets), each a runtime sharing this one's engine;
+    # and which principal authorised each account (filled by the account discovery).
+    _principals: dict[str, Runtime] = field(default_factory=dict, repr=False)
+    account_principal: dict[Any, str] = field(default_factory=dict, repr=False)
+    process_settings: Settings | None = field(default=None, repr=False)
+
     def __post_init__(self) -> None:
         limit_malloc_arenas()  # before the run's thread pools allocate (see flows/memory.py)
+
+    @cached_property
+    def tenant_spec(self) -> Tenant | None:
+        """The tenant's configuration (accounts, labels, principals, bases); None for the
+        single ``ADSYNC_*`` setup."""
+        base = self.process_settings or self.settings
+        if not base.tenants:
+            return None
+        from integrations.tenants import get_tenant
+
+        return get_tenant(base, self.tenant)
+
+    @property
+    def principals(self) -> list[str]:
+        """The tenant's principals, its first (this runtime's own) first."""
+        spec = self.tenant_spec
+        return list(spec.principals) if spec is not None else [self.settings.oceanengine_principal]
+
+    def for_principal(self, principal: str) -> Runtime:
+        """The runtime of one of the tenant's principals (its own token set and client; the
+        engine is shared). This runtime for its own principal."""
+        if principal == self.settings.oceanengine_principal:
+            return self
+        with self._lock:
+            rt = self._principals.get(principal)
+            if rt is None:
+                from integrations.tenants import tenant_settings
+
+                base = self.process_settings or self.settings
+                rt = Runtime(
+                    settings=tenant_settings(base, self.tenant, principal=principal),
+                    tenant=self.tenant,
+                    process_settings=base,
+                )
+                rt.__dict__["engine"] = self.engine  # one pool per tenant, not per principal
+                self._principals[principal] = rt
+            return rt
+
+    def client_for(self, name: str, account_id: Any) -> Any:
+        """The client of source ``name`` with the token of the principal that authorised
+        ``account_id`` (as discovered; this runtime's own principal when not known)."""
+        principal = self.account_principal.get(account_id)
+        rt = self if principal is None else self.for_principal(principal)
+        return rt.client(name)
 
     @cached_property
     def engine(self) -> Engine:
@@ -111,8 +164,10 @@ class Runtime:
         return "Feishu Bitable not configured (ADSYNC_FEISHU_APP_*): Bitable skipped"
 
     def check_tokens(self) -> None:
-        """The stored token set exists and decrypts (no network): TokenStoreError/ConfigError."""
-        self.tokens.get()
+        """Every principal's stored token set exists and decrypts (no network):
+        TokenStoreError/ConfigError."""
+        for p in self.principals:
+            self.for_principal(p).tokens.get()
 
     @cached_property
     def bitable(self) -> BitableSink:
@@ -146,6 +201,11 @@ class Runtime:
     def _stats(self) -> list[Any]:
         with self._clients_lock:
             clients = list(self._clients.values())
+        with self._lock:
+            children = list(self._principals.values())
+        for rt in children:
+            with rt._clients_lock:
+                clients += list(rt._clients.values())
         return [c.stats for c in clients if getattr(c, "stats", None) is not None]
 
     def api_calls(self) -> int:
@@ -186,21 +246,45 @@ class Runtime:
             log.warning("Feishu notification failed: %s", type(e).__name__)
 
 
-_runtime: Runtime | None = None
+# The tenant of the flow run in this context: set by RunContext (flows/context.py) for the whole
+# run. Prefect's task runner and the write lane copy the context into their threads, so a task
+# calling get_runtime() gets its run's tenant even when one process runs two tenants' flows.
+DEFAULT_TENANT = "default"
+current_tenant: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "adsync_tenant", default=DEFAULT_TENANT
+)
+
+# tenant → (the process settings it was built from, its runtime). One runtime per tenant: its
+# own clients (app, QPS, tokens), sink and caches; the engine is per tenant too (cheap: a pool).
+_runtimes: dict[str, tuple[Settings, Runtime]] = {}
 _runtime_lock = threading.Lock()
 
 
-def get_runtime() -> Runtime:
-    """The process's runtime; rebuilt when settings were reloaded (tests clear the cache)."""
-    global _runtime
+def tenant_runtime_settings(settings: Settings, tenant: str) -> Settings:
+    """The settings a tenant's runtime uses: the process settings themselves for the single
+    setup (no ``[[tenants]]``), else the tenant's view (integrations/tenants.py)."""
+    if tenant == DEFAULT_TENANT and not settings.tenants:
+        return settings
+    from integrations.tenants import tenant_settings
+
+    return tenant_settings(settings, tenant)
+
+
+def get_runtime(tenant: str | None = None) -> Runtime:
+    """The runtime of ``tenant`` (default: the current run's tenant), built once per process
+    and tenant; rebuilt when settings were reloaded (tests clear the cache). An unknown tenant
+    is a ConfigError naming it (with "did you mean")."""
+    name = tenant or current_tenant.get()
     with _runtime_lock:
         s = get_settings()
-        if _runtime is None or _runtime.settings is not s:
-            _runtime = Runtime(settings=s)
-        return _runtime
+        cached = _runtimes.get(name)
+        if cached is None or cached[0] is not s:
+            rt = Runtime(settings=tenant_runtime_settings(s, name), tenant=name, process_settings=s)
+            _runtimes[name] = (s, rt)
+            return rt
+        return cached[1]
 
 
 def reset_runtime() -> None:
-    global _runtime
     with _runtime_lock:
-        _runtime = None
+        _runtimes.clear()

@@ -174,8 +174,41 @@ def workbench_ids(rt: Runtime) -> list[int]:
 def local_accounts(rt: Runtime) -> dict[int, str]:
     """Authorised LOCAL accounts (id → name): under each 工作台 and each 来客 account. The 来客
     listing sends no names: such an account is named by its id unless a 工作台 names it. A
-    listing that does not add up is read again once."""
-    return fetch_complete(lambda: _local_accounts(rt), "LOCAL account listing")
+    listing that does not add up is read again once.
+
+    A tenant with several principals lists with each (its token sees the accounts it
+    authorised) and remembers which principal an account came from (its first): the fetch of
+    that account uses that principal's token (``Runtime.client_for``)."""
+    names: dict[int, str] = {}
+    for principal in rt.principals:
+        prt = rt.for_principal(principal)
+        what = "LOCAL account listing" + ("" if prt is rt else f" (principal {principal})")
+        for aid, name in fetch_complete(lambda prt=prt: _local_accounts(prt), what).items():
+            if aid not in names:
+                names[aid] = name
+                rt.account_principal.setdefault(aid, principal)
+    return names
+
+
+def tenant_selection(rt: Runtime, names: Mapping[K, str]) -> dict[K, str]:
+    """The discovered accounts the tenant syncs (integrations/tenants.py ``select_accounts``):
+    all of them under its workbenches, plus its explicit ids, then only labelled ones when the
+    tenant filters by label. The single ``ADSYNC_*`` setup keeps every account."""
+    spec = rt.tenant_spec
+    if spec is None or not (spec.workbench_ids or spec.account_ids or spec.labels):
+        return dict(names)
+    from integrations.tenants import labels_of
+
+    wanted = set(spec.labels)
+    out: dict[K, str] = {}
+    for key, name in names.items():
+        aid = int(str(key)) if str(key).isdigit() else None
+        if not spec.workbench_ids and (aid is None or aid not in spec.account_ids):
+            continue  # only explicit ids were selected
+        if wanted and (aid is None or not labels_of(spec, aid) & wanted):
+            continue
+        out[key] = name
+    return out
 
 
 def _local_accounts(rt: Runtime) -> dict[int, str]:
@@ -209,6 +242,7 @@ def select_accounts(
     limited to ``only`` when given. An id in ``only`` that is not authorised is a ValueError
     naming it. ``aliases`` maps other spellings of an id (text) to the key used in ``names``.
     """
+    names = tenant_selection(rt, names)
     by_text = {str(k): k for k in names} | dict(aliases or {})
     out = dict(names)
     for k, label in rt.settings.accounts.items():  # keys may name accounts of other flows
@@ -294,12 +328,35 @@ def ensure_account_views(
     """One view per account on each dataset's table (see integrations/feishu/views.py).
 
     A view failure is recorded on the dataset's ``bitable:views:`` sink (the run ends PARTIAL,
-    the next run retries the views), never on its records sink: record writes go on."""
+    the next run retries the views), never on its records sink: record writes go on.
+
+    A tenant's ``views_for_labels`` limits the views to its labelled accounts; accounts over
+    Feishu's 200-per-table cap get none, said once per run as a count plus the first few
+    (``OverCap.line``), with the choices (route by label to another base, or views_for_labels).
+    """
+    from integrations.tenants import OverCap, views_over_cap
+
+    spec = rt.tenant_spec
+    with_views = {
+        k: v
+        for k, v in account_names.items()
+        if spec is None or not str(k).isdigit() or spec.gets_view(int(str(k)))
+    }
+    if len(with_views) < len(account_names):
+        summary.warnings.append(
+            f"views only for accounts labelled {', '.join(spec.views_for_labels)} "  # type: ignore[union-attr]
+            f"(views_for_labels): {len(account_names) - len(with_views)} account(s) have none"
+        )
+    base = rt.settings.feishu_app_token or ""
+    ids = sorted(with_views, key=str)
+    over = views_over_cap({base: ids})  # type: ignore[dict-item]
+    if over and not any("without a view" in w for w in summary.warnings):
+        summary.warnings.append(over[0].line())
     for dataset in datasets:
         if summary.sink(f"bitable:{dataset}").error:
             continue  # the table itself failed (e.g. a renamed field): no views to fix
         try:
-            views = rt.bitable.ensure_views(table_spec(dataset, rt.settings), account_names)
+            views = rt.bitable.ensure_views(table_spec(dataset, rt.settings), with_views)
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("Bitable views of %s failed", dataset)
             summary.sink(
@@ -311,11 +368,9 @@ def ensure_account_views(
                 f"{len(views.failed)} view(s) failed (retried next run): "
                 + "; ".join(views.failed[:3])
             )
-        if views.without_view:
-            summary.warnings.append(
-                f"{dataset}: {len(views.without_view)} account(s) without a view "
-                f"(Feishu caps a table at 200 views)"
-            )
+        if views.without_view and not over:  # e.g. the table's own views use up the cap
+            line = OverCap(base, tuple(v.split(" ")[0] for v in views.without_view)).line()  # type: ignore[arg-type]
+            summary.warnings.append(f"{dataset}: {line}")
 
 
 def project_to_bitable(

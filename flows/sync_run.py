@@ -94,15 +94,18 @@ def final_state(summary: RunSummary) -> State:
 
 
 def run_name(label: str) -> Callable[[], str]:
-    """A ``flow_run_name`` callable: ``laike 2026-11-25..2026-11-28`` (+ the token principal when
-    it is not the default), so runs and backfills can be told apart in the Prefect UI."""
+    """A ``flow_run_name`` callable: ``laike 2026-11-25..2026-11-28`` (+ the tenant when it is
+    not ``default``, + the token principal when it is not the default), so runs, tenants and
+    backfills can be told apart in the Prefect UI."""
 
     def name() -> str:
         from prefect.runtime import flow_run
 
         params = dict(flow_run.parameters or {})
+        tenant = str(params.get("tenant") or "default")
+        who = "" if tenant == "default" else f" {tenant}"
         try:
-            s = get_runtime().settings
+            s = get_runtime(tenant).settings
             if {"date", "start", "end"} & set(params):
                 lookback = params.get("lookback_days")
                 window: Window | str = resolve_window(
@@ -114,10 +117,11 @@ def run_name(label: str) -> Callable[[], str]:
                 )
             else:
                 window = Window.single(china_today(s.timezone))
-            tenant = "" if s.oceanengine_principal == "default" else f" {s.oceanengine_principal}"
+            principal = s.oceanengine_principal
+            who += "" if principal in ("default", None) else f" {principal}"
         except Exception:  # noqa: BLE001 - bad settings/parameters: the run itself reports them
-            return label
-        return f"{label} {window}{tenant}"
+            return f"{label}{who}"
+        return f"{label} {window}{who}"
 
     return name
 
@@ -127,8 +131,10 @@ def record_failed_start(flow_name: str, reason: str) -> None:
     parameter) still leaves a FAILED row, so ``monitor.py`` sees it without Prefect. Best effort:
     when the database itself is what failed, Prefect's state is the only record."""
     try:
-        rt = get_runtime()
-        pk = ledger.start_run(rt.engine, flow_name, None, None, run_id=flow_run_id())
+        rt = get_runtime()  # the current run's tenant (flows/context.py sets it first)
+        pk = ledger.start_run(
+            rt.engine, flow_name, None, None, run_id=flow_run_id(), tenant=rt.tenant
+        )
         ledger.finish_run(
             rt.engine, pk, status=RunStatus.FAILED.value, error=f"did not start: {reason}"
         )

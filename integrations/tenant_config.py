@@ -27,6 +27,8 @@ Example::
     [tenants.labels]                     # label → account ids (the routing and filter vocabulary)
     north = [1790000000000201]
 
+    views_for_labels = ["north"]         # optional: per-account views only for these accounts
+
     [tenants.feishu]
     app_id = "cli_a1b2"
     app_secret_env = "ACME_FEISHU_APP_SECRET"
@@ -110,6 +112,9 @@ class TenantConfig(_Strict):
     accounts: AccountSelection = Field(default_factory=AccountSelection)
     labels: dict[Label, list[Id]] = Field(default_factory=dict)
     feishu: FeishuApp | None = None  # none: this tenant writes the database only
+    # Views over Feishu's 200-per-table cap: give per-account views only to accounts carrying
+    # one of these labels (empty: every account gets one, up to the cap).
+    views_for_labels: list[Label] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

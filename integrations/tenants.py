@@ -57,6 +57,13 @@ class Tenant:
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None
     bases: tuple[Base, ...] = ()
+    views_for_labels: tuple[str, ...] = ()  # views only for accounts with one of these labels
+
+    def gets_view(self, account_id: int) -> bool:
+        """Whether the account gets per-account views (``views_for_labels``; empty: all)."""
+        if not self.views_for_labels:
+            return True
+        return bool(labels_of(self, account_id) & set(self.views_for_labels))
 
     @property
     def default_base(self) -> str | None:
@@ -82,12 +89,16 @@ def _secret(tenant: str, key: str, var: str, dotenv: Mapping[str, str | None]) -
 def _check(cfg: TenantConfig) -> None:
     """Cross-field rules pydantic cannot see: labels defined, one default base, no duplicates."""
     defined = set(cfg.labels)
-    for label in cfg.accounts.labels:
-        if label not in defined:
-            raise ConfigError(
-                f"{_where(cfg.name, 'accounts.labels')}: label {label!r} is not defined "
-                f"under [tenants.labels] (defined: {', '.join(sorted(defined)) or 'none'})"
-            )
+    for key, used in (
+        ("accounts.labels", cfg.accounts.labels),
+        ("views_for_labels", cfg.views_for_labels),
+    ):
+        for label in used:
+            if label not in defined:
+                raise ConfigError(
+                    f"{_where(cfg.name, key)}: label {label!r} is not defined "
+                    f"under [tenants.labels] (defined: {', '.join(sorted(defined)) or 'none'})"
+                )
     if cfg.feishu is None:
         return
     tokens = [b.app_token for b in cfg.feishu.bases]
@@ -138,6 +149,7 @@ def _from_config(cfg: TenantConfig, s: Settings, dotenv: Mapping[str, str | None
         feishu_app_id=cfg.feishu.app_id if cfg.feishu else None,
         feishu_app_secret=fs_secret,
         bases=tuple(cfg.feishu.bases) if cfg.feishu else (),
+        views_for_labels=tuple(cfg.views_for_labels),
     )
 
 
