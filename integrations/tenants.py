@@ -246,6 +246,29 @@ def tenant_settings(
     return settings.model_copy(update=update)
 
 
+def settings_for(
+    settings: Settings,
+    tenant: str | None,
+    *,
+    principal: str | None = None,
+    base: str | None = None,
+) -> Settings:
+    """What a command works on for ``--tenant`` (``None``/``default`` on the single setup: the
+    settings themselves, ``principal`` applied). An unknown tenant is a ConfigError of one line
+    with "did you mean"."""
+    name = tenant or DEFAULT_TENANT
+    if name == DEFAULT_TENANT and not settings.tenants:
+        if principal is None and base is None:
+            return settings
+        update: dict[str, object] = {}
+        if principal is not None:
+            update["oceanengine_principal"] = principal
+        if base is not None:
+            update["feishu_app_token"] = base
+        return settings.model_copy(update=update)
+    return tenant_settings(settings, name, principal=principal, base=base)
+
+
 # --- account selection and routing (pure) ----------------------------------------------------
 
 
