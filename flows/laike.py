@@ -141,7 +141,12 @@ class _Batches:
         chunk's final flush, which projects the rest of the chunk's DB rows."""
         batch, rows, self.rows, self.batch = self.batch, self.rows, [], []
         plan: list[Projection] = []
-        if self.bitable and last:
+        if self.bitable and last and self.run.rt.tenant_spec is not None:
+            # A tenant's base holds its own accounts only: the DB has other tenants' rows.
+            mine = list(self.names)
+            plan = [Projection(PROMOS, accounts=[a for a in mine if a not in self.promo_done])]
+            plan.append(Projection(ACCOUNTS, accounts=[a for a in mine if a not in self.acct_done]))
+        elif self.bitable and last:
             plan = [Projection(PROMOS, exclude=list(self.promo_done))]
             plan.append(Projection(ACCOUNTS, exclude=list(self.acct_done)))
         elif self.bitable:

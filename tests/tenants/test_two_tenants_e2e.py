@@ -1,0 +1,159 @@
+"""Two tenants on the sandbox (issue 20): two Ocean Engine apps with disjoint accounts, three
+principals, two Feishu bases. Each tenant's rows land only in its own base, ledger rows carry
+the tenant, and a revoked authorisation in one tenant leaves the other green."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from flows.laike import laike_daily
+from flows.run_cli import execute
+from flows.runtime import get_runtime, reset_runtime
+from flows.summary import RunStatus, RunSummary
+from integrations.database import tables
+from integrations.database.engine import make_engine
+from integrations.settings import get_settings
+from integrations.tenants import settings_for
+from sandbox.server import Sandbox
+from tests.flows.sandboxed import point_at
+from token_store.api import build_token_store
+
+APP_B = 1_790_000_000_000_002
+SECRET_B = "sandbox-oe-secret-app-b-5d1e"
+# The promotion table and its account column (integrations/sources/oceanengine/datasets.py).
+PROMOS, ACCOUNT_FIELD = "本地推单元日报", "账户ID"
+
+
+def _toml(sb: Sandbox, base_b: str, acme: list[int], brand: list[int]) -> str:
+    return f"""
+[[tenants]]
+name = "acme"
+principals = [{{ name = "alice" }}]
+[tenants.oceanengine]
+app_id = "{sb.oe.app_id}"
+app_secret_env = "ACME_OE_SECRET"
+[tenants.accounts]
+workbench_ids = [{sb.data.cc_account_id}]
+labels = ["mine"]
+[tenants.labels]
+mine = {acme}
+[tenants.feishu]
+app_id = "{sb.fs.app_id}"
+app_secret_env = "FS_SECRET"
+bases = [{{ app_token = "{sb.fs.app_token}" }}]
+
+[[tenants]]
+name = "brand-b"
+principals = [{{ name = "bob" }}, {{ name = "carol" }}]
+[tenants.oceanengine]
+app_id = "{APP_B}"
+app_secret_env = "BRAND_B_OE_SECRET"
+[tenants.accounts]
+account_ids = {brand}
+[tenants.feishu]
+app_id = "{sb.fs.app_id}"
+app_secret_env = "FS_SECRET"
+bases = [{{ app_token = "{base_b}" }}]
+"""
+
+
+def _promo_accounts(sb: Sandbox, base: str) -> set[int]:
+    fs = sb.fs
+    found = [t for t in fs.tables(base) if t["name"] == PROMOS]
+    if not found:
+        return set()
+    out: set[int] = set()
+    for r in fs.records(base, found[0]["table_id"]):
+        v = r["fields"][ACCOUNT_FIELD]
+        if isinstance(v, list):  # rich text segments
+            v = "".join(seg.get("text", "") for seg in v)
+        out.add(int(v))
+    return out
+
+
+@pytest.mark.timeout(300)
+def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypatch) -> None:
+    with Sandbox(
+        state_dir=tmp_path / "sb", profile="fast", n_local_accounts=6, promotions_per_account=3
+    ) as sb:
+        sb.oe.add_app(APP_B, SECRET_B)
+        base_b = sb.fs.store.create_base("brand-b").app_token
+        ok = [a.id for a in sb.data.local_accounts if not a.forbidden]
+        assert len(ok) >= 4
+        acme, brand = ok[:2], ok[2:4]
+        db_url = f"sqlite:///{tmp_path / 'app.db'}"
+        point_at(sb, tmp_path / "data", monkeypatch, db_url)  # the env of the sandbox
+        # Tenants replace the flat per-tenant settings.
+        for k in (
+            "ADSYNC_OCEANENGINE_APP_ID",
+            "ADSYNC_OCEANENGINE_APP_SECRET",
+            "ADSYNC_OCEANENGINE_CC_ACCOUNT_ID",
+            "ADSYNC_FEISHU_APP_ID",
+            "ADSYNC_FEISHU_APP_SECRET",
+            "ADSYNC_FEISHU_APP_TOKEN",
+        ):
+            monkeypatch.delenv(k, raising=False)
+        monkeypatch.setenv("ACME_OE_SECRET", sb.oe.app_secret)
+        monkeypatch.setenv("BRAND_B_OE_SECRET", SECRET_B)
+        monkeypatch.setenv("FS_SECRET", str(sb.fs.app_secret))
+        (tmp_path / "adsync.toml").write_text(_toml(sb, base_b, acme, brand), encoding="utf-8")
+        monkeypatch.setenv("ADSYNC_CONFIG_FILE", str(tmp_path / "adsync.toml"))
+        get_settings.cache_clear()
+        reset_runtime()
+        s = get_settings()
+        # Three principals, each with its own consent on its own app: alice (acme, the
+        # 工作台), bob (brand-b, the 来客 account), carol (brand-b, the 工作台).
+        consents = [
+            ("acme", "alice", sb.oe.issue_auth_code()),
+            ("brand-b", "bob", sb.oe.issue_auth_code([sb.data.life_account_id], app_id=APP_B)),
+            ("brand-b", "carol", sb.oe.issue_auth_code(app_id=APP_B)),
+        ]
+        for tenant, principal, code in consents:
+            ts = settings_for(s, tenant, principal=principal)
+            build_token_store(ts).exchange_auth_code(code)
+
+        a = execute(laike_daily, tenant="acme")
+        b = execute(laike_daily, tenant="brand-b")
+        assert isinstance(a, RunSummary) and isinstance(b, RunSummary)
+        assert a.status is RunStatus.SUCCESS and b.status is RunStatus.SUCCESS
+        assert a.tenant == "acme" and b.tenant == "brand-b"
+        assert {int(x.account_id) for x in a.accounts} == set(acme)
+        assert {int(x.account_id) for x in b.accounts} == set(brand)
+        # brand-b's accounts came from its first principal's discovery, fetched with its token.
+        rt_b = get_runtime("brand-b")
+        assert {rt_b.account_principal[x] for x in brand} == {"bob"}
+
+        # Each tenant's rows only in its own base.
+        assert _promo_accounts(sb, sb.fs.app_token) == set(acme)
+        assert _promo_accounts(sb, base_b) == set(brand)
+
+        eng = make_engine(db_url)
+        try:
+            with eng.connect() as conn:
+                t = tables.local_promotion_daily
+                stored = set(conn.execute(sa.select(t.c.local_account_id).distinct()).scalars())
+                runs = conn.execute(
+                    sa.select(tables.sync_runs.c.tenant, tables.sync_runs.c.status)
+                ).all()
+            assert stored == set(acme) | set(brand)
+            assert sorted(runs) == [("acme", "SUCCESS"), ("brand-b", "SUCCESS")]
+
+            # acme's authorisation withdrawn: acme fails, brand-b stays green.
+            assert sb.oe.auth.revoke_app(sb.oe.app_id) >= 1
+            reset_runtime()
+            a2 = execute(laike_daily, tenant="acme")
+            b2 = execute(laike_daily, tenant="brand-b")
+            assert a2 is None or a2.status is not RunStatus.SUCCESS
+            assert isinstance(b2, RunSummary) and b2.status is RunStatus.SUCCESS
+            with eng.connect() as conn:
+                last = dict(
+                    conn.execute(
+                        sa.select(tables.sync_runs.c.tenant, tables.sync_runs.c.status).order_by(
+                            tables.sync_runs.c.id
+                        )
+                    ).all()[-2:]
+                )
+            assert last["brand-b"] == "SUCCESS" and last["acme"] != "SUCCESS"
+        finally:
+            eng.dispose()
