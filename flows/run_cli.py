@@ -269,8 +269,26 @@ def serve(
     serve_deployments(prefect_yaml, limit=limit)
 
 
+deployments_app = typer.Typer(help="Prefect deployments per tenant.", no_args_is_help=True)
+
+
+@deployments_app.command("generate")
+def deployments_generate(
+    prefect_yaml: Path = typer.Option(Path("prefect.yaml"), help="The deployments to copy."),
+    output: Path = typer.Option(Path("prefect.tenants.yaml"), help="The file written."),
+) -> None:
+    """Each [[tenants]] entry's deployments and schedules → prefect.tenants.yaml (deploy it
+    with `prefect --no-prompt deploy --all --prefect-file prefect.tenants.yaml`)."""
+    from flows.tenant_deployments import generate
+
+    names = generate(get_settings(), prefect_yaml, output)
+    typer.echo(f"wrote {len(names)} deployment(s) to {output}: {', '.join(names)}")
+    typer.echo(f"deploy: prefect --no-prompt deploy --all --prefect-file {output}")
+
+
 def register(app: typer.Typer) -> None:
     """Attach the flow commands to the root app (``main`` prepared Prefect's environment)."""
     app.add_typer(run_app, name="run")
+    app.add_typer(deployments_app, name="deployments")
     app.command("demo")(demo)
     app.command("serve")(serve)
