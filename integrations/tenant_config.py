@@ -14,6 +14,7 @@ Example::
     [[tenants]]
     name = "acme"
     principals = [{ name = "alice" }, { name = "bob" }]
+    views_for_labels = ["north"]   # optional: per-account views only for these (200-view cap)
 
     [tenants.oceanengine]
     app_id = "1790000000000001"
@@ -26,8 +27,6 @@ Example::
 
     [tenants.labels]                     # label → account ids (the routing and filter vocabulary)
     north = [1790000000000201]
-
-    views_for_labels = ["north"]         # optional: per-account views only for these accounts
 
     [tenants.feishu]
     app_id = "cli_a1b2"

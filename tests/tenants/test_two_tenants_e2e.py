@@ -46,11 +46,14 @@ bases = [{{ app_token = "{sb.fs.app_token}" }}]
 [[tenants]]
 name = "brand-b"
 principals = [{{ name = "bob" }}, {{ name = "carol" }}]
+views_for_labels = ["vip"]
 [tenants.oceanengine]
 app_id = "{APP_B}"
 app_secret_env = "BRAND_B_OE_SECRET"
 [tenants.accounts]
 account_ids = {brand}
+[tenants.labels]
+vip = [{brand[0]}]
 [tenants.feishu]
 app_id = "{sb.fs.app_id}"
 app_secret_env = "FS_SECRET"
@@ -123,6 +126,21 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
         # brand-b's accounts came from its first principal's discovery, fetched with its token.
         rt_b = get_runtime("brand-b")
         assert {rt_b.account_principal[x] for x in brand} == {"bob"}
+
+        # views_for_labels: brand-b's per-account views only for its labelled account.
+        names = {x.id: x.name for x in sb.data.local_accounts}
+        assert any("views_for_labels" in w and "1 account(s)" in w for w in b.warnings)
+        table_b = next(t for t in sb.fs.tables(base_b) if t["name"] == PROMOS)
+        views_b = {v["view_name"] for v in sb.fs.views(base_b, table_b["table_id"])}
+
+        # (Accounts discovered through a 来客 grant are named by their id.)
+        def has_view(views: set[str], acct: int) -> bool:
+            return any(names[acct] in v or str(acct) in v for v in views)
+
+        assert has_view(views_b, brand[0]) and not has_view(views_b, brand[1]), views_b
+        table_a = next(t for t in sb.fs.tables(sb.fs.app_token) if t["name"] == PROMOS)
+        views_a = {v["view_name"] for v in sb.fs.views(sb.fs.app_token, table_a["table_id"])}
+        assert all(has_view(views_a, x) for x in acme), views_a
 
         # Each tenant's rows only in its own base.
         assert _promo_accounts(sb, sb.fs.app_token) == set(acme)
