@@ -54,7 +54,7 @@ from flows.runtime import (
     get_runtime,
 )
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import final_state, flow_run_id, logger, not_started, publish
+from flows.sync_run import artifact_key, final_state, flow_run_id, logger, not_started, publish
 from flows.window import Window, china_today, resolve_window, split_window
 from integrations.database import ledger
 from integrations.settings import ConfigError
@@ -98,6 +98,7 @@ class RunContext:
             window=f"{window.start}..{window.end}",
             api_calls=rt.api_calls,
             throttled=rt.throttled_calls,
+            key=artifact_key(flow, rt.tenant),
         )
         self._outcomes: dict[Any, AccountResult] = {}
         self._declared = 0  # progress units declared by chunks() and not yet fetched or skipped
@@ -208,7 +209,7 @@ class RunContext:
             self._finish_ledger()
         if exc is not None and not isinstance(exc, Exception):
             return False
-        publish(self.summary, self.flow)
+        publish(self.summary, artifact_key(self.flow, self.rt.tenant))
         self.rt.notify(self.summary)
         logger().info("%s", self.summary.text().splitlines()[0])
         self._state = final_state(self.summary)

@@ -142,6 +142,12 @@ def record_failed_start(flow_name: str, reason: str) -> None:
         log.warning("%s: could not record the failed start in sync_runs: %s", flow_name, e)
 
 
+def artifact_key(flow_name: str, tenant: str) -> str:
+    """Artifact key stem: the flow, plus the tenant when it is not ``default`` (each tenant's
+    latest artifacts apart; keys allow lower-case letters, digits and dashes only)."""
+    return flow_name if tenant == "default" else f"{flow_name}-{tenant.replace('_', '-')}"
+
+
 def publish(summary: RunSummary, key: str) -> None:
     """The run's account table and summary as Prefect artifacts (inside a flow run only)."""
     if FlowRunContext.get() is None:
