@@ -166,7 +166,11 @@ class OceanEngineSim:
         return _Json({"ok": True})
 
     async def _auth_code_endpoint(self, request: Request) -> Response:
-        return _Json({"auth_code": self.issue_auth_code()})
+        raw = request.query_params.get("app_id", "")  # another app's consent (add_app)
+        app_id = int(raw) if raw.isdigit() else None
+        if app_id is not None and app_id not in self.apps:
+            return _Json({"error": f"app {app_id} is not served"}, status_code=404)
+        return _Json({"auth_code": self.issue_auth_code(app_id=app_id)})
 
     async def _dispatch(self, request: Request) -> Response:
         endpoint = normalize(request.url.path)
