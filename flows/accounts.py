@@ -62,7 +62,7 @@ INCOMPLETE = Listing("-", complete=False)  # what a failed listing counts as
     **steps.API_TASK,
 )
 def list_authorised() -> Listing:
-    fetched = E.fetch_authorized_accounts(get_runtime().client("oceanengine"))
+    fetched = steps.authorized_accounts(get_runtime())  # every principal's consent
     out = Listing(E.EP_ADVERTISER_GET, [a.to_row() for a in fetched.rows])
     if fetched.rejections:
         out.complete = False

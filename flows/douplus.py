@@ -79,7 +79,7 @@ def aweme_accounts(rt: Runtime, only: Sequence[str] | None = None) -> dict[str, 
     ``settings.accounts`` names win, keyed by account id or aweme_sec_uid. ``only`` keeps the
     accounts named there by aweme_sec_uid or account id; an unknown one is a ValueError.
     """
-    listed = E.fetch_authorized_accounts(rt.client("oceanengine"))
+    listed = steps.authorized_accounts(rt)  # every principal's consent
     for rej in listed.rejections:
         log.warning("account listing: %s", rej)
     names: dict[str, str] = {}
@@ -118,7 +118,7 @@ def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult
     fetched = steps.fetch_complete(
         lambda: E.collect(
             E.iter_douplus_report(
-                rt.client("oceanengine"),
+                rt.client_for("oceanengine", aweme_sec_uid),  # its principal's token
                 aweme_sec_uid,
                 start,
                 end,
@@ -150,7 +150,7 @@ def fetch_orders(
 def _fetch_orders(
     rt: Runtime, aweme_sec_uid: str, created_since: date | None, today: date, order_ids: list[int]
 ) -> steps.FetchResult:
-    client, unit = rt.client("oceanengine"), rt.settings.douplus_money_unit
+    client, unit = rt.client_for("oceanengine", aweme_sec_uid), rt.settings.douplus_money_unit
     out: Fetched[dict] = Fetched()
     if created_since is not None:
         out = E.collect(

@@ -50,7 +50,7 @@ class Library:
 def list_advertisers(only: list[int] | None) -> dict[int, str]:
     """Authorised, valid ADVERTISER accounts (id → name; the user's labels win)."""
     rt = get_runtime()
-    fetched = E.fetch_authorized_accounts(rt.client("oceanengine"))
+    fetched = steps.authorized_accounts(rt)  # every principal's consent
     for rej in fetched.rejections:
         log.warning("account listing: %s", rej)
     names = {
@@ -67,7 +67,8 @@ def list_advertisers(only: list[int] | None) -> dict[int, str]:
     **steps.API_TASK,
 )
 def list_libraries(advertiser_id: int) -> list[Library]:
-    fetched = E.fetch_dpa_availables(get_runtime().client("oceanengine"), advertiser_id)
+    client = get_runtime().client_for("oceanengine", advertiser_id)  # its principal's token
+    fetched = E.fetch_dpa_availables(client, advertiser_id)
     for rej in fetched.rejections:
         log.warning("advertiser %s: library listing: %s", advertiser_id, rej)
     return [Library(advertiser_id, p.platform_id, p.name or "") for p in fetched.rows]
@@ -79,7 +80,7 @@ def list_libraries(advertiser_id: int) -> list[Library]:
     **steps.API_TASK,
 )
 def fetch_products(library: Library) -> steps.FetchResult:
-    client = get_runtime().client("oceanengine")
+    client = get_runtime().client_for("oceanengine", library.advertiser_id)
     fetched = steps.fetch_complete(
         lambda: E.collect(E.iter_dpa_products(client, library.advertiser_id, library.platform_id)),
         f"DPA library {library.advertiser_id}/{library.platform_id}",

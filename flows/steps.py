@@ -148,6 +148,28 @@ CC_ACCOUNT_TYPES = frozenset({"CUSTOMER_ADMIN", "CUSTOMER_OPERATOR"})
 LIFE_ACCOUNT_TYPE = "PLATFORM_ROLE_LIFE"
 
 
+def authorized_accounts(rt: Runtime) -> E.Fetched:
+    """The accounts the consents cover (``oauth2/advertiser/get``), of every principal of the
+    tenant: each account is remembered with the first principal whose consent covers it (its
+    fetches use that principal's token, ``Runtime.client_for``), keyed by id and, for a 抖音号,
+    by its aweme_sec_uid too."""
+    rows: list[Any] = []
+    rejections: list[Any] = []
+    seen: set[int] = set()
+    for principal in rt.principals:
+        got = E.fetch_authorized_accounts(rt.for_principal(principal).client("oceanengine"))
+        rejections += got.rejections
+        for a in got.rows:
+            if a.id in seen:
+                continue
+            seen.add(a.id)
+            rows.append(a)
+            rt.account_principal.setdefault(a.id, principal)
+            if getattr(a, "account_string_id", None):
+                rt.account_principal.setdefault(a.account_string_id, principal)
+    return E.Fetched(rows, rejections)
+
+
 def local_parents(rt: Runtime) -> tuple[list[int], list[int]]:
     """Where LOCAL accounts are listed: (工作台 ids, 来客 ids). The configured 工作台, else the
     consent's CUSTOMER_ADMIN/OPERATOR accounts; plus its 来客 (PLATFORM_ROLE_LIFE) accounts,
@@ -373,6 +395,23 @@ def ensure_account_views(
             summary.warnings.append(f"{dataset}: {line}")
 
 
+def _tenant_window_rows(
+    rt: Runtime,
+    dataset: str,
+    window: Window | None,
+    account_field: str,
+    account_names: Mapping[Any, str],
+) -> list[dict[str, Any]]:
+    """The window's DB rows; for a tenant only its run's accounts' (the database holds every
+    tenant's rows, a tenant's base only its own). A table without the account column: all."""
+    table = tables.DATASET_TABLES[dataset]
+    if rt.tenant_spec is None or account_field not in table.c:
+        return window_rows(rt, dataset, window)
+    return window_rows(
+        rt, dataset, window, account_field=account_field, accounts=list(account_names)
+    )
+
+
 def project_to_bitable(
     rt: Runtime,
     summary: RunSummary,
@@ -395,8 +434,13 @@ def project_to_bitable(
             rows_ = (
                 list(rows[dataset])
                 if rows is not None and dataset in rows
-                else window_rows(rt, dataset, window)
+                else _tenant_window_rows(rt, dataset, window, account_field, account_names)
             )
+            if rt.tenant_spec is not None:  # a tenant's base holds its own accounts' rows only
+                mine = {str(k) for k in account_names}
+                rows_ = [
+                    r for r in rows_ if account_field not in r or str(r[account_field]) in mine
+                ]
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("reading %s for Bitable failed", dataset)
             summary.sink(f"bitable:{dataset}").error = short_reason(e)
