@@ -91,15 +91,19 @@ def write_batch(
         steps.upsert_db(rt, tables.local_promotion_daily, to_rows(promos), summary)
         steps.upsert_db(rt, tables.local_account_daily, daily, summary)
     for p in projections:
-        out = steps.window_rows(
-            rt, p.dataset, window, accounts=p.accounts, exclude_accounts=p.exclude
-        )
-        steps.project_rows(rt, summary, p.dataset, out, account_names=names)
+        # A tenant routing accounts to several bases: each base gets its own accounts' rows.
+        groups = rt.routed(p.accounts) if p.accounts is not None else [(rt, None)]
+        for base_rt, accounts in groups:
+            out = steps.window_rows(
+                rt, p.dataset, window, accounts=accounts, exclude_accounts=p.exclude
+            )
+            steps.project_rows(base_rt, summary, p.dataset, out, account_names=names)
 
 
 @task(name="ensure-views", cache_policy=NO_CACHE)
 def ensure_views(names: dict[int, str], summary: RunSummary) -> None:
-    steps.ensure_account_views(get_runtime(), summary, DATASETS, names)
+    for base_rt, accounts in get_runtime().routed(names):  # each base: views of its accounts
+        steps.ensure_account_views(base_rt, summary, DATASETS, {a: names[a] for a in accounts})
 
 
 class _Batches:

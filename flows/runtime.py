@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -74,6 +74,7 @@ class Runtime:
     # The tenant's other principals (token sets), each a runtime sharing this one's engine;
     # and which principal authorised each account (filled by the account discovery).
     _principals: dict[str, Runtime] = field(default_factory=dict, repr=False)
+    _bases: dict[str, Runtime] = field(default_factory=dict, repr=False)  # other bases' sinks
     account_principal: dict[Any, str] = field(default_factory=dict, repr=False)
     process_settings: Settings | None = field(default=None, repr=False)
 
@@ -116,6 +117,57 @@ class Runtime:
                 rt.__dict__["engine"] = self.engine  # one pool per tenant, not per principal
                 self._principals[principal] = rt
             return rt
+
+    def for_base(self, app_token: str) -> Runtime:
+        """The runtime writing the tenant's base ``app_token``: its own sink (and one-writer
+        lease), this runtime's engine and source clients. This runtime for its own base."""
+        if app_token == self.settings.feishu_app_token:
+            return self
+        with self._lock:
+            rt = self._bases.get(app_token)
+            if rt is None:
+                from integrations.tenants import tenant_settings
+
+                base = self.process_settings or self.settings
+                rt = Runtime(
+                    settings=tenant_settings(
+                        base,
+                        self.tenant,
+                        principal=self.settings.oceanengine_principal,
+                        base=app_token,
+                    ),
+                    tenant=self.tenant,
+                    process_settings=base,
+                )
+                rt.__dict__["engine"] = self.engine
+                rt._clients = self._clients  # one client (rate limiter, tokens) per app
+                rt._clients_lock = self._clients_lock
+                rt._principals = self._principals
+                rt.account_principal = self.account_principal
+                self._bases[app_token] = rt
+            rt._run_cache = self._run_cache
+            return rt
+
+    def routed(self, account_ids: Iterable[Any]) -> list[tuple[Runtime, list[Any]]]:
+        """Accounts grouped by the base they are written to (the tenant's routing by label,
+        integrations/tenants.py ``route_accounts``), each with that base's runtime; one group
+        on this runtime for the single setup or a tenant with one base. Accounts no base takes
+        (no default base) are left out."""
+        ids = list(account_ids)
+        spec = self.tenant_spec
+        if spec is None or len(spec.bases) <= 1:
+            return [(self, ids)]
+        from integrations.tenants import route_accounts
+
+        by_int = {int(str(a)): a for a in ids if str(a).isdigit()}
+        out: list[tuple[Runtime, list[Any]]] = []
+        for token, accts in route_accounts(spec, by_int).items():
+            if token is not None:
+                out.append((self.for_base(token), [by_int[a] for a in accts]))
+        other = [a for a in ids if not str(a).isdigit()]  # e.g. 抖音号 keys: the default base
+        if other:
+            out.append((self, other))
+        return out
 
     def client_for(self, name: str, account_id: Any) -> Any:
         """The client of source ``name`` with the token of the principal that authorised
@@ -192,6 +244,9 @@ class Runtime:
         with ExitStack() as stack:
             if "bitable" in self.__dict__:
                 stack.enter_context(self.bitable.tables_cached())
+            for other in list(self._bases.values()):  # the tenant's other bases
+                if "bitable" in other.__dict__:
+                    stack.enter_context(other.bitable.tables_cached())
             self._run_cache = stack
             try:
                 yield

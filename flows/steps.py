@@ -429,6 +429,31 @@ def project_to_bitable(
     that sink and the others go on.
     """
     datasets = list(datasets)
+    # A tenant routing accounts to several bases: each base gets its own accounts (one sink
+    # per base, each with its one-writer lease).
+    for base_rt, accounts in rt.routed(account_names):
+        _project_base(
+            rt,
+            base_rt,
+            summary,
+            datasets,
+            window,
+            {a: account_names[a] for a in accounts},
+            account_field,
+            rows,
+        )
+
+
+def _project_base(
+    rt: Runtime,
+    base_rt: Runtime,
+    summary: RunSummary,
+    datasets: list[str],
+    window: Window | None,
+    account_names: dict[Any, str],
+    account_field: str,
+    rows: Mapping[str, Sequence[dict[str, Any]]] | None,
+) -> None:
     for dataset in datasets:
         try:
             rows_ = (
@@ -446,6 +471,11 @@ def project_to_bitable(
             summary.sink(f"bitable:{dataset}").error = short_reason(e)
             continue
         project_rows(
-            rt, summary, dataset, rows_, account_names=account_names, account_field=account_field
+            base_rt,
+            summary,
+            dataset,
+            rows_,
+            account_names=account_names,
+            account_field=account_field,
         )
-        ensure_account_views(rt, summary, [dataset], account_names)
+        ensure_account_views(base_rt, summary, [dataset], account_names)

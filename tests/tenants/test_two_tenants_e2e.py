@@ -1,5 +1,5 @@
 """Two tenants on the sandbox (issue 20): two Ocean Engine apps with disjoint accounts, three
-principals, two Feishu bases. Each tenant's rows land only in its own base, ledger rows carry
+principals, Feishu bases per tenant (acme routes a label to a second base). Each tenant's rows land only in its own base, ledger rows carry
 the tenant, and a revoked authorisation in one tenant leaves the other green."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SECRET_B = "sandbox-oe-secret-app-b-5d1e"
 PROMOS, ACCOUNT_FIELD = "本地推单元日报", "账户ID"
 
 
-def _toml(sb: Sandbox, base_b: str, acme: list[int], brand: list[int]) -> str:
+def _toml(sb: Sandbox, base_b: str, base_n: str, acme: list[int], brand: list[int]) -> str:
     return f"""
 [[tenants]]
 name = "acme"
@@ -38,10 +38,14 @@ workbench_ids = [{sb.data.cc_account_id}]
 labels = ["mine"]
 [tenants.labels]
 mine = {acme}
+north = [{acme[0]}]
 [tenants.feishu]
 app_id = "{sb.fs.app_id}"
 app_secret_env = "FS_SECRET"
-bases = [{{ app_token = "{sb.fs.app_token}" }}]
+bases = [
+  {{ app_token = "{base_n}", labels = ["north"] }},
+  {{ app_token = "{sb.fs.app_token}" }},
+]
 
 [[tenants]]
 name = "brand-b"
@@ -82,6 +86,7 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
     ) as sb:
         sb.oe.add_app(APP_B, SECRET_B)
         base_b = sb.fs.store.create_base("brand-b").app_token
+        base_n = sb.fs.store.create_base("acme north").app_token  # acme's routed base
         ok = [a.id for a in sb.data.local_accounts if not a.forbidden]
         assert len(ok) >= 4
         acme, brand = ok[:2], ok[2:4]
@@ -100,7 +105,9 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
         monkeypatch.setenv("ACME_OE_SECRET", sb.oe.app_secret)
         monkeypatch.setenv("BRAND_B_OE_SECRET", SECRET_B)
         monkeypatch.setenv("FS_SECRET", str(sb.fs.app_secret))
-        (tmp_path / "adsync.toml").write_text(_toml(sb, base_b, acme, brand), encoding="utf-8")
+        (tmp_path / "adsync.toml").write_text(
+            _toml(sb, base_b, base_n, acme, brand), encoding="utf-8"
+        )
         monkeypatch.setenv("ADSYNC_CONFIG_FILE", str(tmp_path / "adsync.toml"))
         get_settings.cache_clear()
         reset_runtime()
@@ -138,12 +145,14 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
             return any(names[acct] in v or str(acct) in v for v in views)
 
         assert has_view(views_b, brand[0]) and not has_view(views_b, brand[1]), views_b
-        table_a = next(t for t in sb.fs.tables(sb.fs.app_token) if t["name"] == PROMOS)
-        views_a = {v["view_name"] for v in sb.fs.views(sb.fs.app_token, table_a["table_id"])}
-        assert all(has_view(views_a, x) for x in acme), views_a
+        for base, acct in ((base_n, acme[0]), (sb.fs.app_token, acme[1])):
+            table_a = next(t for t in sb.fs.tables(base) if t["name"] == PROMOS)
+            views_a = {v["view_name"] for v in sb.fs.views(base, table_a["table_id"])}
+            assert has_view(views_a, acct), views_a
 
-        # Each tenant's rows only in its own base.
-        assert _promo_accounts(sb, sb.fs.app_token) == set(acme)
+        # Each tenant's rows only in its own bases; acme's labelled account in its routed base.
+        assert _promo_accounts(sb, base_n) == {acme[0]}
+        assert _promo_accounts(sb, sb.fs.app_token) == {acme[1]}
         assert _promo_accounts(sb, base_b) == set(brand)
 
         eng = make_engine(db_url)
