@@ -174,6 +174,14 @@ def tenants(settings: Settings) -> list[Tenant]:
     """Every tenant, in file order; ``[default]`` when the file has no ``[[tenants]]``."""
     if not settings.tenants:
         return [_default(settings)]
+    _check_file(settings)
+    dotenv = read_dotenv()
+    return [_from_config(cfg, settings, dotenv) for cfg in settings.tenants]
+
+
+def _check_file(settings: Settings) -> None:
+    """What concerns the whole file (no secrets read): flat settings unset, names unique,
+    explicit accounts disjoint."""
     flat = [n for n in PER_TENANT_SETTINGS if getattr(settings, n) not in (None, "")]
     if flat:
         raise ConfigError(
@@ -185,8 +193,6 @@ def tenants(settings: Settings) -> list[Tenant]:
     if dup is not None:
         raise ConfigError(f"tenant {dup!r}: name is used by two [[tenants]] entries")
     _check_disjoint(settings.tenants)
-    dotenv = read_dotenv()
-    return [_from_config(cfg, settings, dotenv) for cfg in settings.tenants]
 
 
 def _check_disjoint(cfgs: Sequence[TenantConfig]) -> None:
@@ -204,13 +210,21 @@ def _check_disjoint(cfgs: Sequence[TenantConfig]) -> None:
 
 
 def get_tenant(settings: Settings, name: str) -> Tenant:
-    found = tenants(settings)
-    for t in found:
-        if t.name == name:
-            return t
+    """One tenant, only its own secrets resolved: another tenant's unset secret variable does
+    not stop this one (a failure in one tenant never blocks another)."""
+    if not settings.tenants:
+        found = [_default(settings)]
+        if found[0].name == name:
+            return found[0]
+        known = [found[0].name]
+    else:
+        _check_file(settings)
+        for cfg in settings.tenants:
+            if cfg.name == name:
+                return _from_config(cfg, settings, read_dotenv())
+        known = [cfg.name for cfg in settings.tenants]
     from integrations.settings import _did_you_mean
 
-    known = [t.name for t in found]
     raise ConfigError(
         f"tenant {name!r}: not configured{_did_you_mean(name, known)} (known: {', '.join(known)})"
     )
