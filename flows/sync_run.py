@@ -131,7 +131,13 @@ def record_failed_start(flow_name: str, reason: str) -> None:
     parameter) still leaves a FAILED row, so ``monitor.py`` sees it without Prefect. Best effort:
     when the database itself is what failed, Prefect's state is the only record."""
     try:
-        rt = get_runtime()  # the current run's tenant (flows/context.py sets it first)
+        try:
+            rt = get_runtime()  # the current run's tenant (flows/context.py sets it first)
+        except ConfigError:  # e.g. an unknown tenant: still a row, in the shared database
+            from flows.runtime import Runtime, current_tenant
+            from integrations.settings import get_settings
+
+            rt = Runtime(settings=get_settings(), tenant=current_tenant.get())
         pk = ledger.start_run(
             rt.engine, flow_name, None, None, run_id=flow_run_id(), tenant=rt.tenant
         )

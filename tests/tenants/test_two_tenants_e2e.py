@@ -182,5 +182,18 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
                     ).all()[-2:]
                 )
             assert last["brand-b"] == "SUCCESS" and last["acme"] != "SUCCESS"
+
+            # A deployment run with a misspelt tenant: refused in one line, a FAILED row of it.
+            assert execute(laike_daily, tenant="acm") is None
+            with eng.connect() as conn:
+                row = conn.execute(
+                    sa.select(
+                        tables.sync_runs.c.tenant,
+                        tables.sync_runs.c.status,
+                        tables.sync_runs.c.error,
+                    ).order_by(tables.sync_runs.c.id.desc())
+                ).first()
+            assert row is not None and row.tenant == "acm" and row.status == "FAILED"
+            assert "did you mean acme" in row.error
         finally:
             eng.dispose()
