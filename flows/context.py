@@ -72,11 +72,29 @@ FAN_OUT_WINDOW = 128
 
 
 def _enter_tenant(tenant: str | None) -> Runtime:
-    """Make ``tenant`` the current run's tenant (tasks and the write lane inherit it through
-    the copied context) and return its runtime; an unknown tenant is a ConfigError."""
-    name = tenant or DEFAULT_TENANT
-    current_tenant.set(name)  # also for a refused start: its ledger row names the tenant
-    return get_runtime(name)
+    """The runtime of the current run's tenant (:func:`_tenant_scope` set it); an unknown
+    tenant is a ConfigError."""
+    return get_runtime(tenant or DEFAULT_TENANT)
+
+
+def _tenant_scope(
+    tenant: str | None, start: Callable[[], RunContext | State]
+) -> RunContext | State:
+    """Run ``start`` with ``tenant`` as the current tenant (tasks and the write lane inherit it
+    through the copied context; a refused start's ledger row names it). Prefect runs a flow in
+    its caller's context, so the variable is reset when the run ends (or could not start):
+    the next run in this thread, or the caller, never sees this run's tenant."""
+    token = current_tenant.set(tenant or DEFAULT_TENANT)
+    try:
+        run = start()
+    except BaseException:
+        current_tenant.reset(token)
+        raise
+    if isinstance(run, State):
+        current_tenant.reset(token)
+    else:
+        run._tenant_token = token
+    return run
 
 
 class RunContext:
@@ -108,10 +126,31 @@ class RunContext:
         self._calls_before = 0
         self._t0 = 0.0
         self._state: State | None = None
+        self._tenant_token: contextvars.Token[str] | None = None
 
     # -- starting ---------------------------------------------------------------------------
     @classmethod
     def dated(
+        cls,
+        flow: str,
+        *,
+        date: date | str | None,
+        start: date | str | None,
+        end: date | str | None,
+        lookback_days: int | None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> RunContext | State:
+        """A dated flow's run over the window of its parameters (see resolve_window), or the
+        NotStarted state when the parameters or settings are wrong (never retried)."""
+        return _tenant_scope(
+            tenant,
+            lambda: cls._dated(
+                flow, date=date, start=start, end=end, lookback_days=lookback_days, tenant=tenant
+            ),
+        )
+
+    @classmethod
+    def _dated(
         cls,
         flow: str,
         *,
@@ -139,6 +178,10 @@ class RunContext:
     @classmethod
     def today(cls, flow: str, tenant: str = DEFAULT_TENANT) -> RunContext | State:
         """An undated flow's run (accounts, DPA), its window today (China time)."""
+        return _tenant_scope(tenant, lambda: cls._today(flow, tenant))
+
+    @classmethod
+    def _today(cls, flow: str, tenant: str) -> RunContext | State:
         try:
             window = Window.single(china_today(_enter_tenant(tenant).settings.timezone))
         except ConfigError as e:
@@ -180,6 +223,19 @@ class RunContext:
         return self
 
     def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            return self._exit(exc_type, exc, tb)
+        finally:
+            if self._tenant_token is not None:  # the run's tenant ends with it
+                current_tenant.reset(self._tenant_token)
+                self._tenant_token = None
+
+    def _exit(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from flows.laike import laike_daily
 from flows.run_cli import execute
-from flows.runtime import get_runtime, reset_runtime
+from flows.runtime import current_tenant, get_runtime, reset_runtime
 from flows.summary import RunStatus, RunSummary
 from integrations.database import tables
 from integrations.database.engine import make_engine
@@ -195,5 +195,8 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
                 ).first()
             assert row is not None and row.tenant == "acm" and row.status == "FAILED"
             assert "did you mean acme" in row.error
+            # Runs in this thread leave no tenant behind them (Prefect runs a flow in its
+            # caller's context).
+            assert current_tenant.get() == "default"
         finally:
             eng.dispose()
