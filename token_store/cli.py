@@ -114,9 +114,10 @@ def _status_of(key: TokenKey, ts) -> TokenStatus:  # noqa: ANN001 - a TokenSet
 def auth_url(
     redirect_uri: str | None = typer.Option(None, help="Redirect URI registered for the app."),
     state: str | None = typer.Option(None, help="Opaque state echoed back (default: random)."),
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
 ) -> None:
     """Print the consent URL; after consent, pass the auth_code to `adsync tokens exchange`."""
-    s = get_settings()
+    s = _settings(tenant)
     require(s, "oceanengine_app_id")
     url = OceanEngineOAuth.consent_url_for(
         str(s.oceanengine_app_id), state or secrets.token_urlsafe(12), redirect_uri
