@@ -152,7 +152,8 @@ def status(
 ) -> None:
     """Expiry times and authorised accounts of every stored key (no secrets)."""
     with _errors():
-        s = _settings(tenant, principal)
+        # No --tenant: every stored key, whichever app (the store is shared by the tenants).
+        s = _settings(tenant, principal) if tenant or principal else get_settings()
         statuses = build_token_store(s, interactive=_interactive()).status()
         if tenant is not None or principal is not None:
             prefix = f"oceanengine:{s.oceanengine_app_id}:"
