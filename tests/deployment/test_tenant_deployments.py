@@ -144,3 +144,24 @@ def test_generated_deployments_deploy_with_tenant_and_schedule(prefect_server, t
         # The flow's tenant parameter is described in the UI like the others.
         props = d["parameter_openapi_schema"]["properties"]
         assert "tenant" in props and "[[tenants]]" in props["tenant"]["description"]
+
+
+def test_generated_file_serves_with_adsync_serve(tmp_path) -> None:
+    """`adsync serve --prefect-yaml prefect.tenants.yaml` loads every tenant's deployment (the
+    one-machine path), each with its tenant parameter and prefect.yaml's schedule."""
+    from flows.serve import build_runner_deployments
+
+    env = _env(tmp_path, {})
+    out = ROOT / f".prefect.tenants.serve.{tmp_path.name}.yaml"  # entrypoints relative to ROOT
+    try:
+        proc = _adsync(["deployments", "generate", "--output", str(out)], env, ROOT)
+        assert proc.returncode == 0, proc.stderr
+        deps = {d.name: d for d in build_runner_deployments(out)}
+    finally:
+        out.unlink(missing_ok=True)
+    d = deps["dpa-daily-brand-b"]
+    assert d.flow_name == "dpa-daily" and d.parameters == {"tenant": "brand-b"}
+    assert [(s.schedule.cron, s.schedule.timezone) for s in d.schedules] == [
+        ("30 0 * * *", "Asia/Shanghai")
+    ]
+    assert {n.rsplit("-", 1)[0] for n in deps if n.endswith("-acme")} >= {"laike-daily"}
