@@ -4,6 +4,7 @@ the tenant, and a revoked authorisation in one tenant leaves the other green."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -130,6 +131,10 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
         assert a.tenant == "acme" and b.tenant == "brand-b"
         assert {int(x.account_id) for x in a.accounts} == set(acme)
         assert {int(x.account_id) for x in b.accounts} == set(brand)
+        # Runs are named with their tenant (and principal) in the Prefect UI.
+        for summary, who in ((a, "acme alice"), (b, "brand-b bob")):
+            run = httpx.get(f"{prefect_server.api_url}/flow_runs/{summary.run_id}", timeout=10)
+            assert run.json()["name"].endswith(f" {who}"), run.json()["name"]
         # brand-b's accounts came from its first principal's discovery, fetched with its token.
         rt_b = get_runtime("brand-b")
         assert {rt_b.account_principal[x] for x in brand} == {"bob"}
