@@ -105,6 +105,11 @@ def _serve_sandbox(cfg: dict[str, Any], info, stop, done) -> None:
         promotions_per_account=PROMOTIONS_PER_ACCOUNT,
         state_dir=None,
     )
+    for app_id, secret in cfg.get("extra_apps", ()):  # --tenants: one app per tenant
+        sb.oe.add_app(int(app_id), secret)
+    extra_bases = [
+        sb.fs.store.create_base(f"tenant {i}").app_token for i in range(cfg.get("extra_bases", 0))
+    ]
     stamps = _Stamps(sb.oe.app), _Stamps(sb.fs.app)
     sb.oe.app, sb.fs.app = stamps
     with sb:
@@ -130,6 +135,11 @@ def _serve_sandbox(cfg: dict[str, Any], info, stop, done) -> None:
                 "oe_url": sb.oceanengine_url,
                 "feishu_url": sb.feishu_url,
                 "boosted": boosted,
+                "extra_bases": extra_bases,
+                "account_ids": [a.id for a in sb.data.local_accounts],
+                "app": (sb.oe.app_id, sb.oe.app_secret),
+                "cc_account_id": sb.data.cc_account_id,
+                "feishu_app": (str(sb.fs.app_id), str(sb.fs.app_secret), str(sb.fs.app_token)),
             }
         )
         # Commands from the parent: "fast" (no latency, no limits: the untimed --warm setup
@@ -854,13 +864,22 @@ def shared_qps_compare(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--accounts", type=int, default=1000)
+    ap.add_argument(
+        "--accounts", type=int, default=None, help="default 1000; with --tenants 2, 500 per app"
+    )
     ap.add_argument("--qps", type=float, default=20.0)
     ap.add_argument("--days", type=int, default=1, help="days ending yesterday (1 = --date)")
     ap.add_argument(
         "--lookback", action="store_true", help="the flow's default window (yesterday+lookback)"
     )
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--tenants",
+        type=int,
+        default=1,
+        help="2: two tenants (two apps of --accounts each, default 500) run at once, one "
+        "process each, against one tenant alone (bench/laike_tenants.py)",
+    )
     ap.add_argument(
         "--sample", action="store_true", help="sample the flow process's stacks (profiling)"
     )
@@ -878,6 +897,14 @@ def main(argv: list[str] | None = None) -> int:
         "(default: cold, a fresh DB and an empty Bitable)",
     )
     args = ap.parse_args(argv)
+    if args.accounts is None:
+        args.accounts = 500 if args.tenants > 1 else 1000
+    if args.tenants > 2:
+        ap.error("--tenants: 1 or 2")
+    if args.tenants > 1:
+        from bench.laike_tenants import run_tenants
+
+        return run_tenants(args, PrefectServer, RemoteSandbox)
     from integrations.settings import Settings
 
     yesterday = _china_today() - timedelta(days=1)

@@ -63,7 +63,7 @@ INCOMPLETE = Listing("-", complete=False)  # what a failed listing counts as
     **steps.API_TASK,
 )
 def list_authorised() -> Listing:
-    fetched = E.fetch_authorized_accounts(get_runtime().client("oceanengine"))
+    fetched = steps.authorized_accounts(get_runtime())  # every principal's consent
     out = Listing(E.EP_ADVERTISER_GET, [a.to_row() for a in fetched.rows])
     if fetched.rejections:
         out.complete = False
@@ -211,16 +211,18 @@ def _listed(run: RunContext, key: str, listing: Listing | None) -> Listing | Non
     log_prints=True,
     flow_run_name=run_name("accounts"),
 )
-def accounts_hourly(cc_account_types: list[str] | None = None):
+def accounts_hourly(cc_account_types: list[str] | None = None, tenant: str = "default"):
     """List the accounts and record changes.
 
     Args:
         cc_account_types: Customer-center account types listed under each 工作台 (default
             LOCAL; also AD, QIANCHUAN).
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single ADSYNC_* setup.
     """
     types = list(DEFAULT_CC_ACCOUNT_TYPES) if cc_account_types is None else cc_account_types
     cc_types = {t.upper() for t in types}
-    run = RunContext.today(FLOW_NAME)
+    run = RunContext.today(FLOW_NAME, tenant)
     if isinstance(run, State):  # could not start: settings or tokens
         return run
     with run:

@@ -46,9 +46,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from flows import progress, steps
 from flows.fanout import WriteLane, completed
-from flows.runtime import Runtime, check_flow_settings, get_runtime
+from flows.runtime import (
+    DEFAULT_TENANT,
+    Runtime,
+    check_flow_settings,
+    current_tenant,
+    get_runtime,
+)
 from flows.summary import AccountResult, RunSummary
-from flows.sync_run import final_state, flow_run_id, logger, not_started, publish
+from flows.sync_run import artifact_key, final_state, flow_run_id, logger, not_started, publish
 from flows.window import Window, china_today, resolve_window, split_window
 from integrations.database import ledger
 from integrations.settings import ConfigError
@@ -65,6 +71,32 @@ R = TypeVar("R")
 FAN_OUT_WINDOW = 128
 
 
+def _enter_tenant(tenant: str | None) -> Runtime:
+    """The runtime of the current run's tenant (:func:`_tenant_scope` set it); an unknown
+    tenant is a ConfigError."""
+    return get_runtime(tenant or DEFAULT_TENANT)
+
+
+def _tenant_scope(
+    tenant: str | None, start: Callable[[], RunContext | State]
+) -> RunContext | State:
+    """Run ``start`` with ``tenant`` as the current tenant (tasks and the write lane inherit it
+    through the copied context; a refused start's ledger row names it). Prefect runs a flow in
+    its caller's context, so the variable is reset when the run ends (or could not start):
+    the next run in this thread, or the caller, never sees this run's tenant."""
+    token = current_tenant.set(tenant or DEFAULT_TENANT)
+    try:
+        run = start()
+    except BaseException:
+        current_tenant.reset(token)
+        raise
+    if isinstance(run, State):
+        current_tenant.reset(token)
+    else:
+        run._tenant_token = token
+    return run
+
+
 class RunContext:
     """One flow run: see the module docstring. Built by :meth:`dated` or :meth:`today`."""
 
@@ -73,13 +105,18 @@ class RunContext:
         self.window = window
         self.rt = rt
         self.summary = RunSummary(
-            flow=flow, window_start=window.start, window_end=window.end, run_id=flow_run_id()
+            flow=flow,
+            window_start=window.start,
+            window_end=window.end,
+            run_id=flow_run_id(),
+            tenant=rt.tenant,
         )
         self.progress = progress.RunProgress(
             flow=flow,
             window=f"{window.start}..{window.end}",
             api_calls=rt.api_calls,
             throttled=rt.throttled_calls,
+            key=artifact_key(flow, rt.tenant),
         )
         self._outcomes: dict[Any, AccountResult] = {}
         self._declared = 0  # progress units declared by chunks() and not yet fetched or skipped
@@ -89,6 +126,7 @@ class RunContext:
         self._calls_before = 0
         self._t0 = 0.0
         self._state: State | None = None
+        self._tenant_token: contextvars.Token[str] | None = None
 
     # -- starting ---------------------------------------------------------------------------
     @classmethod
@@ -100,11 +138,32 @@ class RunContext:
         start: date | str | None,
         end: date | str | None,
         lookback_days: int | None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> RunContext | State:
+        """A dated flow's run over the window of its parameters (see resolve_window), or the
+        NotStarted state when the parameters or settings are wrong (never retried)."""
+        return _tenant_scope(
+            tenant,
+            lambda: cls._dated(
+                flow, date=date, start=start, end=end, lookback_days=lookback_days, tenant=tenant
+            ),
+        )
+
+    @classmethod
+    def _dated(
+        cls,
+        flow: str,
+        *,
+        date: date | str | None,
+        start: date | str | None,
+        end: date | str | None,
+        lookback_days: int | None,
+        tenant: str = DEFAULT_TENANT,
     ) -> RunContext | State:
         """A dated flow's run over the window of its parameters (see resolve_window), or the
         NotStarted state when the parameters or settings are wrong (never retried)."""
         try:
-            s = get_runtime().settings
+            s = _enter_tenant(tenant).settings
             window = resolve_window(
                 date=date,
                 start=start,
@@ -117,10 +176,14 @@ class RunContext:
         return cls._checked(flow, window)
 
     @classmethod
-    def today(cls, flow: str) -> RunContext | State:
+    def today(cls, flow: str, tenant: str = DEFAULT_TENANT) -> RunContext | State:
         """An undated flow's run (accounts, DPA), its window today (China time)."""
+        return _tenant_scope(tenant, lambda: cls._today(flow, tenant))
+
+    @classmethod
+    def _today(cls, flow: str, tenant: str) -> RunContext | State:
         try:
-            window = Window.single(china_today(get_runtime().settings.timezone))
+            window = Window.single(china_today(_enter_tenant(tenant).settings.timezone))
         except ConfigError as e:
             return not_started(flow, str(e))
         return cls._checked(flow, window)
@@ -145,7 +208,12 @@ class RunContext:
     def __enter__(self) -> RunContext:
         s = self.summary
         self._run_pk = ledger.start_run(
-            self.rt.engine, self.flow, s.window_start, s.window_end, run_id=s.run_id
+            self.rt.engine,
+            self.flow,
+            s.window_start,
+            s.window_end,
+            run_id=s.run_id,
+            tenant=self.rt.tenant,
         )
         self._calls_before = self.rt.api_calls()
         self._throttled_before = self.rt.throttled_calls()
@@ -156,6 +224,19 @@ class RunContext:
         return self
 
     def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            return self._exit(exc_type, exc, tb)
+        finally:
+            if self._tenant_token is not None:  # the run's tenant ends with it
+                current_tenant.reset(self._tenant_token)
+                self._tenant_token = None
+
+    def _exit(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -185,7 +266,7 @@ class RunContext:
             self._finish_ledger()
         if exc is not None and not isinstance(exc, Exception):
             return False
-        publish(self.summary, self.flow)
+        publish(self.summary, artifact_key(self.flow, self.rt.tenant))
         self.rt.notify(self.summary)
         logger().info("%s", self.summary.text().splitlines()[0])
         self._state = final_state(self.summary)

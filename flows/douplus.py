@@ -87,7 +87,7 @@ def aweme_accounts(rt: Runtime, only: Sequence[str] | None = None) -> dict[str, 
     ``settings.accounts`` names win, keyed by account id or aweme_sec_uid. ``only`` keeps the
     accounts named there by aweme_sec_uid or account id; an unknown one is a ValueError.
     """
-    listed = E.fetch_authorized_accounts(rt.client("oceanengine"))
+    listed = steps.authorized_accounts(rt)  # every principal's consent
     for rej in listed.rejections:
         log.warning("account listing: %s", rej)
     names: dict[str, str] = {}
@@ -126,7 +126,7 @@ def fetch_stats(aweme_sec_uid: str, start: date, end: date) -> steps.FetchResult
     fetched = steps.fetch_complete(
         lambda: E.collect(
             E.iter_douplus_report(
-                rt.client("oceanengine"),
+                rt.client_for("oceanengine", aweme_sec_uid),  # its principal's token
                 aweme_sec_uid,
                 start,
                 end,
@@ -158,7 +158,7 @@ def fetch_orders(
 def _fetch_orders(
     rt: Runtime, aweme_sec_uid: str, created_since: date | None, today: date, order_ids: list[int]
 ) -> steps.FetchResult:
-    client, unit = rt.client("oceanengine"), rt.settings.douplus_money_unit
+    client, unit = rt.client_for("oceanengine", aweme_sec_uid), rt.settings.douplus_money_unit
     out: Fetched[dict] = Fetched()
     if created_since is not None:
         out = E.collect(
@@ -417,6 +417,7 @@ def douplus_daily(
     full: bool = False,
     lookback_days: int | None = None,
     chunk_days: int = 7,
+    tenant: str = "default",
 ):
     """Sync the window. No parameters: yesterday (China time) plus the lookback days, and the
     orders created in the last 7 days (``full``: 90 days) plus every order with stats.
@@ -429,8 +430,12 @@ def douplus_daily(
         full: Orders created in the last 90 days instead of the last 7.
         lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
         chunk_days: Days fetched per report call of a backfill.
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single ADSYNC_* setup.
     """
-    run = RunContext.dated(FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days)
+    run = RunContext.dated(
+        FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days, tenant=tenant
+    )
     if isinstance(run, State):  # could not start: settings, tokens or parameters
         return run
     with run:

@@ -50,7 +50,7 @@ class Library:
 def list_advertisers(only: list[int] | None) -> dict[int, str]:
     """Authorised, valid ADVERTISER accounts (id → name; the user's labels win)."""
     rt = get_runtime()
-    fetched = E.fetch_authorized_accounts(rt.client("oceanengine"))
+    fetched = steps.authorized_accounts(rt)  # every principal's consent
     for rej in fetched.rejections:
         log.warning("account listing: %s", rej)
     names = {
@@ -67,7 +67,8 @@ def list_advertisers(only: list[int] | None) -> dict[int, str]:
     **steps.API_TASK,
 )
 def list_libraries(advertiser_id: int) -> list[Library]:
-    fetched = E.fetch_dpa_availables(get_runtime().client("oceanengine"), advertiser_id)
+    client = get_runtime().client_for("oceanengine", advertiser_id)  # its principal's token
+    fetched = E.fetch_dpa_availables(client, advertiser_id)
     for rej in fetched.rejections:
         log.warning("advertiser %s: library listing: %s", advertiser_id, rej)
     return [Library(advertiser_id, p.platform_id, p.name or "") for p in fetched.rows]
@@ -79,7 +80,7 @@ def list_libraries(advertiser_id: int) -> list[Library]:
     **steps.API_TASK,
 )
 def fetch_products(library: Library) -> steps.FetchResult:
-    client = get_runtime().client("oceanengine")
+    client = get_runtime().client_for("oceanengine", library.advertiser_id)
     fetched = steps.fetch_complete(
         lambda: E.collect(E.iter_dpa_products(client, library.advertiser_id, library.platform_id)),
         f"DPA library {library.advertiser_id}/{library.platform_id}",
@@ -132,13 +133,15 @@ def _unique(libraries: list[Library]) -> list[Library]:
     log_prints=True,
     flow_run_name=run_name("dpa"),
 )
-def dpa_daily(advertisers: list[int] | None = None):
+def dpa_daily(advertisers: list[int] | None = None, tenant: str = "default"):
     """Sync every authorised advertiser's product libraries.
 
     Args:
         advertisers: Only these advertiser ids (default: every authorised advertiser).
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single ADSYNC_* setup.
     """
-    run = RunContext.today(FLOW_NAME)
+    run = RunContext.today(FLOW_NAME, tenant)
     if isinstance(run, State):  # could not start: settings or tokens
         return run
     with run:

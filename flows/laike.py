@@ -56,7 +56,7 @@ def list_local_accounts(only: list[int] | None) -> dict[int, str]:
     **steps.API_TASK,
 )
 def fetch_local_report(account_id: int, start: date, end: date) -> steps.FetchResult:
-    client = get_runtime().client("oceanengine")
+    client = get_runtime().client_for("oceanengine", account_id)  # its principal's token
     fetched = steps.fetch_complete(
         lambda: E.fetch_local_promotion_report(client, account_id, start, end),
         f"local account {account_id}",
@@ -91,15 +91,19 @@ def write_batch(
         steps.upsert_db(rt, tables.local_promotion_daily, to_rows(promos), summary)
         steps.upsert_db(rt, tables.local_account_daily, daily, summary)
     for p in projections:
-        out = steps.window_rows(
-            rt, p.dataset, window, accounts=p.accounts, exclude_accounts=p.exclude
-        )
-        steps.project_rows(rt, summary, p.dataset, out, account_names=names)
+        # A tenant routing accounts to several bases: each base gets its own accounts' rows.
+        groups = rt.routed(p.accounts) if p.accounts is not None else [(rt, None)]
+        for base_rt, accounts in groups:
+            out = steps.window_rows(
+                rt, p.dataset, window, accounts=accounts, exclude_accounts=p.exclude
+            )
+            steps.project_rows(base_rt, summary, p.dataset, out, account_names=names)
 
 
 @task(name="ensure-views", cache_policy=NO_CACHE)
 def ensure_views(names: dict[int, str], summary: RunSummary) -> None:
-    steps.ensure_account_views(get_runtime(), summary, DATASETS, names)
+    for base_rt, accounts in get_runtime().routed(names):  # each base: views of its accounts
+        steps.ensure_account_views(base_rt, summary, DATASETS, {a: names[a] for a in accounts})
 
 
 class _Batches:
@@ -141,7 +145,12 @@ class _Batches:
         chunk's final flush, which projects the rest of the chunk's DB rows."""
         batch, rows, self.rows, self.batch = self.batch, self.rows, [], []
         plan: list[Projection] = []
-        if self.bitable and last:
+        if self.bitable and last and self.run.rt.tenant_spec is not None:
+            # A tenant's base holds its own accounts only: the DB has other tenants' rows.
+            mine = list(self.names)
+            plan = [Projection(PROMOS, accounts=[a for a in mine if a not in self.promo_done])]
+            plan.append(Projection(ACCOUNTS, accounts=[a for a in mine if a not in self.acct_done]))
+        elif self.bitable and last:
             plan = [Projection(PROMOS, exclude=list(self.promo_done))]
             plan.append(Projection(ACCOUNTS, exclude=list(self.acct_done)))
         elif self.bitable:
@@ -173,6 +182,7 @@ def laike_daily(
     accounts: list[int] | None = None,
     lookback_days: int | None = None,
     chunk_days: int = 7,
+    tenant: str = "default",
 ):
     """Sync the window. No parameters: yesterday (China time) plus the lookback days.
 
@@ -183,8 +193,12 @@ def laike_daily(
         accounts: Only these 本地推 local account ids (default: every authorised one).
         lookback_days: Days before yesterday re-synced by a daily run (default ADSYNC_LOOKBACK_DAYS).
         chunk_days: Days fetched per report call of a backfill (at most 7, the API's span limit).
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single ADSYNC_* setup.
     """
-    run = RunContext.dated(FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days)
+    run = RunContext.dated(
+        FLOW_NAME, date=date, start=start, end=end, lookback_days=lookback_days, tenant=tenant
+    )
     if isinstance(run, State):  # could not start: settings, tokens or parameters
         return run
     with run:

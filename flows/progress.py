@@ -42,6 +42,7 @@ class RunProgress:
     finished: bool = False
     started: float = field(default_factory=time.monotonic)
     artifact_id: Any = None
+    key: str = ""  # the artifact key's stem (flow, + tenant when not default); default: flow
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- what the steps report --------------------------------------------------------------
@@ -110,7 +111,9 @@ class RunProgress:
             return
         try:
             self.artifact_id = create_progress_artifact(
-                progress=0.0, key=f"{self.flow}-progress", description=self.description()
+                progress=0.0,
+                key=f"{self.key or self.flow}-progress",
+                description=self.description(),
             )
         except Exception as e:  # noqa: BLE001 - best effort, as above
             log.debug("progress artifact not created: %s", e)

@@ -59,18 +59,26 @@ def parse_day(value: str | None, option: str) -> Date | None:
         ) from None
 
 
-def preflight(flow_name: str, **window: object) -> None:
-    """Everything a run of ``flow_name`` needs, checked before Prefect starts (ConfigError).
+_TENANT = typer.Option(
+    "default",
+    "--tenant",
+    help="Tenant of adsync.toml's [[tenants]] (its app, principals, accounts, bases).",
+)
+
+
+def preflight(flow_name: str, tenant: str = "default", **window: object) -> None:
+    """Everything a run of ``flow_name`` for ``tenant`` needs, checked before Prefect starts
+    (ConfigError; an unknown tenant names the known ones, with "did you mean").
 
     ``window``: date/start/end/lookback_days for dated flows (checked like the flow will).
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from flows.runtime import check_flow_settings, uses_oceanengine
+    from flows.runtime import check_flow_settings, tenant_runtime_settings, uses_oceanengine
     from integrations.database.engine import mask_url
     from token_store.errors import TokenStoreError
 
-    s = get_settings()
+    s = tenant_runtime_settings(get_settings(), tenant)
     if window:
         from flows.window import resolve_window
 
@@ -94,12 +102,22 @@ def preflight(flow_name: str, **window: object) -> None:
 
         upgrade(s.db_url)  # what the run does first anyway; idempotent
         if uses_oceanengine(flow_name):
-            build_token_store(s).get()  # stored and decryptable with the configured key
+            for p in _principals(tenant):  # each principal's set: stored and decryptable
+                build_token_store(s.model_copy(update={"oceanengine_principal": p})).get()
     except SQLAlchemyError as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise ConfigError(f"ADSYNC_DATABASE_URL ({mask_url(s.db_url)}): {reason}") from None
     except TokenStoreError as e:
         raise ConfigError(str(e)) from None
+
+
+def _principals(tenant: str) -> list[str]:
+    s = get_settings()
+    if not s.tenants:
+        return [s.oceanengine_principal]
+    from integrations.tenants import get_tenant
+
+    return list(get_tenant(s, tenant).principals)
 
 
 def execute(flow_fn, **params):
@@ -168,13 +186,14 @@ def run_laike(
     end: str | None = _END,
     accounts: list[int] | None = _ACCOUNTS,
     lookback_days: int | None = typer.Option(None, "--lookback-days"),
+    tenant: str = _TENANT,
 ) -> None:
     """抖音来客 / 本地推 promotion report (default: yesterday + lookback)."""
     window = _window(date, start, end, lookback_days)
-    preflight("laike-daily", **window)
+    preflight("laike-daily", tenant, **window)
     from flows.laike import laike_daily
 
-    finish(run_flow(laike_daily, accounts=accounts or None, **window))
+    finish(run_flow(laike_daily, accounts=accounts or None, tenant=tenant, **window))
 
 
 @run_app.command("douplus")
@@ -189,13 +208,14 @@ def run_douplus(
         False, "--full", help="Orders created in the last 90 days (default: the last 7)."
     ),
     lookback_days: int | None = typer.Option(None, "--lookback-days"),
+    tenant: str = _TENANT,
 ) -> None:
     """DOU+ orders, daily order stats and the video ranking (default: yesterday + lookback)."""
     window = _window(date, start, end, lookback_days)
-    preflight("douplus-daily", **window)
+    preflight("douplus-daily", tenant, **window)
     from flows.douplus import douplus_daily
 
-    finish(run_flow(douplus_daily, accounts=accounts or None, full=full, **window))
+    finish(run_flow(douplus_daily, accounts=accounts or None, full=full, tenant=tenant, **window))
 
 
 @run_app.command("accounts")
@@ -205,12 +225,13 @@ def run_accounts(
         "--cc-account-type",
         help="Customer-center account types listed under each 工作台 (repeatable; default LOCAL).",
     ),
+    tenant: str = _TENANT,
 ) -> None:
     """Authorised accounts → ad_accounts; a Prefect event per added/removed/renamed/disabled."""
-    preflight("accounts-hourly")
+    preflight("accounts-hourly", tenant)
     from flows.accounts import accounts_hourly
 
-    finish(run_flow(accounts_hourly, cc_account_types=cc_account_types or None))
+    finish(run_flow(accounts_hourly, cc_account_types=cc_account_types or None, tenant=tenant))
 
 
 @run_app.command("dpa")
@@ -218,12 +239,13 @@ def run_dpa(
     advertisers: list[int] | None = typer.Option(
         None, "--advertisers", help="Only these advertiser ids (repeatable)."
     ),
+    tenant: str = _TENANT,
 ) -> None:
     """头条 DPA product libraries (motion-comic album/playlet ids) → DB → Bitable."""
-    preflight("dpa-daily")
+    preflight("dpa-daily", tenant)
     from flows.dpa import dpa_daily
 
-    finish(run_flow(dpa_daily, advertisers=advertisers or None))
+    finish(run_flow(dpa_daily, advertisers=advertisers or None, tenant=tenant))
 
 
 _CODES = typer.Option(None, "--product-codes", help="Only these product codes (repeatable).")
@@ -345,8 +367,26 @@ def serve(
     serve_deployments(prefect_yaml, limit=limit)
 
 
+deployments_app = typer.Typer(help="Prefect deployments per tenant.", no_args_is_help=True)
+
+
+@deployments_app.command("generate")
+def deployments_generate(
+    prefect_yaml: Path = typer.Option(Path("prefect.yaml"), help="The deployments to copy."),
+    output: Path = typer.Option(Path("prefect.tenants.yaml"), help="The file written."),
+) -> None:
+    """Each [[tenants]] entry's deployments and schedules → prefect.tenants.yaml (deploy it
+    with `prefect --no-prompt deploy --all --prefect-file prefect.tenants.yaml`)."""
+    from flows.tenant_deployments import generate
+
+    names = generate(get_settings(), prefect_yaml, output)
+    typer.echo(f"wrote {len(names)} deployment(s) to {output}: {', '.join(names)}")
+    typer.echo(f"deploy: prefect --no-prompt deploy --all --prefect-file {output}")
+
+
 def register(app: typer.Typer) -> None:
     """Attach the flow commands to the root app (``main`` prepared Prefect's environment)."""
     app.add_typer(run_app, name="run")
+    app.add_typer(deployments_app, name="deployments")
     app.command("demo")(demo)
     app.command("serve")(serve)

@@ -9,9 +9,10 @@ Nothing here is passed as a task argument (Prefect would try to hash it); tasks 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +36,7 @@ from integrations.sources.registry import get_source
 if TYPE_CHECKING:
     from flows.summary import RunSummary
     from integrations.feishu.sink import BitableSink
+    from integrations.tenants import Tenant
     from token_store.api import TokenStore
 
 log = logging.getLogger("adsync.flows")
@@ -80,14 +82,117 @@ def check_flow_settings(settings: Settings, flow_name: str) -> None:
 @dataclass
 class Runtime:
     settings: Settings
+    tenant: str = "default"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _run_cache: ExitStack | None = field(default=None, repr=False)
     # Source clients by name, built on first use; re-entrant: a source may connect another.
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _clients_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
+    # The tenant's other principals (token sets), each a runtime sharing this one's engine;
+    # and which principal authorised each account (filled by the account discovery).
+    _principals: dict[str, Runtime] = field(default_factory=dict, repr=False)
+    _bases: dict[str, Runtime] = field(default_factory=dict, repr=False)  # other bases' sinks
+    account_principal: dict[Any, str] = field(default_factory=dict, repr=False)
+    process_settings: Settings | None = field(default=None, repr=False)
+
     def __post_init__(self) -> None:
         limit_malloc_arenas()  # before the run's thread pools allocate (see flows/memory.py)
+
+    @cached_property
+    def tenant_spec(self) -> Tenant | None:
+        """The tenant's configuration (accounts, labels, principals, bases); None for the
+        single ``ADSYNC_*`` setup."""
+        base = self.process_settings or self.settings
+        if not base.tenants:
+            return None
+        from integrations.tenants import get_tenant
+
+        return get_tenant(base, self.tenant)
+
+    @property
+    def principals(self) -> list[str]:
+        """The tenant's principals, its first (this runtime's own) first."""
+        spec = self.tenant_spec
+        return list(spec.principals) if spec is not None else [self.settings.oceanengine_principal]
+
+    def for_principal(self, principal: str) -> Runtime:
+        """The runtime of one of the tenant's principals (its own token set and client; the
+        engine is shared). This runtime for its own principal."""
+        if principal == self.settings.oceanengine_principal:
+            return self
+        with self._lock:
+            rt = self._principals.get(principal)
+            if rt is None:
+                from integrations.tenants import tenant_settings
+
+                base = self.process_settings or self.settings
+                rt = Runtime(
+                    settings=tenant_settings(base, self.tenant, principal=principal),
+                    tenant=self.tenant,
+                    process_settings=base,
+                )
+                rt.__dict__["engine"] = self.engine  # one pool per tenant, not per principal
+                self._principals[principal] = rt
+            return rt
+
+    def for_base(self, app_token: str) -> Runtime:
+        """The runtime writing the tenant's base ``app_token``: its own sink (and one-writer
+        lease), this runtime's engine and source clients. This runtime for its own base."""
+        if app_token == self.settings.feishu_app_token:
+            return self
+        with self._lock:
+            rt = self._bases.get(app_token)
+            if rt is None:
+                from integrations.tenants import tenant_settings
+
+                base = self.process_settings or self.settings
+                rt = Runtime(
+                    settings=tenant_settings(
+                        base,
+                        self.tenant,
+                        principal=self.settings.oceanengine_principal,
+                        base=app_token,
+                    ),
+                    tenant=self.tenant,
+                    process_settings=base,
+                )
+                rt.__dict__["engine"] = self.engine
+                rt._clients = self._clients  # one client (rate limiter, tokens) per app
+                rt._clients_lock = self._clients_lock
+                rt._principals = self._principals
+                rt.account_principal = self.account_principal
+                self._bases[app_token] = rt
+            rt._run_cache = self._run_cache
+            return rt
+
+    def routed(self, account_ids: Iterable[Any]) -> list[tuple[Runtime, list[Any]]]:
+        """Accounts grouped by the base they are written to (the tenant's routing by label,
+        integrations/tenants.py ``route_accounts``), each with that base's runtime; one group
+        on this runtime for the single setup or a tenant with one base. Accounts no base takes
+        (no default base) are left out."""
+        ids = list(account_ids)
+        spec = self.tenant_spec
+        if spec is None or len(spec.bases) <= 1:
+            return [(self, ids)]
+        from integrations.tenants import route_accounts
+
+        by_int = {int(str(a)): a for a in ids if str(a).isdigit()}
+        out: list[tuple[Runtime, list[Any]]] = []
+        for token, accts in route_accounts(spec, by_int).items():
+            if token is not None:
+                out.append((self.for_base(token), [by_int[a] for a in accts]))
+        other = [a for a in ids if not str(a).isdigit()]  # e.g. 抖音号 keys: the default base
+        if other:
+            out.append((self, other))
+        return out
+
+    def client_for(self, name: str, account_id: Any) -> Any:
+        """The client of source ``name`` with the token of the principal that authorised
+        ``account_id`` (as discovered; this runtime's own principal when not known)."""
+        principal = self.account_principal.get(account_id)
+        rt = self if principal is None else self.for_principal(principal)
+        return rt.client(name)
 
     @cached_property
     def engine(self) -> Engine:
@@ -129,10 +234,12 @@ class Runtime:
         return "Feishu Bitable not configured (ADSYNC_FEISHU_APP_*): Bitable skipped"
 
     def check_tokens(self, flow_name: str | None = None) -> None:
-        """The stored token set exists and decrypts (no network): TokenStoreError/ConfigError.
-        A flow of a client-credentials source has nothing to check: it obtains its own token."""
+        """Every principal's stored token set exists and decrypts (no network):
+        TokenStoreError/ConfigError. A flow of a client-credentials source has nothing to
+        check: it obtains its own token."""
         if flow_name is None or uses_oceanengine(flow_name):
-            self.tokens.get()
+            for p in self.principals:
+                self.for_principal(p).tokens.get()
 
     @cached_property
     def bitable(self) -> BitableSink:
@@ -159,6 +266,9 @@ class Runtime:
             with ExitStack() as stack:
                 if "bitable" in self.__dict__:
                     stack.enter_context(self.bitable.tables_cached())
+                for other in list(self._bases.values()):  # the tenant's other bases
+                    if "bitable" in other.__dict__:
+                        stack.enter_context(other.bitable.tables_cached())
                 self._run_cache = stack
                 try:
                     yield
@@ -172,6 +282,9 @@ class Runtime:
         client gives back its share of the app's QPS). Never raises: the run's data is in."""
         with self._clients_lock:
             clients = list(self._clients.items())
+        for child in list(self._principals.values()):  # the tenant's other principals' clients
+            with child._clients_lock:
+                clients += list(child._clients.items())
         for name, c in clients:
             end = getattr(c, "end_run", None)
             if end is None:
@@ -184,6 +297,11 @@ class Runtime:
     def _stats(self) -> list[Any]:
         with self._clients_lock:
             clients = list(self._clients.values())
+        with self._lock:
+            children = list(self._principals.values())
+        for rt in children:
+            with rt._clients_lock:
+                clients += list(rt._clients.values())
         return [c.stats for c in clients if getattr(c, "stats", None) is not None]
 
     def api_calls(self) -> int:
@@ -249,21 +367,45 @@ class Runtime:
             log.warning("Feishu notification failed: %s", type(e).__name__)
 
 
-_runtime: Runtime | None = None
+# The tenant of the flow run in this context: set by RunContext (flows/context.py) for the whole
+# run. Prefect's task runner and the write lane copy the context into their threads, so a task
+# calling get_runtime() gets its run's tenant even when one process runs two tenants' flows.
+DEFAULT_TENANT = "default"
+current_tenant: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "adsync_tenant", default=DEFAULT_TENANT
+)
+
+# tenant → (the process settings it was built from, its runtime). One runtime per tenant: its
+# own clients (app, QPS, tokens), sink and caches; the engine is per tenant too (cheap: a pool).
+_runtimes: dict[str, tuple[Settings, Runtime]] = {}
 _runtime_lock = threading.Lock()
 
 
-def get_runtime() -> Runtime:
-    """The process's runtime; rebuilt when settings were reloaded (tests clear the cache)."""
-    global _runtime
+def tenant_runtime_settings(settings: Settings, tenant: str) -> Settings:
+    """The settings a tenant's runtime uses: the process settings themselves for the single
+    setup (no ``[[tenants]]``), else the tenant's view (integrations/tenants.py)."""
+    if tenant == DEFAULT_TENANT and not settings.tenants:
+        return settings
+    from integrations.tenants import tenant_settings
+
+    return tenant_settings(settings, tenant)
+
+
+def get_runtime(tenant: str | None = None) -> Runtime:
+    """The runtime of ``tenant`` (default: the current run's tenant), built once per process
+    and tenant; rebuilt when settings were reloaded (tests clear the cache). An unknown tenant
+    is a ConfigError naming it (with "did you mean")."""
+    name = tenant or current_tenant.get()
     with _runtime_lock:
         s = get_settings()
-        if _runtime is None or _runtime.settings is not s:
-            _runtime = Runtime(settings=s)
-        return _runtime
+        cached = _runtimes.get(name)
+        if cached is None or cached[0] is not s:
+            rt = Runtime(settings=tenant_runtime_settings(s, name), tenant=name, process_settings=s)
+            _runtimes[name] = (s, rt)
+            return rt
+        return cached[1]
 
 
 def reset_runtime() -> None:
-    global _runtime
     with _runtime_lock:
-        _runtime = None
+        _runtimes.clear()

@@ -148,6 +148,28 @@ CC_ACCOUNT_TYPES = frozenset({"CUSTOMER_ADMIN", "CUSTOMER_OPERATOR"})
 LIFE_ACCOUNT_TYPE = "PLATFORM_ROLE_LIFE"
 
 
+def authorized_accounts(rt: Runtime) -> E.Fetched:
+    """The accounts the consents cover (``oauth2/advertiser/get``), of every principal of the
+    tenant: each account is remembered with the first principal whose consent covers it (its
+    fetches use that principal's token, ``Runtime.client_for``), keyed by id and, for a 抖音号,
+    by its aweme_sec_uid too."""
+    rows: list[Any] = []
+    rejections: list[Any] = []
+    seen: set[int] = set()
+    for principal in rt.principals:
+        got = E.fetch_authorized_accounts(rt.for_principal(principal).client("oceanengine"))
+        rejections += got.rejections
+        for a in got.rows:
+            if a.id in seen:
+                continue
+            seen.add(a.id)
+            rows.append(a)
+            rt.account_principal.setdefault(a.id, principal)
+            if getattr(a, "account_string_id", None):
+                rt.account_principal.setdefault(a.account_string_id, principal)
+    return E.Fetched(rows, rejections)
+
+
 def local_parents(rt: Runtime) -> tuple[list[int], list[int]]:
     """Where LOCAL accounts are listed: (工作台 ids, 来客 ids). The configured 工作台, else the
     consent's CUSTOMER_ADMIN/OPERATOR accounts; plus its 来客 (PLATFORM_ROLE_LIFE) accounts,
@@ -174,8 +196,41 @@ def workbench_ids(rt: Runtime) -> list[int]:
 def local_accounts(rt: Runtime) -> dict[int, str]:
     """Authorised LOCAL accounts (id → name): under each 工作台 and each 来客 account. The 来客
     listing sends no names: such an account is named by its id unless a 工作台 names it. A
-    listing that does not add up is read again once."""
-    return fetch_complete(lambda: _local_accounts(rt), "LOCAL account listing")
+    listing that does not add up is read again once.
+
+    A tenant with several principals lists with each (its token sees the accounts it
+    authorised) and remembers which principal an account came from (its first): the fetch of
+    that account uses that principal's token (``Runtime.client_for``)."""
+    names: dict[int, str] = {}
+    for principal in rt.principals:
+        prt = rt.for_principal(principal)
+        what = "LOCAL account listing" + ("" if prt is rt else f" (principal {principal})")
+        for aid, name in fetch_complete(lambda prt=prt: _local_accounts(prt), what).items():
+            if aid not in names:
+                names[aid] = name
+                rt.account_principal.setdefault(aid, principal)
+    return names
+
+
+def tenant_selection(rt: Runtime, names: Mapping[K, str]) -> dict[K, str]:
+    """The discovered accounts the tenant syncs (integrations/tenants.py ``select_accounts``):
+    all of them under its workbenches, plus its explicit ids, then only labelled ones when the
+    tenant filters by label. The single ``ADSYNC_*`` setup keeps every account."""
+    spec = rt.tenant_spec
+    if spec is None or not (spec.workbench_ids or spec.account_ids or spec.labels):
+        return dict(names)
+    from integrations.tenants import labels_of
+
+    wanted = set(spec.labels)
+    out: dict[K, str] = {}
+    for key, name in names.items():
+        aid = int(str(key)) if str(key).isdigit() else None
+        if not spec.workbench_ids and (aid is None or aid not in spec.account_ids):
+            continue  # only explicit ids were selected
+        if wanted and (aid is None or not labels_of(spec, aid) & wanted):
+            continue
+        out[key] = name
+    return out
 
 
 def _local_accounts(rt: Runtime) -> dict[int, str]:
@@ -209,6 +264,7 @@ def select_accounts(
     limited to ``only`` when given. An id in ``only`` that is not authorised is a ValueError
     naming it. ``aliases`` maps other spellings of an id (text) to the key used in ``names``.
     """
+    names = tenant_selection(rt, names)
     by_text = {str(k): k for k in names} | dict(aliases or {})
     out = dict(names)
     for k, label in rt.settings.accounts.items():  # keys may name accounts of other flows
@@ -294,12 +350,31 @@ def ensure_account_views(
     """One view per account on each dataset's table (see integrations/feishu/views.py).
 
     A view failure is recorded on the dataset's ``bitable:views:`` sink (the run ends PARTIAL,
-    the next run retries the views), never on its records sink: record writes go on."""
+    the next run retries the views), never on its records sink: record writes go on.
+
+    A tenant's ``views_for_labels`` limits the views to its labelled accounts; accounts over
+    Feishu's 200-per-table cap get none, said once per run as a count plus the first few
+    (``OverCap.line``), with the choices (route by label to another base, or views_for_labels).
+    """
+    from integrations.tenants import OverCap
+
+    spec = rt.tenant_spec
+    with_views = {
+        k: v
+        for k, v in account_names.items()
+        if spec is None or not str(k).isdigit() or spec.gets_view(int(str(k)))
+    }
+    if len(with_views) < len(account_names):
+        summary.warnings.append(
+            f"views only for accounts labelled {', '.join(spec.views_for_labels)} "  # type: ignore[union-attr]
+            f"(views_for_labels): {len(account_names) - len(with_views)} account(s) have none"
+        )
+    base = rt.settings.feishu_app_token or ""
     for dataset in datasets:
         if summary.sink(f"bitable:{dataset}").error:
             continue  # the table itself failed (e.g. a renamed field): no views to fix
         try:
-            views = rt.bitable.ensure_views(table_spec(dataset, rt.settings), account_names)
+            views = rt.bitable.ensure_views(table_spec(dataset, rt.settings), with_views)
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("Bitable views of %s failed", dataset)
             summary.sink(
@@ -312,10 +387,32 @@ def ensure_account_views(
                 + "; ".join(views.failed[:3])
             )
         if views.without_view:
-            summary.warnings.append(
-                f"{dataset}: {len(views.without_view)} account(s) without a view "
-                f"(Feishu caps a table at 200 views)"
-            )
+            # Once per base and run (its tables have the same accounts): the count and the
+            # first few ids, never hundreds of ids on one line.
+            line = OverCap(base, tuple(_id_of(v.split(" ")[0]) for v in views.without_view)).line()
+            if not any(w.startswith(line.split(":")[0] + ":") for w in summary.warnings):
+                summary.warnings.append(f"{line} or set views_for_labels")
+
+
+def _id_of(text: str) -> Any:
+    return int(text) if text.isdigit() else text
+
+
+def _tenant_window_rows(
+    rt: Runtime,
+    dataset: str,
+    window: Window | None,
+    account_field: str,
+    account_names: Mapping[Any, str],
+) -> list[dict[str, Any]]:
+    """The window's DB rows; for a tenant only its run's accounts' (the database holds every
+    tenant's rows, a tenant's base only its own). A table without the account column: all."""
+    table = tables.DATASET_TABLES[dataset]
+    if rt.tenant_spec is None or account_field not in table.c:
+        return window_rows(rt, dataset, window)
+    return window_rows(
+        rt, dataset, window, account_field=account_field, accounts=list(account_names)
+    )
 
 
 def project_to_bitable(
@@ -335,18 +432,53 @@ def project_to_bitable(
     that sink and the others go on.
     """
     datasets = list(datasets)
+    # A tenant routing accounts to several bases: each base gets its own accounts (one sink
+    # per base, each with its one-writer lease).
+    for base_rt, accounts in rt.routed(account_names):
+        _project_base(
+            rt,
+            base_rt,
+            summary,
+            datasets,
+            window,
+            {a: account_names[a] for a in accounts},
+            account_field,
+            rows,
+        )
+
+
+def _project_base(
+    rt: Runtime,
+    base_rt: Runtime,
+    summary: RunSummary,
+    datasets: list[str],
+    window: Window | None,
+    account_names: dict[Any, str],
+    account_field: str,
+    rows: Mapping[str, Sequence[dict[str, Any]]] | None,
+) -> None:
     for dataset in datasets:
         try:
             rows_ = (
                 list(rows[dataset])
                 if rows is not None and dataset in rows
-                else window_rows(rt, dataset, window)
+                else _tenant_window_rows(rt, dataset, window, account_field, account_names)
             )
+            if rt.tenant_spec is not None:  # a tenant's base holds its own accounts' rows only
+                mine = {str(k) for k in account_names}
+                rows_ = [
+                    r for r in rows_ if account_field not in r or str(r[account_field]) in mine
+                ]
         except Exception as e:  # noqa: BLE001 - recorded per sink, run ends PARTIAL
             log.exception("reading %s for Bitable failed", dataset)
             summary.sink(f"bitable:{dataset}").error = short_reason(e)
             continue
         project_rows(
-            rt, summary, dataset, rows_, account_names=account_names, account_field=account_field
+            base_rt,
+            summary,
+            dataset,
+            rows_,
+            account_names=account_names,
+            account_field=account_field,
         )
-        ensure_account_views(rt, summary, [dataset], account_names)
+        ensure_account_views(base_rt, summary, [dataset], account_names)

@@ -74,6 +74,13 @@ class RunSummary:
     rejected_other: list[str] = field(default_factory=list)
     normalised: list[str] = field(default_factory=list)
     normalised_count: int = 0
+    # The tenant the run served (integrations/tenants.py); shown when it is not "default".
+    tenant: str = "default"
+
+    @property
+    def tenant_tag(self) -> str:
+        """`` [tenant acme]`` for a named tenant, empty for the single setup."""
+        return "" if self.tenant == "default" else f" [tenant {self.tenant}]"
 
     def account(self, account_id: object) -> AccountResult | None:
         for a in self.accounts:
@@ -187,7 +194,7 @@ class RunSummary:
 
     def markdown(self) -> str:
         lines = [
-            f"## {self.flow}: {self.status.value}",
+            f"## {self.flow}{self.tenant_tag}: {self.status.value}",
             "",
             f"- window: {self.window_start} → {self.window_end}",
             f"- accounts: {len(self.ok_accounts)} ok, {len(self.failed_accounts)} failed",
@@ -225,7 +232,8 @@ class RunSummary:
     def text(self) -> str:
         """Plain-text summary for terminals."""
         out = [
-            f"{self.flow} {self.window_start}..{self.window_end}: {self.status.value} "
+            f"{self.flow}{self.tenant_tag} {self.window_start}..{self.window_end}: "
+            f"{self.status.value} "
             f"({len(self.ok_accounts)} ok, {len(self.failed_accounts)} failed, "
             f"{self.api_calls} API calls, {self.seconds:.1f}s)"
         ]

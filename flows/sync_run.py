@@ -94,15 +94,18 @@ def final_state(summary: RunSummary) -> State:
 
 
 def run_name(label: str) -> Callable[[], str]:
-    """A ``flow_run_name`` callable: ``laike 2026-11-25..2026-11-28`` (+ the token principal when
-    it is not the default), so runs and backfills can be told apart in the Prefect UI."""
+    """A ``flow_run_name`` callable: ``laike 2026-11-25..2026-11-28`` (+ the tenant when it is
+    not ``default``, + the token principal when it is not the default), so runs, tenants and
+    backfills can be told apart in the Prefect UI."""
 
     def name() -> str:
         from prefect.runtime import flow_run
 
         params = dict(flow_run.parameters or {})
+        tenant = str(params.get("tenant") or "default")
+        who = "" if tenant == "default" else f" {tenant}"
         try:
-            s = get_runtime().settings
+            s = get_runtime(tenant).settings
             if {"date", "start", "end"} & set(params):
                 lookback = params.get("lookback_days")
                 window: Window | str = resolve_window(
@@ -114,10 +117,11 @@ def run_name(label: str) -> Callable[[], str]:
                 )
             else:
                 window = Window.single(china_today(s.timezone))
-            tenant = "" if s.oceanengine_principal == "default" else f" {s.oceanengine_principal}"
+            principal = s.oceanengine_principal
+            who += "" if principal in ("default", None) else f" {principal}"
         except Exception:  # noqa: BLE001 - bad settings/parameters: the run itself reports them
-            return label
-        return f"{label} {window}{tenant}"
+            return f"{label}{who}"
+        return f"{label} {window}{who}"
 
     return name
 
@@ -127,13 +131,27 @@ def record_failed_start(flow_name: str, reason: str) -> None:
     parameter) still leaves a FAILED row, so ``monitor.py`` sees it without Prefect. Best effort:
     when the database itself is what failed, Prefect's state is the only record."""
     try:
-        rt = get_runtime()
-        pk = ledger.start_run(rt.engine, flow_name, None, None, run_id=flow_run_id())
+        try:
+            rt = get_runtime()  # the current run's tenant (flows/context.py sets it first)
+        except ConfigError:  # e.g. an unknown tenant: still a row, in the shared database
+            from flows.runtime import Runtime, current_tenant
+            from integrations.settings import get_settings
+
+            rt = Runtime(settings=get_settings(), tenant=current_tenant.get())
+        pk = ledger.start_run(
+            rt.engine, flow_name, None, None, run_id=flow_run_id(), tenant=rt.tenant
+        )
         ledger.finish_run(
             rt.engine, pk, status=RunStatus.FAILED.value, error=f"did not start: {reason}"
         )
     except Exception as e:  # noqa: BLE001 - never mask the original failure
         log.warning("%s: could not record the failed start in sync_runs: %s", flow_name, e)
+
+
+def artifact_key(flow_name: str, tenant: str) -> str:
+    """Artifact key stem: the flow, plus the tenant when it is not ``default`` (each tenant's
+    latest artifacts apart; keys allow lower-case letters, digits and dashes only)."""
+    return flow_name if tenant == "default" else f"{flow_name}-{tenant.replace('_', '-')}"
 
 
 def publish(summary: RunSummary, key: str) -> None:

@@ -14,6 +14,7 @@ Example::
     [[tenants]]
     name = "acme"
     principals = [{ name = "alice" }, { name = "bob" }]
+    views_for_labels = ["north"]   # optional: per-account views only for these (200-view cap)
 
     [tenants.oceanengine]
     app_id = "1790000000000001"
@@ -110,6 +111,9 @@ class TenantConfig(_Strict):
     accounts: AccountSelection = Field(default_factory=AccountSelection)
     labels: dict[Label, list[Id]] = Field(default_factory=dict)
     feishu: FeishuApp | None = None  # none: this tenant writes the database only
+    # Views over Feishu's 200-per-table cap: give per-account views only to accounts carrying
+    # one of these labels (empty: every account gets one, up to the cap).
+    views_for_labels: list[Label] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

@@ -57,6 +57,13 @@ class Tenant:
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None
     bases: tuple[Base, ...] = ()
+    views_for_labels: tuple[str, ...] = ()  # views only for accounts with one of these labels
+
+    def gets_view(self, account_id: int) -> bool:
+        """Whether the account gets per-account views (``views_for_labels``; empty: all)."""
+        if not self.views_for_labels:
+            return True
+        return bool(labels_of(self, account_id) & set(self.views_for_labels))
 
     @property
     def default_base(self) -> str | None:
@@ -82,12 +89,16 @@ def _secret(tenant: str, key: str, var: str, dotenv: Mapping[str, str | None]) -
 def _check(cfg: TenantConfig) -> None:
     """Cross-field rules pydantic cannot see: labels defined, one default base, no duplicates."""
     defined = set(cfg.labels)
-    for label in cfg.accounts.labels:
-        if label not in defined:
-            raise ConfigError(
-                f"{_where(cfg.name, 'accounts.labels')}: label {label!r} is not defined "
-                f"under [tenants.labels] (defined: {', '.join(sorted(defined)) or 'none'})"
-            )
+    for key, used in (
+        ("accounts.labels", cfg.accounts.labels),
+        ("views_for_labels", cfg.views_for_labels),
+    ):
+        for label in used:
+            if label not in defined:
+                raise ConfigError(
+                    f"{_where(cfg.name, key)}: label {label!r} is not defined "
+                    f"under [tenants.labels] (defined: {', '.join(sorted(defined)) or 'none'})"
+                )
     if cfg.feishu is None:
         return
     tokens = [b.app_token for b in cfg.feishu.bases]
@@ -138,6 +149,7 @@ def _from_config(cfg: TenantConfig, s: Settings, dotenv: Mapping[str, str | None
         feishu_app_id=cfg.feishu.app_id if cfg.feishu else None,
         feishu_app_secret=fs_secret,
         bases=tuple(cfg.feishu.bases) if cfg.feishu else (),
+        views_for_labels=tuple(cfg.views_for_labels),
     )
 
 
@@ -162,6 +174,14 @@ def tenants(settings: Settings) -> list[Tenant]:
     """Every tenant, in file order; ``[default]`` when the file has no ``[[tenants]]``."""
     if not settings.tenants:
         return [_default(settings)]
+    _check_file(settings)
+    dotenv = read_dotenv()
+    return [_from_config(cfg, settings, dotenv) for cfg in settings.tenants]
+
+
+def _check_file(settings: Settings) -> None:
+    """What concerns the whole file (no secrets read): flat settings unset, names unique,
+    explicit accounts disjoint."""
     flat = [n for n in PER_TENANT_SETTINGS if getattr(settings, n) not in (None, "")]
     if flat:
         raise ConfigError(
@@ -173,8 +193,6 @@ def tenants(settings: Settings) -> list[Tenant]:
     if dup is not None:
         raise ConfigError(f"tenant {dup!r}: name is used by two [[tenants]] entries")
     _check_disjoint(settings.tenants)
-    dotenv = read_dotenv()
-    return [_from_config(cfg, settings, dotenv) for cfg in settings.tenants]
 
 
 def _check_disjoint(cfgs: Sequence[TenantConfig]) -> None:
@@ -192,13 +210,21 @@ def _check_disjoint(cfgs: Sequence[TenantConfig]) -> None:
 
 
 def get_tenant(settings: Settings, name: str) -> Tenant:
-    found = tenants(settings)
-    for t in found:
-        if t.name == name:
-            return t
+    """One tenant, only its own secrets resolved: another tenant's unset secret variable does
+    not stop this one (a failure in one tenant never blocks another)."""
+    if not settings.tenants:
+        found = [_default(settings)]
+        if found[0].name == name:
+            return found[0]
+        known = [found[0].name]
+    else:
+        _check_file(settings)
+        for cfg in settings.tenants:
+            if cfg.name == name:
+                return _from_config(cfg, settings, read_dotenv())
+        known = [cfg.name for cfg in settings.tenants]
     from integrations.settings import _did_you_mean
 
-    known = [t.name for t in found]
     raise ConfigError(
         f"tenant {name!r}: not configured{_did_you_mean(name, known)} (known: {', '.join(known)})"
     )
@@ -232,6 +258,29 @@ def tenant_settings(
     if settings.tenants and t.feishu_app_id is None and settings.feishu_enabled is None:
         update["feishu_enabled"] = False  # a tenant without [tenants.feishu] writes the DB only
     return settings.model_copy(update=update)
+
+
+def settings_for(
+    settings: Settings,
+    tenant: str | None,
+    *,
+    principal: str | None = None,
+    base: str | None = None,
+) -> Settings:
+    """What a command works on for ``--tenant`` (``None``/``default`` on the single setup: the
+    settings themselves, ``principal`` applied). An unknown tenant is a ConfigError of one line
+    with "did you mean"."""
+    name = tenant or DEFAULT_TENANT
+    if name == DEFAULT_TENANT and not settings.tenants:
+        if principal is None and base is None:
+            return settings
+        update: dict[str, object] = {}
+        if principal is not None:
+            update["oceanengine_principal"] = principal
+        if base is not None:
+            update["feishu_app_token"] = base
+        return settings.model_copy(update=update)
+    return tenant_settings(settings, name, principal=principal, base=base)
 
 
 # --- account selection and routing (pure) ----------------------------------------------------

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from integrations.settings import get_settings, require
+from integrations.settings import Settings, get_settings, require
 from token_store.api import CODE_NOT_USED, TokenStore, build_token_store
 from token_store.errors import TokenNotFound, TokenStoreError
 from token_store.importer import ImportFormatError, parse_token_json
@@ -26,7 +26,17 @@ from token_store.oauth import OceanEngineOAuth
 
 app = typer.Typer(help="Ocean Engine OAuth token store.", no_args_is_help=True)
 
-PRINCIPAL_HELP = "Authorising principal (default: ADSYNC_OCEANENGINE_PRINCIPAL)."
+PRINCIPAL_HELP = (
+    "Authorising principal (default: the tenant's first, or ADSYNC_OCEANENGINE_PRINCIPAL)."
+)
+TENANT_HELP = "Tenant of adsync.toml's [[tenants]] whose app the tokens belong to."
+
+
+def _settings(tenant: str | None, principal: str | None = None) -> Settings:
+    """The settings of ``--tenant`` (its app and principal) or the single setup."""
+    from integrations.tenants import settings_for
+
+    return settings_for(get_settings(), tenant, principal=principal)
 
 
 @contextmanager
@@ -53,8 +63,8 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _store_and_key(principal: str | None) -> tuple[TokenStore, TokenKey]:
-    s = get_settings()
+def _store_and_key(principal: str | None, tenant: str | None = None) -> tuple[TokenStore, TokenKey]:
+    s = _settings(tenant, principal)
     require(s, "oceanengine_app_id")
     key = TokenKey.oceanengine(str(s.oceanengine_app_id), principal or s.oceanengine_principal)
     if s.token_backend == "database":
@@ -104,9 +114,10 @@ def _status_of(key: TokenKey, ts) -> TokenStatus:  # noqa: ANN001 - a TokenSet
 def auth_url(
     redirect_uri: str | None = typer.Option(None, help="Redirect URI registered for the app."),
     state: str | None = typer.Option(None, help="Opaque state echoed back (default: random)."),
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
 ) -> None:
     """Print the consent URL; after consent, pass the auth_code to `adsync tokens exchange`."""
-    s = get_settings()
+    s = _settings(tenant)
     require(s, "oceanengine_app_id")
     url = OceanEngineOAuth.consent_url_for(
         str(s.oceanengine_app_id), state or secrets.token_urlsafe(12), redirect_uri
@@ -118,11 +129,12 @@ def auth_url(
 def exchange(
     code: str = typer.Argument(..., help="The auth_code from the consent redirect."),
     principal: str | None = typer.Option(None, help=PRINCIPAL_HELP),
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
 ) -> None:
     """Exchange an auth code (10 minutes, single use) and store the token pair."""
     with _errors():
         try:
-            store, key = _store_and_key(principal)
+            store, key = _store_and_key(principal, tenant)
         except TokenStoreError as e:
             raise TokenStoreError(f"{e}; {CODE_NOT_USED}") from None
         st = store.exchange_auth_code(code, key)
@@ -131,10 +143,26 @@ def exchange(
 
 
 @app.command("status")
-def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    tenant: str | None = typer.Option(
+        None, "--tenant", help=TENANT_HELP + " Only its app's keys (default: every key)."
+    ),
+    principal: str | None = typer.Option(None, help="Only this principal's key (with --tenant)."),
+) -> None:
     """Expiry times and authorised accounts of every stored key (no secrets)."""
     with _errors():
-        statuses = build_token_store(get_settings(), interactive=_interactive()).status()
+        # No --tenant: every stored key, whichever app (the store is shared by the tenants).
+        s = _settings(tenant, principal) if tenant or principal else get_settings()
+        statuses = build_token_store(s, interactive=_interactive()).status()
+        if tenant is not None or principal is not None:
+            prefix = f"oceanengine:{s.oceanengine_app_id}:"
+            statuses = [
+                st
+                for st in statuses
+                if str(st.key).startswith(prefix)
+                and (principal is None or str(st.key) == prefix + principal)
+            ]
     if as_json:
         out = [st.model_dump(mode="json") for st in statuses]
         for st, doc in zip(statuses, out, strict=True):

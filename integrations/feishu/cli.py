@@ -9,9 +9,15 @@ app = typer.Typer(
 )
 
 
+TENANT_HELP = "Tenant of adsync.toml's [[tenants]] (its Feishu app and base)."
+BASE_HELP = "One of the tenant's bases (app_token; default: its default base)."
+
+
 @app.command("plan")
 def plan_cmd(
     apply: bool = typer.Option(False, "--apply", help="Create the missing columns (only them)."),
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
+    base: str | None = typer.Option(None, "--base", help=BASE_HELP),
 ) -> None:
     """List every mismatch of every table at once (missing, renamed?, wrong type)."""
     from integrations.database.engine import make_engine
@@ -20,8 +26,9 @@ def plan_cmd(
     from integrations.feishu.sink import BitableSink
     from integrations.feishu.specs import SPECS, table_spec
     from integrations.settings import get_settings
+    from integrations.tenants import settings_for
 
-    s = get_settings()
+    s = settings_for(get_settings(), tenant, base=base)
     engine = make_engine(s.db_url)
     try:
         api = BitableSink.from_settings(s, engine).api  # with the base's writer lock

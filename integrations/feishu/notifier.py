@@ -104,8 +104,10 @@ class CardReport:
             for name, s in summary.sinks.items()
         }
         flow = str(summary.flow)
+        tenant = str(getattr(summary, "tenant", "default") or "default")
+        who = "" if tenant == "default" else f"［{tenant}］"  # which tenant's run, on the card
         return cls(
-            title=f"{FLOW_ZH.get(flow, flow)}：{STATUS_ZH.get(status.upper(), status)}",
+            title=f"{FLOW_ZH.get(flow, flow)}{who}：{STATUS_ZH.get(status.upper(), status)}",
             status=status,
             window=f"{summary.window_start} → {summary.window_end}",
             accounts_ok=[_acct(a) for a in summary.ok_accounts],

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import typer
 
-from integrations.feishu.cli import app
+from integrations.feishu.cli import BASE_HELP, TENANT_HELP, app
 from integrations.settings import ConfigError, get_settings, require
 
 MAX_DAYS = 366  # a date-scoped scan builds one filter per 50 dates: keep it to a year
@@ -49,6 +49,8 @@ def reconcile_cmd(
     ),
     start: str | None = typer.Option(None, "--start", help="First date (YYYY-MM-DD)."),
     end: str | None = typer.Option(None, "--end", help="Last date (YYYY-MM-DD), inclusive."),
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
+    base: str | None = typer.Option(None, "--base", help=BASE_HELP),
 ) -> None:
     """Scan tables, delete duplicate business keys, rebuild the record map."""
     from integrations.feishu.specs import SPECS, table_spec
@@ -57,7 +59,9 @@ def reconcile_cmd(
     if unknown:
         raise ConfigError(f"--dataset {unknown[0]!r}: unknown; known: {', '.join(sorted(SPECS))}")
     dates = _dates(start, end)
-    settings = get_settings()
+    from integrations.tenants import settings_for
+
+    settings = settings_for(get_settings(), tenant, base=base)
     require(settings, "feishu_app_id", "feishu_app_secret", "feishu_app_token")
 
     from integrations.database.engine import make_engine

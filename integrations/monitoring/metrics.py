@@ -33,8 +33,8 @@ from integrations.monitoring.tokens import TokenInfo
 if TYPE_CHECKING:
     from integrations.monitoring.checks import Monitor
 
-# One deployment serves one tenant today; the label is there so dashboards and alerts written
-# now keep working when several tenants share a ledger.
+# Ledger metrics carry the run's tenant (sync_runs.tenant). Dataset tables have no tenant column
+# (an account belongs to one tenant), so dataset freshness is labelled with this one.
 TENANT = "default"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -59,62 +59,62 @@ def _ledger_counters(totals: LedgerTotals) -> list[Metric]:
         "Finished runs in the sync_runs ledger by flow, tenant and final status.",
         labels=["flow", "tenant", "status"],
     )
-    for (flow, status), n in sorted(totals.runs.items()):
-        runs.add_metric([flow, TENANT, status], n)
+    for (flow, tenant, status), n in sorted(totals.runs.items()):
+        runs.add_metric([flow, tenant, status], n)
     running = _gauge(
         "adsync_runs_in_progress",
         "Ledger rows still RUNNING/PENDING (a killed run stays here until its row is closed).",
         ["flow", "tenant"],
     )
-    for flow, n in sorted(totals.in_progress.items()):
-        running.add_metric([flow, TENANT], n)
+    for (flow, tenant), n in sorted(totals.in_progress.items()):
+        running.add_metric([flow, tenant], n)
     calls = CounterMetricFamily(
         "adsync_api_calls",
         "Ocean Engine API calls made by finished runs (ledger api_calls).",
         labels=["flow", "tenant"],
     )
-    for flow, n in sorted(totals.api_calls.items()):
-        calls.add_metric([flow, TENANT], n)
+    for (flow, tenant), n in sorted(totals.api_calls.items()):
+        calls.add_metric([flow, tenant], n)
     throttled = CounterMetricFamily(
         "adsync_api_throttled",
         "Ocean Engine 40100 / HTTP 429 answers in finished runs (each retried by the client).",
         labels=["flow", "tenant"],
     )
-    for flow, n in sorted(totals.throttled.items()):
-        throttled.add_metric([flow, TENANT], n)
+    for (flow, tenant), n in sorted(totals.throttled.items()):
+        throttled.add_metric([flow, tenant], n)
     rows = CounterMetricFamily(
         "adsync_rows",
         "Rows per dataset and sink by action (inserted/updated = written; unchanged = compared "
         "and left alone), from the ledger's per-sink counts.",
         labels=["flow", "tenant", "dataset", "sink", "action"],
     )
-    for (flow, dataset, sink, action), n in sorted(totals.rows.items()):
-        rows.add_metric([flow, TENANT, dataset, sink, action], n)
+    for (flow, tenant, dataset, sink, action), n in sorted(totals.rows.items()):
+        rows.add_metric([flow, tenant, dataset, sink, action], n)
     rejected = CounterMetricFamily(
         "adsync_rows_rejected",
         "Rows the row rules rejected (not written), from the ledger.",
         labels=["flow", "tenant"],
     )
-    for flow, n in sorted(totals.rejected.items()):
-        rejected.add_metric([flow, TENANT], n)
+    for (flow, tenant), n in sorted(totals.rejected.items()):
+        rejected.add_metric([flow, tenant], n)
     errors = CounterMetricFamily(
         "adsync_sink_errors",
         "Finished runs in which a sink reported an error, per dataset and sink.",
         labels=["flow", "tenant", "dataset", "sink"],
     )
-    for (flow, dataset, sink), n in sorted(totals.sink_errors.items()):
-        errors.add_metric([flow, TENANT, dataset, sink], n)
+    for (flow, tenant, dataset, sink), n in sorted(totals.sink_errors.items()):
+        errors.add_metric([flow, tenant, dataset, sink], n)
     latency = HistogramMetricFamily(
         "adsync_api_call_duration_seconds",
         "Ocean Engine HTTP call durations in finished runs (request sent to response).",
         labels=["flow", "tenant"],
     )
-    for flow, (bounds, bins, seconds) in sorted(totals.latency.items()):
+    for (flow, tenant), (bounds, bins, seconds) in sorted(totals.latency.items()):
         cumulative, buckets = 0, []
         for bound, n in zip([*(repr(b) for b in bounds), "+Inf"], bins, strict=True):
             cumulative += n
             buckets.append((bound, cumulative))
-        latency.add_metric([flow, TENANT], buckets, seconds)
+        latency.add_metric([flow, tenant], buckets, seconds)
     return [runs, running, calls, throttled, rows, rejected, errors, latency]
 
 

@@ -192,24 +192,29 @@ _FINAL = ("SUCCESS", "PARTIAL", "FAILED")
 
 @dataclass
 class LedgerTotals:
-    """Counters over the whole ``sync_runs`` ledger (monotonic while rows are only added)."""
+    """Counters over the whole ``sync_runs`` ledger (monotonic while rows are only added), keyed
+    by (flow, tenant) first: one tenant's failures and volume never hide in another's."""
 
-    runs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (flow, final status)
-    in_progress: Counter[str] = field(default_factory=Counter)  # flow → RUNNING/PENDING rows
-    api_calls: Counter[str] = field(default_factory=Counter)  # flow → calls
-    rows: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
-    # (flow, dataset, sink kind, action)
-    rejected: Counter[str] = field(default_factory=Counter)  # flow → rows the row rules rejected
-    throttled: Counter[str] = field(default_factory=Counter)  # flow → 40100/429 answers
-    # flow → Ocean Engine call-latency histogram summed over runs: (bounds, calls per bin with
-    # +Inf last, seconds); runs recorded before it, or with other bounds, are left out
-    latency: dict[str, tuple[tuple[float, ...], list[int], float]] = field(default_factory=dict)
-    sink_errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    # (flow, dataset, sink kind) → runs whose sink reported an error
+    runs: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (flow, tenant, status)
+    in_progress: Counter[tuple[str, str]] = field(default_factory=Counter)  # RUNNING/PENDING rows
+    api_calls: Counter[tuple[str, str]] = field(default_factory=Counter)  # → calls
+    rows: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)
+    # (flow, tenant, dataset, sink kind, action)
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # rows rejected by rules
+    throttled: Counter[tuple[str, str]] = field(default_factory=Counter)  # 40100/429 answers
+    sink_errors: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    # (flow, tenant, dataset, sink kind) → runs whose sink reported an error
+    # (flow, tenant) → Ocean Engine call-latency histogram summed over runs: (bounds, calls per
+    # bin with +Inf last, seconds); runs recorded before it, or with other bounds, are left out
+    latency: dict[tuple[str, str], tuple[tuple[float, ...], list[int], float]] = field(
+        default_factory=dict
+    )
 
 
 def _add_latency(
-    into: dict[str, tuple[tuple[float, ...], list[int], float]], flow: str, h: Any
+    into: dict[tuple[str, str], tuple[tuple[float, ...], list[int], float]],
+    flow: tuple[str, str],
+    h: Any,
 ) -> None:
     """Add one run's latency histogram (flows/context.py) to its flow's; skip malformed ones."""
     if not isinstance(h, dict):
@@ -233,14 +238,15 @@ def ledger_totals(engine: Engine) -> LedgerTotals:
     """One pass over the ledger (a few rows per flow per day: years fit in memory)."""
     c = sync_runs.c
     out = LedgerTotals()
-    q = select(c.flow, c.status, c.counts, c.api_calls)
+    q = select(c.flow, c.tenant, c.status, c.counts, c.api_calls)
     with engine.connect() as conn:
-        for flow, status, counts_text, calls in conn.execute(q):
+        for flow_name, tenant, status, counts_text, calls in conn.execute(q):
+            key = (flow_name, tenant or "default")
             if status not in _FINAL:
-                out.in_progress[flow] += 1
+                out.in_progress[key] += 1
                 continue
-            out.runs[(flow, status.lower())] += 1
-            out.api_calls[flow] += int(calls or 0)
+            out.runs[(*key, status.lower())] += 1
+            out.api_calls[key] += int(calls or 0)
             counts = _json(counts_text, {})
             if not isinstance(counts, dict):
                 continue
@@ -248,18 +254,18 @@ def ledger_totals(engine: Engine) -> LedgerTotals:
                 if not isinstance(n, dict):
                     continue
                 if sink == "api":  # flows/sync_run.py; older rows have none (counted 0)
-                    out.throttled[flow] += int(n.get("throttled") or 0)
-                    _add_latency(out.latency, flow, n.get("latency"))
+                    out.throttled[key] += int(n.get("throttled") or 0)
+                    _add_latency(out.latency, key, n.get("latency"))
                     continue
                 if sink in ("rows", "db:row_rules"):  # the row rules' entry (old and new key)
-                    out.rejected[flow] += int(n.get("rejected") or 0)
+                    out.rejected[key] += int(n.get("rejected") or 0)
                     continue
                 if ":" not in sink:
                     continue
                 kind, dataset = sink.split(":", 1)
                 for action in ROW_ACTIONS:
                     if action in n:
-                        out.rows[(flow, dataset, kind, action)] += int(n.get(action) or 0)
+                        out.rows[(*key, dataset, kind, action)] += int(n.get(action) or 0)
                 if n.get("error"):
-                    out.sink_errors[(flow, dataset, kind)] += 1
+                    out.sink_errors[(*key, dataset, kind)] += 1
     return out

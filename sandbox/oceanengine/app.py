@@ -86,6 +86,9 @@ class OceanEngineSim:
         self.data = data
         self.app_id = app_id
         self.app_secret = app_secret
+        # app_id → secret of every app served; add_app() adds one (several tenants' apps on the
+        # one Ocean Engine host, each with its own consents, tokens and QPS budget).
+        self.apps: dict[int, str] = {app_id: app_secret}
         self._knobs = knobs or OceanEngineKnobs()
         self._clock_offset = 0.0
         self.auth = AuthStore(self._knobs, self.now)
@@ -121,10 +124,24 @@ class OceanEngineSim:
         self._clock_offset += seconds
 
     # -- test/operator helpers ------------------------------------------------------------------
-    def issue_auth_code(self, advertiser_ids: list[int] | None = None) -> str:
-        """What the consent page would hand the redirect URI; default: every account ticked."""
+    def add_app(self, app_id: int, app_secret: str) -> None:
+        """Serve another developer app: its consents and tokens are its own (a code or refresh
+        token of one app is invalid for the other) and so is its QPS window."""
+        if app_id in self.apps:
+            raise ValueError(f"app {app_id} is already served")
+        self.apps[app_id] = app_secret
+
+    def issue_auth_code(
+        self, advertiser_ids: list[int] | None = None, *, app_id: int | None = None
+    ) -> str:
+        """What the consent page would hand the redirect URI; default: every account ticked.
+        ``app_id``: the app whose consent page it is (default: the first app)."""
+        if app_id is not None and app_id not in self.apps:
+            raise ValueError(f"app {app_id} is not served (add_app first)")
         ids = self.data.all_account_ids() if advertiser_ids is None else advertiser_ids
-        return self.auth.issue_auth_code(list(ids))
+        if app_id is None and len(self.apps) > 1:
+            app_id = self.app_id
+        return self.auth.issue_auth_code(list(ids), app_id)
 
     def revoke_access_tokens(self) -> None:
         """Every access token issued so far answers 40105 from now on (refresh still works)."""
@@ -149,7 +166,11 @@ class OceanEngineSim:
         return _Json({"ok": True})
 
     async def _auth_code_endpoint(self, request: Request) -> Response:
-        return _Json({"auth_code": self.issue_auth_code()})
+        raw = request.query_params.get("app_id", "")  # another app's consent (add_app)
+        app_id = int(raw) if raw.isdigit() else None
+        if app_id is not None and app_id not in self.apps:
+            return _Json({"error": f"app {app_id} is not served"}, status_code=404)
+        return _Json({"auth_code": self.issue_auth_code(app_id=app_id)})
 
     async def _dispatch(self, request: Request) -> Response:
         endpoint = normalize(request.url.path)
@@ -167,7 +188,7 @@ class OceanEngineSim:
             self.counters.answered(endpoint, "http_405")
             return PlainTextResponse("405 method not allowed", status_code=405)
 
-        throttled = not self._limiter.allow(self.app_id, knobs.qps_limit)
+        throttled = not self._limiter.allow(self._app_of(request), knobs.qps_limit)
         delay = self._faults.jitter(*knobs.latency_for(endpoint))
         if delay:
             await asyncio.sleep(delay)  # overlaps with other requests, like a real server
@@ -207,6 +228,7 @@ class OceanEngineSim:
                 auth=self.auth,
                 app_id=self.app_id,
                 app_secret=self.app_secret,
+                apps=self.apps,
             )
             if spec.needs_token:
                 token = _presented_token(request, endpoint, raw, knobs)
@@ -223,6 +245,21 @@ class OceanEngineSim:
             return hostile.serve(ctx, endpoint, spec.handler)
         except OEError as e:
             return e
+
+    def _app_of(self, request: Request) -> int:
+        """Whose QPS budget a call spends: the app its access token was issued to (OAuth calls
+        and unknown tokens: the ``app_id`` query parameter, else the first app)."""
+        if len(self.apps) > 1:
+            token = request.headers.get("Access-Token", "") or request.query_params.get(
+                "access_token", ""
+            )
+            app = self.auth.app_of(token.strip()) if token else None
+            if app is not None:
+                return app
+            raw = request.query_params.get("app_id", "")
+            if raw.isdigit() and int(raw) in self.apps:
+                return int(raw)
+        return self.app_id
 
     def _answer(self, endpoint: str, result: dict[str, Any] | OEError) -> Response:
         if isinstance(result, OEError):

@@ -26,6 +26,7 @@ class Grant:
 
     grant_id: int
     advertiser_ids: tuple[int, ...]
+    app_id: int | None = None  # the app the consent was given to (None: the simulator's first)
 
 
 @dataclass
@@ -73,28 +74,32 @@ class AuthStore:
     def set_knobs(self, knobs: OceanEngineKnobs) -> None:
         self._knobs = knobs
 
-    def issue_auth_code(self, advertiser_ids: list[int]) -> str:
+    def issue_auth_code(self, advertiser_ids: list[int], app_id: int | None = None) -> str:
         with self._lock:
             self._grants += 1
             code = secrets.token_hex(16)
-            grant = Grant(self._grants, tuple(advertiser_ids))
+            grant = Grant(self._grants, tuple(advertiser_ids), app_id)
             self._codes[code] = _Code(grant, self._now() + self._knobs.auth_code_ttl_s)
             return code
 
-    def exchange(self, auth_code: str) -> TokenPair:
+    def exchange(self, auth_code: str, app_id: int | None = None) -> TokenPair:
+        """``app_id``: the app presenting the code; a code consented to another app is
+        invalid for it (an auth code is bound to the app whose consent page issued it)."""
         with self._lock:
             entry = self._codes.get(auth_code)
+            if entry is not None and not _same_app(entry.grant, app_id):
+                raise OEError(AUTH_CODE_INVALID)
             if entry is None or entry.used or entry.expires_at <= self._now():
                 # Single use and 10-minute life: both answer 40110 (captured message).
                 raise OEError(AUTH_CODE_INVALID)
             entry.used = True
             return self._issue_pair(entry.grant)
 
-    def refresh(self, refresh_token: str) -> TokenPair:
+    def refresh(self, refresh_token: str, app_id: int | None = None) -> TokenPair:
         k = self._knobs
         with self._lock:
             entry = self._refresh.get(refresh_token)
-            if entry is None or entry.used:
+            if entry is None or entry.used or not _same_app(entry.grant, app_id):
                 raise OEError(k.refresh_invalid_code, "refresh_token无效")
             if entry.expires_at <= self._now():
                 raise OEError(k.refresh_expired_code, "refresh_token已过期")
@@ -132,6 +137,25 @@ class AuthStore:
             if entry is not None:
                 entry.revoked = True
 
+    def app_of(self, access_token: str) -> int | None:
+        """The app an access token was issued to (None: unknown token or the first app)."""
+        with self._lock:
+            entry = self._access.get(access_token)
+            return entry.grant.app_id if entry is not None else None
+
+    def revoke_app(self, app_id: int) -> int:
+        """Every consent given to ``app_id`` is withdrawn: its access tokens answer 40105 and
+        its refresh tokens are invalid (re-authorisation needed). Returns the pairs revoked."""
+        n = 0
+        with self._lock:
+            for entry in self._access.values():
+                if entry.grant.app_id == app_id:
+                    entry.revoked = True
+            for r in self._refresh.values():
+                if r.grant.app_id == app_id and not r.used:
+                    r.used, n = True, n + 1
+        return n
+
     def revoke_all(self) -> None:
         with self._lock:
             for entry in self._access.values():
@@ -141,3 +165,7 @@ class AuthStore:
         with self._lock:
             for entry in self._access.values():
                 entry.forced_expired = True
+
+
+def _same_app(grant: Grant, app_id: int | None) -> bool:
+    return app_id is None or grant.app_id is None or grant.app_id == app_id

@@ -23,6 +23,8 @@ class Ctx:
     app_id: int
     app_secret: str
     grant: Grant | None = None
+    # Every app the simulator serves (app_id → secret); the first is app_id/app_secret.
+    apps: dict[int, str] | None = None
     access_token: str | None = None
 
     def bad(self, message: str) -> OEError:

@@ -16,8 +16,10 @@ def _check_app(ctx: Ctx, *, required: bool = True) -> None:
         return
     app_id = p.req_int("app_id")
     secret = p.req_str("secret")
-    if app_id != ctx.app_id or secret != ctx.app_secret:
+    apps = ctx.apps or {ctx.app_id: ctx.app_secret}
+    if apps.get(app_id) != secret:
         raise OEError(ctx.knobs.bad_app_code, "app_id or secret is invalid")
+    ctx.app_id, ctx.app_secret = app_id, secret  # the calling app (codes are bound to it)
 
 
 def _grant_type(ctx: Ctx, expected: str) -> None:
@@ -39,7 +41,7 @@ def _pair(pair: TokenPair) -> dict[str, Any]:
 def access_token(ctx: Ctx) -> dict[str, Any]:
     _check_app(ctx)
     _grant_type(ctx, "auth_code")
-    pair = ctx.auth.exchange(ctx.params.req_str("auth_code"))
+    pair = ctx.auth.exchange(ctx.params.req_str("auth_code"), app_id=_app(ctx))
     ids = list(pair.grant.advertiser_ids)
     out = _pair(pair)
     out["advertiser_ids"] = ids
@@ -52,7 +54,13 @@ def access_token(ctx: Ctx) -> dict[str, Any]:
 def refresh_token(ctx: Ctx) -> dict[str, Any]:
     _check_app(ctx)
     _grant_type(ctx, "refresh_token")
-    return _pair(ctx.auth.refresh(ctx.params.req_str("refresh_token")))
+    return _pair(ctx.auth.refresh(ctx.params.req_str("refresh_token"), app_id=_app(ctx)))
+
+
+def _app(ctx: Ctx) -> int | None:
+    """The app bound to codes and tokens, when the simulator serves several (else None: the
+    single-app simulator keeps its behaviour exactly)."""
+    return ctx.app_id if ctx.apps and len(ctx.apps) > 1 else None
 
 
 def _account_name(ctx: Ctx, account_id: int) -> str:

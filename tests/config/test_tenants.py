@@ -267,3 +267,19 @@ def test_tenants_only_from_the_file(monkeypatch):
         ConfigError, match=r"^ADSYNC_TENANTS: tenants are configured in adsync.toml"
     ):
         load_settings()
+
+
+def test_one_tenants_unset_secret_does_not_block_another(tmp_path, monkeypatch):
+    """A failure in one tenant never blocks another: brand-b's secret variable unset stops
+    brand-b (one line naming it) and the listing of every tenant, not acme's runs."""
+    _write(tmp_path, TWO)
+    _env(monkeypatch)
+    monkeypatch.delenv("BRAND_B_OE_SECRET")
+    s = load_settings()
+    assert tenant_settings(s, "acme").oceanengine_app_id == "1790000000000001"
+    with pytest.raises(ConfigError, match="brand-b.*BRAND_B_OE_SECRET"):
+        tenant_settings(s, "brand-b")
+    with pytest.raises(ConfigError, match="BRAND_B_OE_SECRET"):
+        tenants(s)
+    with pytest.raises(ConfigError, match="did you mean"):
+        get_tenant(s, "acm")

@@ -10,8 +10,8 @@ from tests.flows.sandboxed import ROOT
 def test_deployments_schedules_and_parameters() -> None:
     deps = {d.name: d for d in build_runner_deployments(ROOT / "prefect.yaml")}
     want = {
-        "accounts-hourly": ("0 * * * *", ["cc_account_types"]),
-        "dpa-daily": ("30 0 * * *", ["advertisers"]),
+        "accounts-hourly": ("0 * * * *", ["cc_account_types", "tenant"]),
+        "dpa-daily": ("30 0 * * *", ["advertisers", "tenant"]),
     }
     for name, (cron, params) in want.items():
         d = deps[name]
