@@ -98,13 +98,15 @@ def fetch_today(aweme_sec_uid: str, today: date, order_ids: list[int]) -> steps.
     log_prints=True,
     flow_run_name=run_name("douplus-intraday"),
 )
-def douplus_intraday(accounts: list[str] | None = None):
+def douplus_intraday(accounts: list[str] | None = None, tenant: str = "default"):
     """Refresh today's numbers of the orders delivering now.
 
     Args:
         accounts: Only these 抖音号 (aweme_sec_uid or account id; default: every authorised one).
+        tenant: Which tenant of adsync.toml's [[tenants]] to sync (its app, principals, accounts
+            and bases); "default" is the single setup of the ADSYNC_* settings.
     """
-    run = RunContext.today(FLOW_NAME)
+    run = RunContext.today(FLOW_NAME, tenant)
     if isinstance(run, State):  # could not start: settings or tokens
         return run
     today = run.window.start

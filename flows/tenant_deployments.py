@@ -36,10 +36,14 @@ def tenant_deployments(base: dict[str, Any], tenant_names: list[str]) -> dict[st
     deployments = base.get("deployments")
     if not isinstance(deployments, list) or not deployments:
         raise ConfigError("prefect.yaml: no deployments to generate tenants' copies of")
+    from flows.runtime import uses_oceanengine
+
     out = {k: v for k, v in base.items() if k != "deployments"}
     out["deployments"] = []
+    # Tenants are Ocean Engine apps: the supplier's deployments are not repeated per tenant.
+    per_tenant = [d for d in deployments if uses_oceanengine(str(d.get("name")))]
     for tenant in tenant_names:
-        for d in deployments:
+        for d in per_tenant:
             t = copy.deepcopy(d)
             t["name"] = f"{d['name']}-{tenant}"
             t["parameters"] = {**(d.get("parameters") or {}), "tenant": tenant}
