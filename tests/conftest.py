@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -66,6 +66,22 @@ def postgres_url() -> Iterator[str]:
 def mysql_url() -> Iterator[str]:
     """URL of a fresh, empty MariaDB/MySQL database for this session."""
     yield from _server_db(MYSQL_URL, "mysql")
+
+
+@pytest.fixture
+def fresh_server_db() -> Iterator[Callable[[str], str]]:
+    """A fresh, empty server database for one test: ``fresh_server_db("postgresql" | "mysql")``
+    (for tests that store tokens or dataset rows another test's keys could collide with)."""
+    stack: list[Iterator[str]] = []
+
+    def make(backend: str) -> str:
+        gen = _server_db(PG_URL if backend == "postgresql" else MYSQL_URL, backend)
+        stack.append(gen)
+        return next(gen)
+
+    yield make
+    for gen in stack:
+        next(gen, None)
 
 
 @pytest.fixture(params=BACKENDS)

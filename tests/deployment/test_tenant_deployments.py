@@ -67,9 +67,13 @@ def test_generate_writes_each_tenants_deployments(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     for secret in SECRETS.values():
         assert secret not in proc.stdout + proc.stderr + out.read_text()
-    base = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    every = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    # Tenants are Ocean Engine apps: the supplier's deployments are not repeated per tenant.
+    base = [d for d in every if not d["name"].startswith("supplier-")]
+    assert len(base) == len(every) - 3
     got = yaml.safe_load(out.read_text())["deployments"]
     assert len(got) == 2 * len(base)
+    assert not any(d["name"].startswith("supplier-") for d in got)
     by_name = {d["name"]: d for d in got}
     for tenant in ("acme", "brand-b"):
         for d in base:

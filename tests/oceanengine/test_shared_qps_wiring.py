@@ -85,7 +85,7 @@ def _rows(db_url: str, app_id: str) -> int:
 def test_a_run_on_a_server_database_paces_shared_and_gives_its_share_back(
     backend: str, request, tmp_path, monkeypatch
 ) -> None:
-    db_url = request.getfixturevalue("postgres_url" if backend == "postgresql" else "mysql_url")
+    db_url = request.getfixturevalue("fresh_server_db")(backend)
     with Sandbox(state_dir=tmp_path / "sb", profile="fast", n_local_accounts=2) as sb:
         point_at(sb, tmp_path / "data", monkeypatch, db_url)
         try:

@@ -8,6 +8,7 @@ refresh token, token_store/strategies.py), one connection pool.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from integrations.settings import Settings, require
@@ -17,6 +18,7 @@ __all__ = ["DATASETS", "NAME", "connect", "shared_qps"]
 
 if TYPE_CHECKING:
     from integrations.sources.oceanengine.client import OceanEngineClient
+    from integrations.sources.oceanengine.ratelimit import RateLimiter
     from integrations.sources.oceanengine.shared_ratelimit import SharedAppLimiter
     from integrations.sources.registry import RuntimeResources
 
@@ -31,10 +33,38 @@ def connect(settings: Settings, resources: RuntimeResources) -> OceanEngineClien
         resources.tokens.provider(),
         base_url=settings.oceanengine_base_url,
         qps=settings.oceanengine_qps,
-        limiter=_shared_limiter(settings, resources) if shared_qps(settings) else None,
+        limiter=app_limiter(settings, resources),
         timeout_s=settings.oceanengine_timeout_s,
         report_max_lookback_days=settings.oceanengine_report_max_lookback_days,
     )
+
+
+# One limiter per app in a process: the clients of a tenant's several principals (and of several
+# runs served by one process) draw from the same app QPS, never N times it.
+_LIMITERS: dict[tuple[str, float, str], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def app_limiter(settings: Settings, resources: RuntimeResources) -> RateLimiter:
+    """This process's limiter of the app: shared with the app's other processes through the app
+    database when :func:`shared_qps` says so, else an in-process bucket."""
+    from integrations.sources.oceanengine.ratelimit import app_limiter as bucket
+
+    assert settings.oceanengine_app_id is not None  # required by connect
+    shared = shared_qps(settings)
+    key = (
+        settings.oceanengine_app_id,
+        float(settings.oceanengine_qps),
+        settings.db_url if shared else "",
+    )
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None:
+            limiter = (
+                _shared_limiter(settings, resources) if shared else bucket(settings.oceanengine_qps)
+            )
+            _LIMITERS[key] = limiter
+        return limiter
 
 
 def shared_qps(settings: Settings) -> bool:
