@@ -311,7 +311,7 @@ class Runtime:
     def api_latency(self) -> dict[str, Any]:
         """The clients' call-latency histograms summed: {"le": bounds, "bins": calls per bin
         (last: +Inf), "seconds": total}; clients with other bounds or none are left out."""
-        from integrations.sources.oceanengine.client import LATENCY_BUCKETS_S
+        from integrations.sources.call_stats import LATENCY_BUCKETS_S
 
         bins, seconds = [0] * (len(LATENCY_BUCKETS_S) + 1), 0.0
         for st in self._stats():

@@ -29,12 +29,10 @@ Python ints, and decimals (yuan amounts) arrive as Decimal, so no value ever pas
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -43,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import httpx
 
 from integrations.retry import RetryPolicy
+from integrations.sources.call_stats import CallStats
 from integrations.sources.oceanengine.errors import (
     OceanEngineError,
     RetryableError,
@@ -123,66 +122,6 @@ class TokenProvider(Protocol):
 OCEANENGINE_RETRY = RetryPolicy(
     max_attempts=6, base_delay_s=0.5, max_delay_s=20.0, jitter=(0.5, 1.0)
 )
-
-
-# Upper bounds (seconds) of the call-latency histogram's buckets, Prometheus-style; the last
-# bucket (+Inf) is implied. Each HTTP call's duration (request sent → response or transport
-# error) falls into one bin: a bisect and two additions under the stats lock per call.
-LATENCY_BUCKETS_S: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-
-class CallStats:
-    """Thread-safe counters for run summaries: HTTP requests sent, per endpoint, retries, and
-    the calls' durations as a histogram (:data:`LATENCY_BUCKETS_S`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: Counter[str] = Counter()
-        self._retries: Counter[str] = Counter()
-        self._refreshes = 0
-        self._bins = [0] * (len(LATENCY_BUCKETS_S) + 1)  # per bin, not cumulative; last: +Inf
-        self._seconds = 0.0
-
-    def _observe(self, seconds: float) -> None:
-        i = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
-        with self._lock:
-            self._bins[i] += 1
-            self._seconds += seconds
-
-    def latency(self) -> tuple[list[int], float]:
-        """(calls per bin — ≤ each bound of LATENCY_BUCKETS_S, then +Inf — , total seconds)."""
-        with self._lock:
-            return list(self._bins), self._seconds
-
-    def _call(self, endpoint: str) -> None:
-        with self._lock:
-            self._calls[endpoint] += 1
-
-    def _retry(self, kind: str) -> None:
-        with self._lock:
-            self._retries[kind] += 1
-
-    def _refresh(self) -> None:
-        with self._lock:
-            self._refreshes += 1
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._calls.values())
-
-    def by_endpoint(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._calls)
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "calls": sum(self._calls.values()),
-                "by_endpoint": dict(self._calls),
-                "retries": dict(self._retries),
-                "token_refreshes": self._refreshes,
-            }
 
 
 def encode_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -395,7 +334,7 @@ class OceanEngineClient:
                     )
                     raise
                 delay = self.retry.delay(attempt)
-                self.stats._retry(type(err).__name__)
+                self.stats.retry(type(err).__name__)
                 logger.warning(
                     "retry %s (account %s): %s code %s, attempt %d/%d, sleeping %.2fs",
                     name,
@@ -416,7 +355,7 @@ class OceanEngineClient:
             if done is not None:
                 return done
             new = self.tokens.refresh(stale)
-            self.stats._refresh()
+            self.stats.refresh()
             self._refreshed[stale] = new
             while len(self._refreshed) > 16:  # only recent tokens can still be in flight
                 self._refreshed.pop(next(iter(self._refreshed)))
@@ -443,7 +382,7 @@ class OceanEngineClient:
         if content is not None:
             headers["Content-Type"] = "application/json"
         self.limiter.acquire()
-        self.stats._call(name)
+        self.stats.call(name)
         t0 = time.perf_counter()
         try:
             resp = self._http.request(method, path, params=query, content=content, headers=headers)
@@ -458,7 +397,7 @@ class OceanEngineClient:
                 account=account,
             ) from None
         finally:
-            self.stats._observe(time.perf_counter() - t0)
+            self.stats.observe(time.perf_counter() - t0)
         return self._decode(resp, name, account)
 
     @staticmethod

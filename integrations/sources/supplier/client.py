@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections import Counter
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +35,7 @@ from pydantic import SecretStr
 from tenacity import retry_if_exception_type
 
 from integrations.retry import RetryPolicy
+from integrations.sources.call_stats import CallStats
 from integrations.sources.supplier.errors import (
     ApiError,
     AuthError,
@@ -56,43 +55,6 @@ TOKEN_PATH = "/oauth2/auth"
 
 # 6 attempts, 0.5 s doubling to at most 20 s, equal jitter (a throttled caller waits >= 0.25 s).
 DEFAULT_RETRY = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s=20.0)
-
-
-class CallStats:
-    """Thread-safe counters for run summaries (integrations/sources/registry.py ``CallStats``):
-    requests sent per endpoint, retries by failure class, token refreshes after a 401."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: Counter[str] = Counter()
-        self._retries: Counter[str] = Counter()
-        self._refreshes = 0
-
-    def call(self, endpoint: str) -> None:
-        with self._lock:
-            self._calls[endpoint] += 1
-
-    def retry(self, kind: str) -> None:
-        with self._lock:
-            self._retries[kind] += 1
-
-    def refresh(self) -> None:
-        with self._lock:
-            self._refreshes += 1
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._calls.values())
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "calls": sum(self._calls.values()),
-                "by_endpoint": dict(self._calls),
-                "retries": dict(self._retries),
-                "token_refreshes": self._refreshes,
-            }
 
 
 class _Unauthorized(Exception):

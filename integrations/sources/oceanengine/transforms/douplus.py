@@ -162,6 +162,22 @@ _VIDEO_MASK = 2**_VIDEO_BITS - 1
 _MILLIONTH = Decimal(1).scaleb(-RATIO_SCALE)
 
 
+def _rank_weights(schema: pl.Schema) -> list[pl.Expr]:
+    """The 5-second completion rate's weights per order-day: ``plays_5s_micro`` (the rate in
+    integer millionths — exact, the DB keeps 6 places — times the day's plays) and
+    ``plays_ranked`` (the plays of days that have a rate); both 0 without the column."""
+    if RANK not in schema:
+        return [pl.lit(0, pl.Int64).alias(c) for c in ("plays_5s_micro", "plays_ranked")]
+    if not isinstance(schema[RANK], pl.Decimal | pl.Null):
+        raise TypeError(f"order stats column {RANK!r} must be Decimal, got {schema[RANK]}")
+    micro = (pl.col(RANK).cast(pl.Decimal(38, RATIO_SCALE)) * 10**RATIO_SCALE).cast(pl.Int64)
+    plays = pl.col("total_play").cast(pl.Int64)
+    return [
+        (micro * plays).fill_null(0).alias("plays_5s_micro"),
+        pl.when(micro.is_not_null()).then(plays).fill_null(0).alias("plays_ranked"),
+    ]
+
+
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """The values of ``exact.ratio`` (half-up to 6 places on Int128 integers, None for a 0
     denominator, Decimal(20, 6)), with the integer result turned into a Decimal by one exact
@@ -234,18 +250,7 @@ def video_daily(
     if schema["stat_date"] != pl.Date:
         raise TypeError(f"order stats column 'stat_date' must be Date, got {schema['stat_date']}")
 
-    if RANK in schema:
-        if not isinstance(schema[RANK], pl.Decimal | pl.Null):
-            raise TypeError(f"order stats column {RANK!r} must be Decimal, got {schema[RANK]}")
-        # Integer millionths (exact: the DB keeps 6 places), times the order-day's plays.
-        micro = (pl.col(RANK).cast(pl.Decimal(38, RATIO_SCALE)) * 10**RATIO_SCALE).cast(pl.Int64)
-        plays = pl.col("total_play").cast(pl.Int64)
-        rank_cols = [
-            (micro * plays).fill_null(0).alias("plays_5s_micro"),
-            pl.when(micro.is_not_null()).then(plays).fill_null(0).alias("plays_ranked"),
-        ]
-    else:
-        rank_cols = [pl.lit(0, pl.Int64).alias(c) for c in ("plays_5s_micro", "plays_ranked")]
+    rank_cols = _rank_weights(schema)
 
     order_map, items = _order_map(order_video)
     stats = stats.select(

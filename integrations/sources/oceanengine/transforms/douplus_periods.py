@@ -44,9 +44,9 @@ from integrations.exact import MONEY, RATIO, RATIO_SCALE, money_to_fen
 from integrations.sources.oceanengine.transforms.douplus import (
     _METRICS,
     ORDER_STATS_COLUMNS,
-    RANK,
     _check_columns,
     _key_hash,
+    _rank_weights,
     _ratio,
     _repeated_keys,
     _require_integer,
@@ -202,17 +202,7 @@ def periods(
     for c in ("order_id", "item_id"):
         _require_integer(vschema, c, "order → video map")
 
-    if RANK in schema:
-        if not isinstance(schema[RANK], pl.Decimal | pl.Null):
-            raise TypeError(f"order stats column {RANK!r} must be Decimal, got {schema[RANK]}")
-        micro = (pl.col(RANK).cast(pl.Decimal(38, RATIO_SCALE)) * 10**RATIO_SCALE).cast(pl.Int64)
-        plays = pl.col("total_play").cast(pl.Int64)
-        rank_cols = [
-            (micro * plays).fill_null(0).alias("plays_5s_micro"),
-            pl.when(micro.is_not_null()).then(plays).fill_null(0).alias("plays_ranked"),
-        ]
-    else:
-        rank_cols = [pl.lit(0, pl.Int64).alias(c) for c in ("plays_5s_micro", "plays_ranked")]
+    rank_cols = _rank_weights(schema)
 
     rows = stats.select(
         pl.col("order_id").cast(pl.Int64),
