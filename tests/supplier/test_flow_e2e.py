@@ -236,7 +236,7 @@ def test_daily_rerun_and_stock_events_on_server_databases(
     db, request, prefect_server, tmp_path, monkeypatch
 ) -> None:
     """The same upserts, row-value lookups (stock events) and exact money on PostgreSQL and
-    MariaDB. The session database is shared: the supplier tables are emptied first."""
+    MariaDB. The session database is shared: the supplier tables and the tokens are emptied first."""
     from datetime import timedelta
 
     from integrations.database.migrate import upgrade
@@ -248,6 +248,8 @@ def test_daily_rerun_and_stock_events_on_server_databases(
     with eng.begin() as conn:
         for name in (*DATASETS, "supplier_logistics"):
             conn.execute(sa.delete(tables.DATASET_TABLES[name]))
+        # and the token store: each test has its own encryption key (tests/flows/sandboxed.py)
+        conn.execute(sa.delete(tables.oauth_tokens))
     eng.dispose()
     with Sandbox(state_dir=tmp_path / "sandbox", profile="fast") as sb:
         point_at(sb, tmp_path / "data", monkeypatch, db_url)
