@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_VIEWS_PER_TABLE = 200
 MAX_VIEW_NAME = 100
+WITHOUT_VIEW_SHOWN = 5  # accounts named in the over-cap warning (the count says how many)
 VIEW_EXCEED_LIMIT = 1254101
 VIEW_NAME_DUPLICATED = 1254020
 _FORBIDDEN = re.compile(r"[\[\]]")
@@ -278,7 +279,8 @@ def ensure_views(
         msg = (
             f"table {spec.name!r} reached Feishu's cap of {max_views} views: "
             f"{len(res.without_view)} account(s) have no view (their records are still "
-            f"written): {', '.join(res.without_view)}"
+            f"written); first: {', '.join(res.without_view[:WITHOUT_VIEW_SHOWN])}"
+            + ("…" if len(res.without_view) > WITHOUT_VIEW_SHOWN else "")
         )
         res.warnings.append(msg)
         log.warning("bitable: %s", msg)
