@@ -363,10 +363,13 @@ class Sampler:
         me = threading.get_ident()
         while not self._stop.wait(self.interval):
             self.samples += 1
+            names = {t.ident: t.name for t in threading.enumerate()}
             for tid, frame in sys._current_frames().items():  # noqa: SLF001
                 if tid == me:
                     continue
-                self.hits[_where(frame)] += 1
+                # Thread pools number their threads: the prefix says which pool (write-lane…).
+                who = names.get(tid, "?").rstrip("0123456789_-")
+                self.hits[f"[{who}] {_where(frame)}"] += 1
 
 
 def _where(frame) -> str:
@@ -500,7 +503,7 @@ def _flow_child(mode: str, cfg: dict[str, Any], out) -> None:
             "total": dict(tl.total),
             "count": dict(tl.count),
             "samples": sampler.samples if sampler else 0,
-            "hits": sampler.hits.most_common(40) if sampler else [],
+            "hits": sampler.hits.most_common(60) if sampler else [],
             "threads": threading.active_count(),
             "limiter": type(rt.client("oceanengine").limiter).__name__,
             "limiter_beats": getattr(rt.client("oceanengine").limiter, "beats", None),
@@ -746,7 +749,7 @@ def report(args: argparse.Namespace, p: dict) -> str:
     )
     if r["hits"]:
         print(f"  sampler ({r['samples']} samples × all threads), top frames:")
-        for where, n in r["hits"][:25]:
+        for where, n in r["hits"][:40]:
             print(f"    {n:6d}  {where}")
 
     def phases(r: dict) -> dict[str, float]:

@@ -56,6 +56,7 @@ from flows.runtime import (
 from flows.summary import AccountResult, RunSummary
 from flows.sync_run import artifact_key, final_state, flow_run_id, logger, not_started, publish
 from flows.window import Window, china_today, resolve_window, split_window
+from integrations import feishu
 from integrations.database import ledger
 from integrations.settings import ConfigError
 from integrations.sources.oceanengine.pagination import Rejection
@@ -395,6 +396,8 @@ class RunContext:
         with ``what``; the others go on. An exception of a ``fatal`` type is the run's, not an
         account's: it is raised. One progress unit per key."""
         self._units(len(keys))
+        if self.rt.bitable_enabled:  # its writes start within seconds: import the sink now
+            feishu.preload()
 
         def submit(key: K) -> Any:
             return task.submit(*(args_of(key) if args_of else (key, *args)))

@@ -135,6 +135,10 @@ class _Batches:
         self.promo_done, self.acct_todo, self.acct_done = [], [], []
 
     def add(self, account_id: int, rows: list[dict]) -> None:
+        if self.rows and len(self.rows) + len(rows) > FLUSH_ROWS:
+            # Flush before going over one create chunk: 512 rows would cost two creates
+            # (500 + 12), almost twice the calls per flush (bench/RESULTS.md, issue 20).
+            self.flush()
         self.rows.extend(rows)
         self.batch.append(account_id)
         if len(self.rows) >= FLUSH_ROWS:

@@ -2,6 +2,7 @@
 and the custom-bot notifier. Plain Python on lark-oapi (pinned); no Prefect here."""
 
 import importlib
+import threading
 from typing import Any
 
 _LAZY = {
@@ -69,3 +70,28 @@ __all__ = [
     "make_client",
     "table_spec",
 ]
+
+
+_preload_lock = threading.Lock()
+_preloaded = False
+
+
+def preload() -> None:
+    """Import the Bitable sink (and lark-oapi) on a background thread, once per process.
+
+    A flow calls it when its fetch starts: the import costs 5 s on an idle CPU, and paid on the
+    write lane's first step it delayed every Bitable write of a run by that much
+    (bench/RESULTS.md). The lane's own import then waits for this one (Python's per-module
+    import lock) instead of starting over.
+    """
+    global _preloaded
+    with _preload_lock:
+        if _preloaded:
+            return
+        _preloaded = True
+    threading.Thread(
+        target=importlib.import_module,
+        args=("integrations.feishu.sink",),
+        name="preload-feishu",
+        daemon=True,
+    ).start()

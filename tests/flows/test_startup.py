@@ -40,3 +40,20 @@ def test_the_lazy_feishu_package_still_exports_its_names() -> None:
 
     for name in feishu.__all__:
         assert getattr(feishu, name) is not None, name
+
+
+def test_preload_imports_the_sink_once_in_the_background() -> None:
+    # A flow's fan-out calls it when Bitable is on (flows/context.py): the write lane's first
+    # step then finds lark-oapi imported instead of importing it (seconds) itself.
+    code = (
+        "import json, sys, threading\n"
+        "import integrations.feishu as feishu\n"
+        "feishu.preload(); feishu.preload()\n"
+        "started = [t for t in threading.enumerate() if t.name == 'preload-feishu']\n"
+        "for t in started: t.join()\n"
+        "print(json.dumps([len(started), 'integrations.feishu.sink' in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == [1, True]
