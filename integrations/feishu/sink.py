@@ -127,6 +127,9 @@ class BitableSink:
         self.record_cap = record_cap
         self._periods: dict[str, dict[str, TableSpec]] = {}  # dataset → label → period spec
         self._purged: set[str] = set()  # table ids purged of old rows in this run
+        # Records per table id, counted once per run and raised by what we create since: the
+        # cap check's estimate (see _check_fit).
+        self._held: dict[str, int] = {}
         self.engine = engine
         self.add_missing_fields = add_missing_fields
         self.after_create = after_create
@@ -178,7 +181,7 @@ class BitableSink:
         base's rights are checked afresh, retention runs once per table."""
         self._handles = {}
         self._base, self._base_error = None, None
-        self._periods, self._purged = {}, set()
+        self._periods, self._purged, self._held = {}, set(), {}
         try:
             yield
         finally:
@@ -377,9 +380,17 @@ class BitableSink:
 
         if creates:
             self._check_fit(handle, items, len(creates))
-        self._create_all(
-            handle, [creates[i : i + BATCH_SIZE] for i in range(0, len(creates), BATCH_SIZE)], res
-        )
+        try:
+            self._create_all(
+                handle,
+                [creates[i : i + BATCH_SIZE] for i in range(0, len(creates), BATCH_SIZE)],
+                res,
+            )
+        except BaseException:
+            self._held.pop(tid, None)  # how many landed is unknown: count again next time
+            raise
+        if tid in self._held:
+            self._held[tid] += len(creates)
         for i in range(0, len(updates), BATCH_SIZE):
             self._update_chunk(handle, updates[i : i + BATCH_SIZE], res)
 
@@ -415,8 +426,20 @@ class BitableSink:
         return d is not None and d < cutoff
 
     def _check_fit(self, handle: TableHandle, items: Mapping[str, _Row], adding: int) -> None:
-        """Stop before writing when the table cannot take ``adding`` more records."""
-        held = self.api.count_records(handle.table_id)
+        """Stop before writing when the table cannot take ``adding`` more records.
+
+        While tables are cached (a run), the table is counted once (a records.search) and the
+        count raised by our own creates: one read per table and run, not one per batch. Deletes
+        only lower the real count, so the estimate errs high, and a batch it says would not fit
+        is judged on a fresh count. Records added meanwhile by someone else can make it low;
+        then Feishu refuses the create (1254103), which ends the same way (TableFull).
+        """
+        tid = handle.table_id
+        held = self._held.get(tid)
+        if held is None or held + adding > self.record_cap:
+            held = self.api.count_records(tid)
+            if self._handles is not None:  # a run: keep the count for its next batches
+                self._held[tid] = held
         if held + adding <= self.record_cap:
             return
         spec = handle.spec

@@ -83,6 +83,40 @@ def test_a_write_that_does_not_fit_stops_with_one_named_line(
     )
 
 
+def test_a_run_counts_a_table_once_and_still_stops_at_the_cap(
+    feishu: Feishu, engine: sa.Engine
+) -> None:
+    feishu.sim.knobs.max_records_per_table = 100
+    sink = BitableSink(feishu.api(), engine, record_cap=100)
+    rows = promotion_rows(100, days=1)
+    with sink.tables_cached():
+        feishu.sim.reset_counters()
+        for i in range(0, 80, 20):  # four batches of 20 new records: one count, not four
+            sink.upsert(LOCAL_PROMOTION_DAILY, rows[i : i + 20])
+        assert feishu.count("records.search") == 1 and feishu.count("records.batch_create") == 4
+        # 80 held: 30 more would not fit by the estimate, so it is judged on a fresh count.
+        with pytest.raises(TableFull):
+            sink.upsert(LOCAL_PROMOTION_DAILY, promotion_rows(110, days=1)[80:])
+        assert feishu.count("records.search") == 2 and feishu.count("records.batch_create") == 4
+
+
+def test_records_added_by_someone_else_meet_feishus_own_refusal(
+    feishu: Feishu, engine: sa.Engine
+) -> None:
+    # The estimate does not see records a person adds mid-run; Feishu's cap (1254103) then
+    # refuses the create, and the run gets the same named error, nothing written beyond it.
+    feishu.sim.knobs.max_records_per_table = 100
+    sink = BitableSink(feishu.api(), engine, record_cap=100)
+    rows = promotion_rows(100, days=1)
+    with sink.tables_cached():
+        sink.upsert(LOCAL_PROMOTION_DAILY, rows[:60])
+        tid = _tables(feishu)["本地推单元日报"]
+        feishu.sim.add_records(feishu.sim.app_token, tid, [{"单元名称": "手工"}] * 30)
+        with pytest.raises(TableFull, match="1254103"):
+            sink.upsert(LOCAL_PROMOTION_DAILY, rows[60:])  # 60 + 30 + 40 > 100
+    assert len(feishu.sim.records(feishu.sim.app_token, tid)) == 90
+
+
 def test_feishu_cap_below_ours_is_the_same_named_error(feishu: Feishu, engine: sa.Engine) -> None:
     feishu.sim.knobs.max_records_per_table = 10  # the tenant's plan: lower than assumed
     with pytest.raises(TableFull, match="is full.*1254103"):
