@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,37 @@ def _ledger(
     assert len(rows) == len(tenants), rows
     wall = (max(r.finished_at for r in rows) - min(r.started_at for r in rows)).total_seconds()
     return wall, {r.tenant: int(r.api_calls or 0) for r in rows}, {r.tenant: r.status for r in rows}
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far (/proc, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Cpu:
+    """CPU used during a phase: the flow processes (waited children), the Prefect server and
+    the two simulator processes. Against ``cpus × wall``, it says whether the machine, not
+    the apps' QPS, bounded the phase."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.before = {k: _proc_cpu_s(p) for k, p in pids.items()}
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.children0 = ru.ru_utime + ru.ru_stime
+
+    def used(self) -> dict[str, float]:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = {"flows": ru.ru_utime + ru.ru_stime - self.children0}
+        out |= {k: _proc_cpu_s(p) - self.before[k] for k, p in self.pids.items()}
+        return out
+
+
+def _cpu_line(cpu: dict[str, float], wall: float) -> str:
+    total = sum(cpu.values())
+    parts = ", ".join(f"{k} {v:.1f}s" for k, v in cpu.items())
+    ncpu = os.cpu_count() or 1
+    return f"CPU {total:.1f}s ({parts}) = {total / (ncpu * wall):.0%} of {ncpu} CPUs × wall"
 
 
 def _run(names: list[str], env: dict[str, str], cwd: Path, day: str) -> list[str]:
@@ -234,14 +266,23 @@ def run_tenants(args: argparse.Namespace, prefect_server_cls: Any, sandbox_cls: 
                 print(f"warm-up (untimed, fast profile): {time.monotonic() - t0:.1f}s", flush=True)
             time.sleep(1.1)  # the QPS window forgets the exchanges
 
+            pids = {
+                "prefect_server": prefect.proc.pid,
+                "oe_sim": sb._oe._proc.pid,  # noqa: SLF001
+                "feishu_sim": sb._fs._proc.pid,  # noqa: SLF001
+            }
             print(f"single: tenant solo alone, {n} accounts, QPS {qps:g}…", flush=True)
+            meter = _Cpu(pids)
             for line in _run(["solo"], env, tmp, str(day)):
                 print("  " + line, flush=True)
+            s_cpu = meter.used()
             s_wall, s_calls, s_status = _ledger(db_url, ["solo"], day)
             time.sleep(1.1)
             print(f"two: tenants t1 + t2 at once, {n} accounts each, one process each…", flush=True)
+            meter = _Cpu(pids)
             for line in _run(["t1", "t2"], env, tmp, str(day)):
                 print("  " + line, flush=True)
+            cpu = meter.used()
             wall, calls, status = _ledger(db_url, ["t1", "t2"], day)
         finally:
             sb.close()
@@ -253,9 +294,13 @@ def run_tenants(args: argparse.Namespace, prefect_server_cls: Any, sandbox_cls: 
         f"\nsingle: wall {s_wall:.2f}s, {s_calls['solo']} calls, floor {s_floor:.2f}s, {s_status}"
     )
     print(f"two:    wall {wall:.2f}s, calls {calls}, slower app's floor {floor:.2f}s, {status}")
+    # CPU over the processes' whole lives (start-up included), against the ledger's wall.
+    print(f"single: {_cpu_line(s_cpu, s_wall)}")
+    print(f"two:    {_cpu_line(cpu, wall)}")
     print(
         f"RESULT tenants=2 accounts={n} qps={qps:g} warm={int(args.warm)} wall_s={wall:.2f} floor_s={floor:.2f} "
         f"wall_over_floor={wall / floor:.3f} single_wall_s={s_wall:.2f} "
-        f"single_floor_s={s_floor:.2f} single_wall_over_floor={s_wall / s_floor:.3f}"
+        f"single_floor_s={s_floor:.2f} single_wall_over_floor={s_wall / s_floor:.3f} "
+        f"cpu_s={sum(cpu.values()):.1f} single_cpu_s={sum(s_cpu.values()):.1f}"
     )
     return 0 if set(status.values()) | set(s_status.values()) == {"SUCCESS"} else 1

@@ -14,6 +14,7 @@ Completed()" line to DEBUG (a 1,000-account run printed ~1,050 of them and nothi
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -44,6 +45,11 @@ class RunProgress:
     artifact_id: Any = None
     key: str = ""  # the artifact key's stem (flow, + tenant when not default); default: flow
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The artifact is pushed from its own thread, never from the write lane that reports a
+    # batch (an HTTP call to the Prefect server per batch held up every Bitable write after it).
+    _wake: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pusher: threading.Thread | None = field(default=None, repr=False)
+    _closing: bool = False
 
     # -- what the steps report --------------------------------------------------------------
     def add_total(self, units: int) -> None:
@@ -65,7 +71,7 @@ class RunProgress:
         with self._lock:
             self.written += rows
             self.batches += 1
-        self._update_artifact()
+        self._wake.set()  # the pusher sends the latest counters; batches in between coalesce
 
     # -- derived ------------------------------------------------------------------------------
     def percent(self) -> float:
@@ -117,8 +123,34 @@ class RunProgress:
             )
         except Exception as e:  # noqa: BLE001 - best effort, as above
             log.debug("progress artifact not created: %s", e)
+            return
+        self._start_pusher()
+
+    def _start_pusher(self) -> None:
+        ctx = contextvars.copy_context()  # the flow run's (Prefect client settings)
+        self._pusher = threading.Thread(
+            target=ctx.run, args=(self._push_loop,), name="progress-artifact", daemon=True
+        )
+        self._pusher.start()
+
+    def _push_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closing:
+                return
+            self._update_artifact()
+
+    def close(self) -> None:
+        """Stop the pusher (after the update in flight, if any)."""
+        if self._pusher is not None:
+            self._closing = True
+            self._wake.set()
+            self._pusher.join()
+            self._pusher = None
 
     def finish(self) -> None:
+        self.close()  # nothing older can overwrite the final state
         self.finished = True
         self._update_artifact()
 
@@ -155,6 +187,7 @@ def track(p: RunProgress) -> Iterator[RunProgress]:
         yield p
         p.finish()
     finally:
+        p.close()
         _current = previous
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -32,6 +33,32 @@ def test_a_body_that_raises_does_not_mark_the_run_finished() -> None:
         p.add_total(2)
         raise RuntimeError("boom")
     assert not p.finished and p.percent() == 0.0
+
+
+def test_batches_push_the_artifact_from_its_own_thread_and_finish_pushes_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = progress.RunProgress(flow="laike-daily", window="2026-11-29..2026-11-29")
+    pushes: list[tuple[str, int, bool]] = []
+    pushing, release = threading.Event(), threading.Event()
+
+    def push() -> None:  # a slow Prefect server: the first push hangs until released
+        pushes.append((threading.current_thread().name, p.written, p.finished))
+        pushing.set()
+        release.wait(30)
+
+    p.artifact_id = "artifact"
+    monkeypatch.setattr(p, "_update_artifact", push)
+    p._start_pusher()  # noqa: SLF001 - open_artifact's, without a flow run
+    p.batch_written(10)
+    assert pushing.wait(30)
+    for _ in range(4):  # the writer never waits for the hung push
+        p.batch_written(10)
+    release.set()
+    p.finish()
+    assert pushes[-1] == (threading.current_thread().name, 50, True)
+    assert {name for name, _, _ in pushes[:-1]} == {"progress-artifact"}
+    assert 2 <= len(pushes) <= 3  # batches reported during a push coalesce into one
 
 
 def _emit(level: int, msg: str, prefect_level: int) -> list[logging.LogRecord]:
