@@ -212,19 +212,26 @@ def local_accounts(rt: Runtime) -> dict[int, str]:
     return names
 
 
-def tenant_selection(rt: Runtime, names: Mapping[K, str]) -> dict[K, str]:
+def tenant_selection(
+    rt: Runtime, names: Mapping[K, str], aliases: Mapping[str, K] | None = None
+) -> dict[K, str]:
     """The discovered accounts the tenant syncs (integrations/tenants.py ``select_accounts``):
     all of them under its workbenches, plus its explicit ids, then only labelled ones when the
-    tenant filters by label. The single ``ADSYNC_*`` setup keeps every account."""
+    tenant filters by label. The single ``ADSYNC_*`` setup keeps every account.
+
+    A key that is not an account id (a 抖音号's aweme_sec_uid) is matched by the account id an
+    alias gives it (``aliases``: id text → key), so ``account_ids`` and labels select 抖音号
+    accounts by their id like any other."""
     spec = rt.tenant_spec
     if spec is None or not (spec.workbench_ids or spec.account_ids or spec.labels):
         return dict(names)
     from integrations.tenants import labels_of
 
+    id_of = {key: int(text) for text, key in (aliases or {}).items() if str(text).isdigit()}
     wanted = set(spec.labels)
     out: dict[K, str] = {}
     for key, name in names.items():
-        aid = int(str(key)) if str(key).isdigit() else None
+        aid = int(str(key)) if str(key).isdigit() else id_of.get(key)
         if not spec.workbench_ids and (aid is None or aid not in spec.account_ids):
             continue  # only explicit ids were selected
         if wanted and (aid is None or not labels_of(spec, aid) & wanted):
@@ -264,11 +271,11 @@ def select_accounts(
     limited to ``only`` when given. An id in ``only`` that is not authorised is a ValueError
     naming it. ``aliases`` maps other spellings of an id (text) to the key used in ``names``.
     """
-    names = tenant_selection(rt, names)
+    names = tenant_selection(rt, names, aliases)
     by_text = {str(k): k for k in names} | dict(aliases or {})
     out = dict(names)
     for k, label in rt.settings.accounts.items():  # keys may name accounts of other flows
-        if (key := by_text.get(str(k))) is not None:
+        if (key := by_text.get(str(k))) in out:  # never one the tenant left out
             out[key] = label
     if only:
         wanted = [by_text.get(str(x)) for x in only]

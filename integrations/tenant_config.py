@@ -82,7 +82,8 @@ class Principal(_Strict):
 
 class AccountSelection(_Strict):
     """Which accounts the tenant syncs: (workbench accounts ∪ explicit ids), then, if ``labels``
-    is set, only those carrying one of the labels."""
+    is set, only those carrying one of the labels. A 抖音号 (DOU+) account is named by its account
+    id (``oauth2/advertiser/get``'s ``id``) like any other."""
 
     workbench_ids: list[Id] = Field(default_factory=list)
     account_ids: list[Id] = Field(default_factory=list)

@@ -4,7 +4,8 @@ Every call goes through one pipeline (``_dispatch``): count → QPS limiter (401
 scheduled/random fault → ``Access-Token`` check (40104/40105/40102) → handler → envelope.
 Business errors are HTTP 200 with ``{code, message, request_id, data}`` like the real API.
 
-Sandbox-only helpers (not part of the real API): ``GET /_sandbox/counters``,
+Sandbox-only helpers (not part of the real API): ``GET /_sandbox/counters`` (per endpoint, and
+per app its accepted/throttled calls and peak calls per rolling second),
 ``POST /_sandbox/counters/reset``, ``POST /_sandbox/auth_code`` (a fresh consent code).
 """
 
@@ -152,10 +153,14 @@ class OceanEngineSim:
         self.auth.expire_all()
 
     def counters_snapshot(self) -> dict[str, Any]:
-        return self.counters.snapshot()
+        """The counters (realism.Counters) plus ``"apps"``: per app id (a string), the calls
+        its QPS window accepted and throttled (40100) and ``peak_per_s``, the most accepted in
+        any rolling second (realism.QpsLimiter)."""
+        return {**self.counters.snapshot(), "apps": self._limiter.snapshot()}
 
     def reset_counters(self) -> None:
         self.counters.reset()
+        self._limiter.reset()
 
     # -- HTTP -----------------------------------------------------------------------------------
     async def _counters_endpoint(self, request: Request) -> Response:

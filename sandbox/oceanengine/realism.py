@@ -60,25 +60,52 @@ class Counters:
 class QpsLimiter:
     """Rolling one-second window per app: at most ``limit`` accepted calls in any second.
 
-    Rejected calls do not use up the window (the server refuses them before doing work).
+    Rejected calls do not use up the window (the server refuses them before doing work). Per
+    app it also counts the calls it accepted and throttled, and the most accepted calls seen in
+    one rolling second (``peak_per_s``, the window's length after an append): what a test
+    reads to show each app stayed under its QPS (:meth:`snapshot`, cleared by :meth:`reset`;
+    the windows themselves are kept, they are the limit's state, not counters).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._windows: dict[int, deque[float]] = {}
+        self._accepted: Counter[int] = Counter()
+        self._throttled: Counter[int] = Counter()
+        self._peak: dict[int, int] = {}
 
     def allow(self, app_id: int, limit: float | None) -> bool:
-        if limit is None:
-            return True
         now = time.monotonic()
         with self._lock:
             window = self._windows.setdefault(app_id, deque())
             while window and window[0] <= now - 1.0:
                 window.popleft()
-            if len(window) >= limit:
+            if limit is not None and len(window) >= limit:
+                self._throttled[app_id] += 1
                 return False
             window.append(now)
+            self._accepted[app_id] += 1
+            self._peak[app_id] = max(self._peak.get(app_id, 0), len(window))
             return True
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """JSON-ready, per app id (a string): ``{"accepted", "throttled", "peak_per_s"}``."""
+        with self._lock:
+            apps = sorted(set(self._accepted) | set(self._throttled))
+            return {
+                str(app): {
+                    "accepted": self._accepted[app],
+                    "throttled": self._throttled[app],
+                    "peak_per_s": self._peak.get(app, 0),
+                }
+                for app in apps
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._accepted.clear()
+            self._throttled.clear()
+            self._peak.clear()
 
 
 class FaultPicker:

@@ -69,12 +69,16 @@ def db_snapshot(db_url: str, table: sa.Table) -> set[tuple[Any, ...]]:
         eng.dispose()
 
 
-def bitable_snapshot(sb: Sandbox, table_name: str) -> tuple[Counter, list[dict[str, Any]]]:
-    """(count of records per primary-field value, records) of one sandbox Bitable table."""
+def bitable_snapshot(
+    sb: Sandbox, table_name: str, app_token: str | None = None
+) -> tuple[Counter, list[dict[str, Any]]]:
+    """(count of records per primary-field value, records) of one sandbox Bitable table, in
+    base ``app_token`` (default: the sandbox's own base)."""
     fs = sb.fs
-    table = next(t for t in fs.tables(fs.app_token) if t["name"] == table_name)
-    records = fs.records(fs.app_token, table["table_id"])
-    primary = next(f for f in fs.fields(fs.app_token, table["table_id"]) if f.get("is_primary"))
+    base = app_token or fs.app_token
+    table = next(t for t in fs.tables(base) if t["name"] == table_name)
+    records = fs.records(base, table["table_id"])
+    primary = next(f for f in fs.fields(base, table["table_id"]) if f.get("is_primary"))
     keys = Counter(_text(r["fields"].get(primary["field_name"])) for r in records)
     return keys, records
 

@@ -73,9 +73,12 @@ def db_state(db_url: str) -> dict[str, set[tuple[Any, ...]]]:
     return out
 
 
-def bitable_state(sb: Sandbox, table: str) -> dict[str, dict[str, Any]]:
-    """Primary key → fields (without 订单状态); asserts there is no duplicate key."""
-    keys, records = bitable_snapshot(sb, table)
+def bitable_state(
+    sb: Sandbox, table: str, app_token: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Primary key → fields (without 订单状态); asserts there is no duplicate key. In base
+    ``app_token`` (default: the sandbox's own)."""
+    keys, records = bitable_snapshot(sb, table, app_token)
     dupes = {k: n for k, n in keys.items() if n > 1}
     assert not dupes, f"{table}: duplicate keys {dupes}"
     primary = "业务键"

@@ -35,11 +35,14 @@ BITABLE_TABLES = ("本地推单元日报", "本地推账户日报")
 REPORT = "v3.0/local/report/promotion/get"
 
 
-def _bitable_state(sb: Sandbox) -> dict[str, dict[str, dict[str, Any]]]:
-    """table → business key → fields (record ids differ between sandboxes; values must not)."""
+def _bitable_state(
+    sb: Sandbox, app_token: str | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """table → business key → fields (record ids differ between sandboxes; values must not),
+    in base ``app_token`` (default: the sandbox's own)."""
     out = {}
     for name in BITABLE_TABLES:
-        keys, records = bitable_snapshot(sb, name)
+        keys, records = bitable_snapshot(sb, name, app_token)
         assert keys, f"{name}: no records"
         dupes = {k: n for k, n in keys.items() if n > 1}
         assert not dupes, f"{name}: duplicate keys {list(dupes)[:5]}"

@@ -59,3 +59,37 @@ def test_each_app_has_its_own_qps_window_and_revocation(oe: OE) -> None:
     assert oe.sim.auth.revoke_app(oe.sim.app_id) == 1
     assert oe.raw_get(ep, tokens[oe.sim.app_id]).json()["code"] == 40105
     assert oe.raw_get(ep, tokens[APP_B]).json()["code"] == 0
+
+
+def test_counters_count_each_apps_calls_throttles_and_peak_second(oe: OE) -> None:
+    """``counters_snapshot()["apps"]``: per app, the calls its window accepted and throttled and
+    the most accepted in one rolling second (never above the limit); reset clears it."""
+    limit = 3
+    tokens = {}
+    for app, secret in ((oe.sim.app_id, oe.sim.app_secret), (APP_B, SECRET_B)):
+        code = oe.sim.issue_auth_code(app_id=app)
+        tokens[app] = assert_envelope(
+            _post(oe, "oauth2/access_token", (app, secret), auth_code=code)
+        )["access_token"]
+    oe.sim.knobs = OceanEngineKnobs(qps_limit=limit)
+    oe.sim.reset_counters()
+    assert oe.sim.counters_snapshot()["apps"] == {}
+    time.sleep(1.1)  # the exchanges leave the rolling window
+    ep = "oauth2/advertiser/get"
+    codes_a: list[int] = []
+    while THROTTLED not in codes_a and len(codes_a) < 200:  # A calls until it is throttled
+        codes_a.append(oe.raw_get(ep, tokens[oe.sim.app_id]).json()["code"])
+    codes_b = [oe.raw_get(ep, tokens[APP_B]).json()["code"] for _ in range(2)]
+
+    apps = oe.sim.counters_snapshot()["apps"]
+    a, b = apps[str(oe.sim.app_id)], apps[str(APP_B)]
+    assert a["accepted"] + a["throttled"] == len(codes_a)
+    assert a["throttled"] == codes_a.count(THROTTLED) == 1
+    assert a["peak_per_s"] == limit  # full when it throttled, never above
+    assert (b["accepted"], b["throttled"]) == (2, 0)  # its own window
+    assert 1 <= b["peak_per_s"] <= 2
+    assert THROTTLED not in codes_b
+    assert oe.sim.counters_snapshot()["total"] == len(codes_a) + 2  # existing keys unchanged
+
+    oe.sim.reset_counters()
+    assert oe.sim.counters_snapshot()["apps"] == {}
