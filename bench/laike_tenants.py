@@ -40,18 +40,13 @@ from typing import Any
 
 import httpx
 
+from integrations.tenants import PER_TENANT_SETTINGS
+
 APPS = [
     (1_790_000_000_000_002, "bench-oe-secret-t1-7c1a"),
     (1_790_000_000_000_003, "bench-oe-secret-t2-2b9e"),
 ]
-FLAT = (
-    "ADSYNC_OCEANENGINE_APP_ID",
-    "ADSYNC_OCEANENGINE_APP_SECRET",
-    "ADSYNC_OCEANENGINE_CC_ACCOUNT_ID",
-    "ADSYNC_FEISHU_APP_ID",
-    "ADSYNC_FEISHU_APP_SECRET",
-    "ADSYNC_FEISHU_APP_TOKEN",
-)
+FLAT = tuple(f"ADSYNC_{n.upper()}" for n in PER_TENANT_SETTINGS)
 PG_ADMIN = os.environ.get(
     "ADSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

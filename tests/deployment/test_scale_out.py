@@ -45,7 +45,7 @@ from flows.window import china_today
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.settings import get_settings
-from integrations.tenants import settings_for
+from integrations.tenants import PER_TENANT_SETTINGS, settings_for
 from sandbox.server import Sandbox
 from tests.conftest import PG_URL, _server_db
 from tests.deployment.test_prefect_yaml import BIN, POOL, _prefect, _wait_final
@@ -71,14 +71,7 @@ LAIKE_TABLES = (tables.local_promotion_daily, tables.local_account_daily)
 DOUPLUS_BITABLE = ("DOU+订单", "DOU+视频日报")
 APP_B, SECRET_B = 1_790_000_000_000_002, "sandbox-oe-secret-scale-out-b-7c21"
 # Flat per-tenant settings: with [[tenants]] they must be unset (integrations/tenants.py).
-FLAT = (
-    "ADSYNC_OCEANENGINE_APP_ID",
-    "ADSYNC_OCEANENGINE_APP_SECRET",
-    "ADSYNC_OCEANENGINE_CC_ACCOUNT_ID",
-    "ADSYNC_FEISHU_APP_ID",
-    "ADSYNC_FEISHU_APP_SECRET",
-    "ADSYNC_FEISHU_APP_TOKEN",
-)
+FLAT = tuple(f"ADSYNC_{n.upper()}" for n in PER_TENANT_SETTINGS)
 # The three runs: (flow, tenant), in the order the reference does them one at a time.
 RUNS = (("laike-daily", "t1"), ("laike-daily", "t2"), ("douplus-daily", "t1"))
 FLOWS = {"laike-daily": laike_daily, "douplus-daily": douplus_daily}

@@ -15,7 +15,7 @@ from flows.summary import RunStatus, RunSummary
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.settings import get_settings
-from integrations.tenants import settings_for
+from integrations.tenants import PER_TENANT_SETTINGS, settings_for
 from sandbox.server import Sandbox
 from tests.flows.sandboxed import point_at
 from token_store.api import build_token_store
@@ -94,14 +94,7 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
         db_url = f"sqlite:///{tmp_path / 'app.db'}"
         point_at(sb, tmp_path / "data", monkeypatch, db_url)  # the env of the sandbox
         # Tenants replace the flat per-tenant settings.
-        for k in (
-            "ADSYNC_OCEANENGINE_APP_ID",
-            "ADSYNC_OCEANENGINE_APP_SECRET",
-            "ADSYNC_OCEANENGINE_CC_ACCOUNT_ID",
-            "ADSYNC_FEISHU_APP_ID",
-            "ADSYNC_FEISHU_APP_SECRET",
-            "ADSYNC_FEISHU_APP_TOKEN",
-        ):
+        for k in (f"ADSYNC_{n.upper()}" for n in PER_TENANT_SETTINGS):
             monkeypatch.delenv(k, raising=False)
         monkeypatch.setenv("ACME_OE_SECRET", sb.oe.app_secret)
         monkeypatch.setenv("BRAND_B_OE_SECRET", SECRET_B)
