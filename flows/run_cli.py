@@ -124,12 +124,13 @@ def execute(flow_fn, **params):
     """Run a flow in this process; return its RunSummary (None if the flow crashed before one)."""
     from flows.progress import live_display, quiet_task_logging
     from flows.summary import RunSummary
+    from flows.sync_run import summary_of
 
     prepare_prefect(start_server=True)
     quiet_task_logging()
     with live_display(sys.stdout.isatty()):
         state = flow_fn(**{k: v for k, v in params.items() if v is not None}, return_state=True)
-    summary = state.result(raise_on_failure=False)
+    summary = summary_of(state)
     if isinstance(summary, RunSummary):
         typer.echo(summary.text())
         return summary

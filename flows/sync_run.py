@@ -7,12 +7,14 @@ Prefect run ends non-green when any account or sink failed.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
-from prefect.exceptions import ParameterTypeError
+from prefect.exceptions import FailedRun, MissingResult, ParameterTypeError
 from prefect.states import Completed, Failed, State
 
 from flows.runtime import get_runtime
@@ -41,7 +43,8 @@ class _ExpectedFailure(logging.Filter):
     that did not start (:class:`RunNotStarted`, logged in one line by :func:`_not_started`). Parameters Prefect
     refused (e.g. ``date=2026-02-30`` on a deployment run, before any of our code runs) become
     one ERROR line naming the parameter, without the traceback. Any other exception is logged
-    as Prefect logs it.
+    as Prefect logs it. A Failed state that came back without its data (:func:`summary_of`)
+    is re-raised as a bare FailedRun: dropped when it is a run of ours that ended non-green.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -53,6 +56,8 @@ class _ExpectedFailure(logging.Filter):
             record.msg, record.args = "Run refused: %s", (detail,)
             record.exc_info, record.exc_text = None, None
             return True
+        if isinstance(exc, FailedRun):  # the state came back without its data (summary_of)
+            return not any(str(exc) == s.failure_message() for s in _ENDED.values())
         return not isinstance(exc, RunNotGreen | RunNotStarted)
 
 
@@ -85,12 +90,43 @@ def not_started(flow_name: str, reason: str) -> State:
     return Failed(name="NotStarted", message=reason, data=RunNotStarted(reason))
 
 
+# The summaries of the last runs that ended in this process, by flow run id (see summary_of).
+_ENDED: OrderedDict[str, RunSummary] = OrderedDict()
+_ENDED_KEPT = 64
+
+
 def final_state(summary: RunSummary) -> State:
     """Completed when every account and sink is fine, else Failed named Partial or Failed."""
+    if summary.run_id:
+        _ENDED[summary.run_id] = summary
+        while len(_ENDED) > _ENDED_KEPT:
+            _ENDED.popitem(last=False)
     if summary.status is RunStatus.SUCCESS:
         return Completed(message=f"{len(summary.ok_accounts)} accounts ok", data=summary)
     name = "Partial" if summary.status is RunStatus.PARTIAL else "Failed"
     return Failed(name=name, message=summary.failure_message(), data=RunNotGreen.of(summary))
+
+
+def summary_of(state: State) -> Any:
+    """What a flow run of this process returned: its RunSummary, or the exception of a run that
+    could not start (``state.result(raise_on_failure=False)``).
+
+    The final state a flow call returns is not always the one the flow built. When the answer
+    to the final set-state request is lost (a busy server, a dropped connection), Prefect's
+    client sends it again; the server rejects the repeat ("already made this state transition")
+    and the engine returns the server's copy, which carries no data (the result is not
+    persisted): ``state.result()`` is then a bare FailedRun, or MissingResult for a Completed
+    run. The summary is the same object either way, so it is taken from this process's record
+    of the runs that ended (QUIRKS.md in flows/).
+    """
+    try:
+        result = state.result(raise_on_failure=False)
+    except MissingResult:
+        result = None
+    if isinstance(result, RunSummary | RunNotStarted):
+        return result
+    run_id = state.state_details.flow_run_id
+    return _ENDED.get(str(run_id), result) if run_id else result
 
 
 def run_name(label: str) -> Callable[[], str]:

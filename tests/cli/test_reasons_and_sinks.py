@@ -14,6 +14,7 @@ from flows.laike import laike_daily
 from flows.runtime import get_runtime, reset_runtime
 from flows.steps import MAX_REASON_CHARS, short_reason
 from flows.summary import AccountResult, RunSummary
+from flows.sync_run import summary_of
 from flows.window import china_today
 from integrations.settings import get_settings
 from sandbox.server import Sandbox
@@ -68,7 +69,7 @@ def test_disabled_bitable_is_reported_as_disabled(prefect_server, tmp_path, monk
             laike_daily(date=day, accounts=permitted, return_state=True),
             dpa_daily(return_state=True),
         ):
-            summary = state.result(raise_on_failure=False)
+            summary = summary_of(state)
             assert isinstance(summary, RunSummary), state
             assert state.is_completed(), summary.text()
             assert (

@@ -41,6 +41,7 @@ from flows.douplus import douplus_daily
 from flows.laike import laike_daily
 from flows.runtime import reset_runtime
 from flows.summary import RunStatus
+from flows.sync_run import summary_of
 from flows.window import china_today
 from integrations.database import tables
 from integrations.database.engine import make_engine
@@ -252,7 +253,7 @@ def test_two_workers_two_tenants_three_runs(pg_prefect, app_dbs, tmp_path, monke
         try:
             for flow, tenant in RUNS:
                 state = FLOWS[flow](return_state=True, tenant=tenant, **window)
-                summary = state.result(raise_on_failure=False)
+                summary = summary_of(state)
                 assert summary.status is RunStatus.SUCCESS, (flow, tenant, summary.text())
         finally:
             reset_runtime()

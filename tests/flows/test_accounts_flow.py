@@ -15,6 +15,7 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFi
 from flows.accounts import accounts_hourly
 from flows.dpa import dpa_daily
 from flows.summary import RunSummary
+from flows.sync_run import summary_of
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.events import DEFAULT_POLICY
@@ -49,7 +50,7 @@ def read_account_events(since: datetime, expect: int) -> list:
 
 
 def _summary(state) -> RunSummary:
-    s = state.result(raise_on_failure=False)
+    s = summary_of(state)
     assert isinstance(s, RunSummary), state
     return s
 

@@ -16,6 +16,7 @@ from flows.context import RunContext
 from flows.runtime import reset_runtime
 from flows.steps import FetchResult
 from flows.summary import RunStatus, RunSummary
+from flows.sync_run import summary_of
 from integrations.database.migrate import upgrade
 from sandbox.server import Sandbox
 from tests.flows.sandboxed import point_at
@@ -59,7 +60,7 @@ def probe(start: str, end: str, fail_write: bool = False):
 
 def _run(**params) -> RunSummary:
     state = probe(return_state=True, **params)
-    summary = state.result(raise_on_failure=False)
+    summary = summary_of(state)
     assert isinstance(summary, RunSummary), f"{state.name}: {state.message}"
     return summary
 

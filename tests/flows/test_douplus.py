@@ -34,6 +34,7 @@ from sqlalchemy import select
 
 from flows.douplus import douplus_daily
 from flows.summary import RunStatus, RunSummary
+from flows.sync_run import summary_of
 from flows.window import china_today
 from integrations.database import tables
 from integrations.database.engine import make_engine
@@ -56,7 +57,7 @@ STATUS_COLUMN, STATUS_FIELD = "task_status", "订单状态"
 
 def run(**params: Any) -> RunSummary:
     state = douplus_daily(return_state=True, **params)
-    summary = state.result(raise_on_failure=False)
+    summary = summary_of(state)
     assert isinstance(summary, RunSummary), f"{state.name}: {state.message}"
     return summary
 

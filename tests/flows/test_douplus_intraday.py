@@ -18,6 +18,7 @@ from sqlalchemy import select
 from flows.douplus import douplus_daily
 from flows.douplus_intraday import douplus_intraday
 from flows.summary import RunStatus, RunSummary
+from flows.sync_run import summary_of
 from flows.window import china_today
 from integrations.database import ledger, tables
 from integrations.database.engine import make_engine
@@ -36,7 +37,7 @@ BITABLES = ("DOU+订单", "DOU+视频日报", "DOU+视频排行", "DOU+账号日
 
 
 def _summary(state: Any) -> RunSummary:
-    s = state.result(raise_on_failure=False)
+    s = summary_of(state)
     assert isinstance(s, RunSummary), state
     return s
 

@@ -9,6 +9,7 @@ import pytest
 from flows.accounts import accounts_hourly
 from flows.dpa import dpa_daily
 from flows.summary import RunSummary
+from flows.sync_run import summary_of
 from integrations.database import tables
 from integrations.feishu.specs import DPA_PRODUCTS
 from integrations.settings import get_settings
@@ -20,7 +21,7 @@ N_PRODUCTS = 400
 
 def _run(flow, *, must_complete: bool = True) -> bool:
     state = flow(return_state=True)
-    s = state.result(raise_on_failure=False)
+    s = summary_of(state)
     assert isinstance(s, RunSummary), state
     if must_complete:
         assert state.is_completed(), s.text()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from flows.dpa import dpa_daily
 from flows.summary import RunStatus, RunSummary
+from flows.sync_run import summary_of
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.database.lookups import products_by_playlet_ids
@@ -47,7 +48,7 @@ def _views(sb: Sandbox, table_name: str) -> dict[str, str]:
 
 
 def _summary(state) -> RunSummary:
-    s = state.result(raise_on_failure=False)
+    s = summary_of(state)
     assert isinstance(s, RunSummary), state
     return s
 

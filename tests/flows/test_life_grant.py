@@ -12,6 +12,7 @@ from flows.laike import laike_daily
 from flows.run_cli import execute
 from flows.runtime import reset_runtime
 from flows.summary import RunStatus, RunSummary
+from flows.sync_run import summary_of
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.settings import get_settings
@@ -57,7 +58,7 @@ def test_life_grant_syncs_its_local_accounts(prefect_server, tmp_path, monkeypat
             assert stored and stored <= everyone - forbidden
 
             state = accounts_hourly(return_state=True)
-            acc = state.result(raise_on_failure=False)
+            acc = summary_of(state)
             assert isinstance(acc, RunSummary) and acc.status is RunStatus.SUCCESS, acc.text()
             with eng.connect() as conn:
                 rows = conn.execute(sa.select(tables.ad_accounts)).mappings().all()

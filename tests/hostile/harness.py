@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flows import laike
 from flows.runtime import get_runtime, reset_runtime
 from flows.summary import RunSummary
+from flows.sync_run import summary_of
 from flows.window import Window
 from integrations.database import tables
 from integrations.database.engine import make_engine
@@ -74,7 +75,7 @@ def run_laike(window: Window, accounts: list[int] | None) -> RunSummary:
     state = laike.laike_daily(
         start=window.start, end=window.end, accounts=accounts, return_state=True
     )
-    summary = state.result(raise_on_failure=False)
+    summary = summary_of(state)
     assert isinstance(summary, RunSummary), f"{state.name}: {state.message}"
     return summary
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from flows.douplus import douplus_daily
 from flows.summary import RunStatus, RunSummary
+from flows.sync_run import summary_of
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.database.ledger import recent_runs
@@ -19,7 +20,7 @@ from tests.flows.sandboxed import point_at
 
 def _run() -> RunSummary:
     state = douplus_daily(return_state=True)
-    summary = state.result(raise_on_failure=False)
+    summary = summary_of(state)
     assert isinstance(summary, RunSummary), f"{state.name}: {state.message}"
     return summary
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from flows.dpa import dpa_daily
 from flows.summary import RunStatus, RunSummary
+from flows.sync_run import summary_of
 from integrations.database import tables
 from integrations.database.engine import make_engine
 from integrations.database.ledger import recent_runs
@@ -37,7 +38,7 @@ def test_dpa_bad_price_rejected_long_title_truncated(prefect_server, tmp_path, m
         point_at(sb, tmp_path / "data", monkeypatch)
         db_url = get_settings().db_url
         state = dpa_daily(return_state=True)
-    summary = state.result(raise_on_failure=False)
+    summary = summary_of(state)
     assert isinstance(summary, RunSummary), state
     eng = make_engine(db_url)
     try:

@@ -20,6 +20,7 @@ from flows.cli import main
 from flows.laike import laike_daily
 from flows.runtime import reset_runtime
 from flows.summary import RunSummary
+from flows.sync_run import summary_of
 from integrations.settings import get_settings
 from sandbox.server import Sandbox
 from tests.flows.sandboxed import bitable_snapshot, point_at
@@ -30,7 +31,7 @@ TABLE = "本地推单元日报"
 
 def _run(**params) -> RunSummary:
     state = laike_daily(return_state=True, **params)
-    summary = state.result(raise_on_failure=False)
+    summary = summary_of(state)
     assert isinstance(summary, RunSummary), f"{state.name}: {state.message}"
     return summary
 
