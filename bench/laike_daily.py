@@ -22,7 +22,7 @@ Setup, none of it timed:
 Variants, same work, both through the product's own entry points:
 
 1. ``prefect``: ``flows.run_cli.execute(laike_daily, date=yesterday)`` — the flow as ``adsync run
-   laike`` runs it (ThreadPoolTaskRunner, one task per account, DB and Bitable written batch by
+   laike`` runs it (ThreadPoolTaskRunner, one fan-out over the accounts, DB and Bitable written batch by
    batch on the run's write-behind lane while the other accounts are still fetched, the run
    context's ledger/artifacts/card);
 2. ``cli``: a whole ``adsync run laike --date …`` **subprocess** (imports, settings, flow-run

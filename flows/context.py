@@ -17,8 +17,9 @@ A flow body reads top to bottom::
 - **outcomes**: one :class:`AccountResult` per account (or listing source), in the summary;
   a fetch that failed marks its account failed with the reason (the run ends PARTIAL), and
   :meth:`healthy` leaves it out of later chunks.
-- **fan-out**: :meth:`fan_out` submits one Prefect task run per key on the flow's task runner
-  and yields the successes in completion order; failures are captured per account.
+- **fan-out**: :meth:`fan_out` works through the keys with a few Prefect task runs (one per
+  runner thread) and yields the successes in completion order; failures are captured per
+  account, transient ones retried per key with the task's own retry options.
 - **progress**: fetch units (one per account, chunk and fetch kind) counted in one
   :class:`flows.progress.RunProgress`, whose Prefect artifact moves with every written batch.
 - **write-behind lane**: :meth:`write` queues a step on one background thread (in the flow
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
@@ -39,13 +41,15 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 
-from prefect import Task
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.states import State
 from prefect.utilities.annotations import quote
 from sqlalchemy.exc import SQLAlchemyError
 
 from flows import progress, steps
-from flows.fanout import WriteLane, completed
+from flows.fanout import KeyWork, WriteLane, work
 from flows.runtime import (
     DEFAULT_TENANT,
     Runtime,
@@ -67,9 +71,51 @@ log = logging.getLogger("adsync.flows")
 K = TypeVar("K")
 R = TypeVar("R")
 
-# Task runs submitted and not yet consumed per fan-out: enough to keep the rate limiter busy,
-# few enough that memory stays flat whatever the account count.
+# Fetched results not yet consumed per fan-out: enough to keep the rate limiter busy, few
+# enough that memory stays flat whatever the account count.
 FAN_OUT_WINDOW = 128
+# Fan-out workers when the flow's task runner does not bound its threads.
+DEFAULT_FAN_OUT_WORKERS = 16
+
+
+@task(name="fan-out", cache_policy=NO_CACHE)
+def _fan_out_worker(jobs: KeyWork, fn: Callable[..., Any], worker: int) -> int:
+    """One worker of a fan-out: the keys it fetched (see RunContext.fan_out)."""
+    return work(jobs, fn, worker)
+
+
+def _if_never_started(jobs: KeyWork, worker: int, future: Any) -> None:
+    try:
+        future.result()
+    except BaseException as e:  # noqa: BLE001 - its keys get the reason (KeyWork.ended)
+        jobs.never_started(worker, e)
+
+
+def _runner_threads() -> int:
+    ctx = FlowRunContext.get()
+    threads = getattr(ctx.task_runner, "_max_workers", None) if ctx else None
+    if not isinstance(threads, int) or threads >= sys.maxsize:
+        return DEFAULT_FAN_OUT_WORKERS
+    return max(1, threads)
+
+
+def _retry_delays(task: Task[..., Any]) -> list[float]:
+    """The delays before each of ``task``'s retries, as Prefect would wait them."""
+    retries = task.retries or 0
+    delay = task.retry_delay_seconds
+    if isinstance(delay, list | tuple):
+        delays = [float(d) for d in delay] or [0.0]
+        return [delays[min(i, len(delays) - 1)] for i in range(retries)]
+    return [float(delay or 0)] * retries
+
+
+def _retry_condition(task: Task[..., Any]) -> Callable[[BaseException], bool]:
+    condition = task.retry_condition_fn
+    if condition is None:
+        return lambda error: isinstance(error, Exception)
+    if condition is steps.retry_if_transient:
+        return steps.is_transient
+    raise TypeError(f"{task.name}: fan_out knows no retry condition {condition!r}")
 
 
 def _enter_tenant(tenant: str | None) -> Runtime:
@@ -388,29 +434,61 @@ class RunContext:
         what: str = "",
         fatal: tuple[type[Exception], ...] = (),
     ) -> Iterator[tuple[K, R]]:
-        """``task(key, *args)`` (or ``task(*args_of(key))``) for every key, concurrently on the
-        flow's task runner; yields ``(key, result)`` of each success in completion order, so
-        the caller writes while the others are still fetched.
+        """``task``'s function on ``(key, *args)`` (or ``args_of(key)``) for every key,
+        concurrently; yields ``(key, result)`` of each success in completion order, so the
+        caller writes while the others are still fetched.
+
+        The keys are worked through by as many Prefect task runs (named after ``task``) as the
+        flow's runner has threads, not one task run per key (:class:`flows.fanout.KeyWork`
+        says why). ``task``'s retry options still hold per key: a transient failure is tried
+        again after the same delays, by the next free worker.
 
         A failure marks its account (``account(key)``, default the key) failed, reason prefixed
         with ``what``; the others go on. An exception of a ``fatal`` type is the run's, not an
         account's: it is raised. One progress unit per key."""
         self._units(len(keys))
+        if not keys:
+            return
         if self.rt.bitable_enabled:  # its writes start within seconds: import the sink now
             feishu.preload()
+        label = what or task.name
 
-        def submit(key: K) -> Any:
-            return task.submit(*(args_of(key) if args_of else (key, *args)))
+        def on_retry(key: Any, error: BaseException, n: int, delay: float) -> None:
+            logger().warning(
+                "%s %s: %s; retry %d in %gs", label, key, steps.short_reason(error), n, delay
+            )
 
-        for key, outcome in completed(submit, keys, FAN_OUT_WINDOW):
-            if isinstance(outcome, fatal):
-                raise outcome
-            if isinstance(outcome, BaseException):
-                self.fail(account(key) if account else key, outcome, what)
-                self.progress.fetched(ok=False)
-                continue
-            self.progress.fetched(ok=True, rows=len(getattr(outcome, "rows", ()) or ()))
-            yield key, outcome
+        workers = min(len(keys), _runner_threads())
+        jobs = KeyWork(
+            ((k, args_of(k) if args_of else (k, *args)) for k in keys),
+            workers=workers,
+            delays=_retry_delays(task),
+            retry_if=_retry_condition(task),
+            on_retry=on_retry,
+            window=FAN_OUT_WINDOW,
+        )
+        worker = _fan_out_worker.with_options(
+            name=task.name, task_run_name=f"{task.name}-worker-{{worker}}"
+        )
+        futures = []
+        try:
+            for i in range(workers):
+                fut = worker.submit(quote(jobs), quote(task.fn), i)
+                fut.add_done_callback(lambda f, i=i: _if_never_started(jobs, i, f))
+                futures.append(fut)
+            for key, outcome in jobs.outcomes():
+                if isinstance(outcome, fatal):
+                    raise outcome
+                if isinstance(outcome, BaseException):
+                    self.fail(account(key) if account else key, outcome, what)
+                    self.progress.fetched(ok=False)
+                    continue
+                self.progress.fetched(ok=True, rows=len(getattr(outcome, "rows", ()) or ()))
+                yield key, outcome
+        finally:
+            jobs.close()  # on an early exit, the workers stop at their next key
+        for fut in futures:
+            fut.wait()
 
     def attempt(self, task: Task[..., R], key: Any, *args: Any) -> R | None:
         """A fan-out of one: ``task(*args)``'s result, or None when it failed (the failure on

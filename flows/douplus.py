@@ -1,7 +1,7 @@
 """DOU+ (boosted Douyin videos): orders, daily order stats, the video ranking → DB → Bitable.
 
 For each 抖音号 account (``aweme_sec_uid`` = ``account_string_id`` of an AWEME account in
-``oauth2/advertiser/get``), one task per account and window chunk:
+``oauth2/advertiser/get``), one fan-out over the accounts per window chunk:
 
 1. the order report per day of the chunk (the API has no date dimension: one request per day)
    → ``douplus_order_daily`` (order_id, stat_date), money converted from

@@ -1,7 +1,7 @@
 """本地推 (local promotion) daily report → DB → Bitable: ``laike-daily``, the flagship flow.
 
-window → list LOCAL accounts → fetch each account's DAILY promotion rows (one task per account,
-concurrency bounded by the client's per-app rate limiter) → validate → polars per-account
+window → list LOCAL accounts → fetch each account's DAILY promotion rows (one fan-out over
+the accounts, concurrency bounded by the client's per-app rate limiter) → validate → polars per-account
 aggregate → upsert both into the DB → project those DB rows into Bitable + per-account views.
 The writing is done batch by batch on the run's write-behind lane while the remaining accounts
 are still being fetched (see ``_Batches``): the run is bound by the Ocean Engine QPS, not by

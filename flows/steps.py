@@ -45,24 +45,29 @@ class FetchResult:
     rejections: list[Any] = field(default_factory=list)
 
 
-def retry_if_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
-    """Prefect retry condition: retry transient API trouble only, never permission/params errors."""
-    try:
-        state.result()
-    except OceanEngineError as e:
-        return e.retryable
-    except TransientOAuthError:
+def is_transient(error: BaseException) -> bool:
+    """Worth another try: transient API trouble only, never permission/parameter errors."""
+    if isinstance(error, OceanEngineError):
+        return error.retryable
+    if isinstance(error, TransientOAuthError):
         return True
-    except (
+    deterministic = (
         ValueError,
         ConfigError,
         TokenStoreError,  # no tokens, re-authorise, key mismatch: a person must act
         httpx.UnsupportedProtocol,  # a malformed base URL
         httpx.InvalidURL,
-    ):  # our own validation (bad parameters, settings): deterministic
-        return False
-    except Exception:  # noqa: BLE001 - unknown failures (network stack, bugs): one more try is cheap
-        return True
+    )  # our own validation (bad parameters, settings)
+    # Unknown failures (network stack, bugs): one more try is cheap.
+    return isinstance(error, Exception) and not isinstance(error, deterministic)
+
+
+def retry_if_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+    """Prefect retry condition for a step run as its own task run: :func:`is_transient`."""
+    try:
+        state.result()
+    except Exception as e:  # noqa: BLE001 - judged by is_transient
+        return is_transient(e)
     return False
 
 
