@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,17 @@ def _text(v: Any) -> str:
     if isinstance(v, list):
         return "".join(seg.get("text", "") for seg in v if isinstance(seg, dict))
     return "" if v is None else str(v)
+
+
+@contextmanager
+def small_sandbox(tmp_path: Path, monkeypatch, **data: Any) -> Iterator[Sandbox]:
+    """A fast-profile sandbox with settings and a fresh SQLite DB (migrated) pointing at it, for
+    flows written in a test; the runtime is reset afterwards."""
+    with Sandbox(state_dir=tmp_path / "sb", profile="fast", **data) as sb:
+        db_url = f"sqlite:///{tmp_path / 'app.db'}"
+        upgrade(db_url)
+        point_at(sb, tmp_path / "data", monkeypatch, db_url)
+        try:
+            yield sb
+        finally:
+            reset_runtime()

@@ -13,13 +13,10 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import RunContext
-from flows.runtime import reset_runtime
 from flows.steps import FetchResult
 from flows.summary import RunStatus, RunSummary
 from flows.sync_run import summary_of
-from integrations.database.migrate import upgrade
-from sandbox.server import Sandbox
-from tests.flows.sandboxed import point_at
+from tests.flows.sandboxed import small_sandbox
 
 FLOW = "laike-daily"  # a flow name the settings check knows
 written: list[tuple[str, int]] = []
@@ -67,10 +64,7 @@ def _run(**params) -> RunSummary:
 
 @pytest.mark.timeout(300)
 def test_outcomes_progress_and_the_write_lane(prefect_server, tmp_path, monkeypatch) -> None:
-    with Sandbox(state_dir=tmp_path / "sb", profile="fast", n_local_accounts=2) as sb:
-        db_url = f"sqlite:///{tmp_path / 'app.db'}"
-        upgrade(db_url)
-        point_at(sb, tmp_path / "data", monkeypatch, db_url)
+    with small_sandbox(tmp_path, monkeypatch, n_local_accounts=2) as sb:
         first = sb.data.today - timedelta(days=3)
         days = [str(first + timedelta(days=i)) for i in range(3)]
         written.clear()
@@ -96,4 +90,3 @@ def test_outcomes_progress_and_the_write_lane(prefect_server, tmp_path, monkeypa
         assert summary.status is RunStatus.PARTIAL  # some accounts were fetched (summary.py)
         assert "OSError: disk full" in summary.failure_message()
         assert progress_seen == []  # the body ended at the first chunk's drain
-        reset_runtime()

@@ -12,13 +12,10 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import RunContext
-from flows.runtime import reset_runtime
 from flows.steps import retry_if_transient
 from flows.summary import RunStatus, RunSummary
 from flows.sync_run import summary_of
-from integrations.database.migrate import upgrade
-from sandbox.server import Sandbox
-from tests.flows.sandboxed import point_at
+from tests.flows.sandboxed import small_sandbox
 
 THREADS = 3
 KEYS = list(range(1, 21))
@@ -62,10 +59,7 @@ def many(start: str, end: str):
 
 
 def test_keys_share_a_few_task_runs_and_retry_per_key(prefect_server, tmp_path, monkeypatch):
-    with Sandbox(state_dir=tmp_path / "sb", profile="fast", n_local_accounts=1) as sb:
-        db_url = f"sqlite:///{tmp_path / 'app.db'}"
-        upgrade(db_url)
-        point_at(sb, tmp_path / "data", monkeypatch, db_url)
+    with small_sandbox(tmp_path, monkeypatch, n_local_accounts=1) as sb:
         day = str(sb.data.today)
         tries.clear()
         task_runs.clear()
@@ -80,4 +74,3 @@ def test_keys_share_a_few_task_runs_and_retry_per_key(prefect_server, tmp_path, 
         # each in its own), not 20.
         assert len({task_runs[k] for k in range(1, THREADS + 1)}) == THREADS
         assert len(set(task_runs.values())) == THREADS
-        reset_runtime()

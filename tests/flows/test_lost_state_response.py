@@ -15,12 +15,9 @@ from prefect.exceptions import FailedRun, MissingResult
 from prefect.states import State
 
 from flows.context import RunContext
-from flows.runtime import reset_runtime
 from flows.summary import AccountResult, RunStatus, RunSummary
 from flows.sync_run import summary_of
-from integrations.database.migrate import upgrade
-from sandbox.server import Sandbox
-from tests.flows.sandboxed import point_at
+from tests.flows.sandboxed import small_sandbox
 
 repeated: list[str] = []
 
@@ -56,10 +53,7 @@ def answer_lost(monkeypatch):
 def test_the_summary_survives_a_lost_final_answer(
     prefect_server, tmp_path, monkeypatch, answer_lost
 ):
-    with Sandbox(state_dir=tmp_path / "sb", profile="fast", n_local_accounts=2) as sb:
-        db_url = f"sqlite:///{tmp_path / 'app.db'}"
-        upgrade(db_url)
-        point_at(sb, tmp_path / "data", monkeypatch, db_url)
+    with small_sandbox(tmp_path, monkeypatch, n_local_accounts=2) as sb:
         day = str(sb.data.today)
         repeated.clear()
 
@@ -80,7 +74,6 @@ def test_the_summary_survives_a_lost_final_answer(
         summary = summary_of(state)
         assert isinstance(summary, RunSummary) and summary.status is RunStatus.SUCCESS
         assert summary.run_id == str(state.state_details.flow_run_id)
-        reset_runtime()
 
 
 def test_a_worker_does_not_log_a_dataless_partial_as_unexpected(monkeypatch) -> None:
