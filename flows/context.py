@@ -376,7 +376,9 @@ class RunContext:
         res = self.outcome(key)
         reason = steps.short_reason(error)
         res.ok, res.reason = False, f"{what}: {reason}" if what else reason
-        log.warning("account %s failed: %s", key, res.reason)
+        # ERROR on the run's log (the Prefect UI), as the account's own task run's failure was
+        # when each account had one (fan_out).
+        logger().error("account %s failed: %s", key, res.reason)
 
     def record(
         self, key: Any, fetched: steps.FetchResult, *, count_rows: bool = True
