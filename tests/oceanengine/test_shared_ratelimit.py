@@ -103,14 +103,18 @@ def silent_expired():
 
 
 def test_a_joining_process_waits_before_its_first_request(engine: Engine) -> None:
+    app = f"app-{time.monotonic_ns()}"
     slept: list[float] = []
-    lim = SharedAppLimiter(
-        engine, f"app-{time.monotonic_ns()}", 1000.0, heartbeat_s=5.0, sleep=slept.append
-    )
-    lim.acquire()
-    lim.acquire()  # registered already: no second wait
+    first = SharedAppLimiter(engine, app, 1000.0, heartbeat_s=5.0, sleep=slept.append)
+    first.acquire()
+    assert slept == []  # alone when it registered: no one had to slow down first
+    second = SharedAppLimiter(engine, app, 1000.0, heartbeat_s=5.0, sleep=slept.append)
+    second.acquire()
+    second.acquire()  # registered already: no second wait
     assert len(slept) == 1 and slept[0] > 5.0  # join_wait_s = 2 heartbeats by default
-    lim.close()
+    assert second.holders == 2
+    for lim in (first, second):
+        lim.close()
 
 
 # --- two OS processes against the sandbox -----------------------------------------------------

@@ -23,7 +23,11 @@ Guarantee: a process reserves slots at a share computed at most ``heartbeat_s`` 
 heartbeat runs inside :meth:`acquire` when due, so an idle process neither writes nor holds a
 share for long: its row expires after ``ttl_s`` and the others grow). A process that joins waits
 ``join_wait_s`` (> ``heartbeat_s``) before its first request, so every busy process has re-read
-the count and slowed down first. What it does not guarantee: slots already reserved at the old
+the count and slowed down first; unless it counted itself alone after registering, as a lone
+daily run does: then no one is at a larger share. Two processes registering at once cannot both
+count themselves alone (each counts after its own insert committed, so the one counting second
+sees both rows): that one waits while the first, at full rate for at most one more heartbeat,
+beats and halves. What it does not guarantee: slots already reserved at the old
 rate still go out at it (at most one per waiting thread), and an idle process's unused share is
 not lent to the others until its row expires; both are bounded and the client retries a 40100.
 
@@ -135,7 +139,8 @@ class SharedAppLimiter:
                     )
                     .values(expires_at=expires)
                 ).rowcount
-            if renewed != 1:
+            joined = renewed != 1
+            if joined:
                 self._join(now, expires)
             with self.engine.connect() as conn:
                 live = conn.execute(
@@ -144,6 +149,8 @@ class SharedAppLimiter:
                     .where(share.c.app_id == self.app_id, share.c.expires_at >= now)
                 ).scalar_one()
             self.holders = max(1, int(live))
+            if joined and self.holders == 1:
+                self._ready_at = 0.0  # alone: no one to slow down first (module doc)
             self.max_holders = max(self.max_holders, self.holders)
             self._bucket.set_rate(self.rate / self.holders)
             self.beats += 1
