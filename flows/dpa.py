@@ -22,6 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import steps
 from flows.context import RunContext
+from flows.params import AccountId
 from flows.runtime import get_runtime
 from flows.summary import RunSummary
 from flows.sync_run import run_name
@@ -133,7 +134,7 @@ def _unique(libraries: list[Library]) -> list[Library]:
     log_prints=True,
     flow_run_name=run_name("dpa"),
 )
-def dpa_daily(advertisers: list[int] | None = None, tenant: str = "default"):
+def dpa_daily(advertisers: list[AccountId] | None = None, tenant: str = "default"):
     """Sync every authorised advertiser's product libraries.
 
     Args:

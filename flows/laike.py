@@ -22,6 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import steps
 from flows.context import RunContext
+from flows.params import AccountId
 from flows.runtime import get_runtime
 from flows.summary import RunSummary
 from flows.sync_run import run_name
@@ -183,7 +184,7 @@ def laike_daily(
     date: dt.date | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
-    accounts: list[int] | None = None,
+    accounts: list[AccountId] | None = None,
     lookback_days: int | None = None,
     chunk_days: int = 7,
     tenant: str = "default",

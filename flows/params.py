@@ -1,0 +1,26 @@
+"""Flow parameter types as the Prefect UI should render them.
+
+Ocean Engine ids exceed 2^53. The UI's form edits an ``int`` parameter as a JavaScript number,
+which rounds such an id (1790213725000001620 → 1790213725000001500) and the run then fails on an
+unknown account. :data:`AccountId` is an ``int`` to the flow, and a string of digits to the form
+(its JSON schema): Prefect validates the string into the exact int. Ints still work (the CLI,
+automations, the API).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import WithJsonSchema
+
+AccountId = Annotated[
+    int,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "title": "account id",
+            "description": "digits only (ids exceed what the form's numbers hold exactly)",
+        }
+    ),
+]

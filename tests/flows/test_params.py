@@ -1,0 +1,26 @@
+"""flows.params.AccountId: the Prefect form edits ids as digit strings (no float rounding past
+2^53) and the flow gets the exact int, from a string or an int."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.exceptions import ParameterTypeError
+from prefect.utilities.callables import parameter_schema
+
+from flows.dpa import dpa_daily
+from flows.laike import laike_daily
+
+BIG = 1790213725000001620  # > 2^53: as a JavaScript number it reads 1790213725000001500
+assert float(BIG) != BIG
+
+
+@pytest.mark.parametrize(("flow", "name"), [(laike_daily, "accounts"), (dpa_daily, "advertisers")])
+def test_account_ids_are_digit_strings_in_the_form_and_exact_ints_in_the_flow(flow, name):
+    prop = parameter_schema(flow.fn).model_dump()["properties"][name]
+    items = next(s["items"] for s in prop["anyOf"] if s.get("type") == "array")
+    assert items["type"] == "string" and items["pattern"] == "^[0-9]+$"
+
+    got = flow.validate_parameters({name: [str(BIG), BIG + 1]})[name]
+    assert got == [BIG, BIG + 1] and all(type(v) is int for v in got)
+    with pytest.raises(ParameterTypeError):
+        flow.validate_parameters({name: ["1790213725000001620x"]})
