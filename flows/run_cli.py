@@ -219,6 +219,20 @@ def run_douplus(
     finish(run_flow(douplus_daily, accounts=accounts or None, full=full, tenant=tenant, **window))
 
 
+@run_app.command("douplus-intraday")
+def run_douplus_intraday(
+    accounts: list[str] | None = typer.Option(
+        None, "--accounts", help="Only these 抖音号 (aweme_sec_uid or account id; repeatable)."
+    ),
+    tenant: str = _TENANT,
+) -> None:
+    """Today's numbers of the DOU+ orders delivering now (the intraday refresh)."""
+    preflight("douplus-intraday", tenant)
+    from flows.douplus_intraday import douplus_intraday
+
+    finish(run_flow(douplus_intraday, accounts=accounts or None, tenant=tenant))
+
+
 @run_app.command("accounts")
 def run_accounts(
     cc_account_types: list[str] | None = typer.Option(

@@ -15,6 +15,7 @@ from integrations.sources.registry import all_datasets
 _FLOWS: dict[str, tuple[str, bool, str | None]] = {
     "laike-daily": ("laike", True, "--accounts"),
     "douplus-daily": ("douplus", True, "--accounts"),
+    "douplus-intraday": ("douplus-intraday", False, "--accounts"),
     "dpa-daily": ("dpa", False, "--advertisers"),
     "accounts-hourly": ("accounts", False, None),
     # Supplier flows: no backfill (the API has no history); the "account" is the brand.

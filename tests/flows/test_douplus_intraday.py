@@ -8,6 +8,8 @@ the intraday rows were replaced, nothing duplicated, nothing left over.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from flows.window import china_today
 from integrations.database import ledger, tables
 from integrations.database.engine import make_engine
 from sandbox.server import Sandbox
-from tests.flows.sandboxed import db_snapshot, point_at
+from tests.flows.sandboxed import db_snapshot, point_at, subprocess_env
 from tests.flows.test_douplus import DATA, _text, bitable_snapshot
 
 DB_TABLES = (
@@ -122,3 +124,22 @@ def test_intraday_then_morning_equals_morning_only(prefect_server, tmp_path, cap
     # The morning really replaced the intraday numbers (D grew), it did not just add rows.
     assert intraday[0]["douplus_order_daily"] != after[0]["douplus_order_daily"]
     assert len(intraday[0]["douplus_order_daily"]) <= len(after[0]["douplus_order_daily"])
+
+
+def test_adsync_run_douplus_intraday(prefect_server, tmp_path, monkeypatch):
+    """The intraday refresh from a terminal (``adsync run douplus-intraday``), as the other flows."""
+    with _sandbox(tmp_path, "sb") as sb:
+        db = f"sqlite:///{tmp_path / 'app.db'}"
+        env = subprocess_env(point_at(sb, tmp_path / "data", monkeypatch, db), prefect_server.env)
+        exe = str(Path(sys.executable).with_name("adsync"))
+        p = subprocess.run(
+            [exe, "run", "douplus-intraday", "--accounts", sb.data.aweme_accounts[0].aweme_sec_uid],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "douplus-intraday" in p.stdout and "SUCCESS (1 ok, 0 failed" in p.stdout, p.stdout
+        (row,) = ledger.recent_runs(make_engine(db), limit=5)
+        assert (row.flow, row.status, row.accounts_ok) == ("douplus-intraday", "SUCCESS", 1)
