@@ -50,12 +50,11 @@ from integrations.tenants import PER_TENANT_SETTINGS, settings_for
 from sandbox.server import Sandbox
 from tests.conftest import PG_URL, _server_db
 from tests.deployment.test_prefect_yaml import BIN, POOL, _prefect, _wait_final
-from tests.flows.sandboxed import ROOT, db_snapshot, point_at, subprocess_env
+from tests.flows.sandboxed import ROOT, db_snapshot, point_at, promo_accounts, subprocess_env
 from tests.flows.test_douplus import bitable_state as douplus_bitable
 from tests.flows.test_douplus import db_state as douplus_db
 from tests.flows.test_laike_e2e import _bitable_state as laike_bitable
 from tests.prefect_server import PrefectServer, running_prefect_server
-from tests.tenants.test_two_tenants_e2e import _promo_accounts
 from token_store.api import build_token_store
 
 pytestmark = [pytest.mark.deployment, pytest.mark.postgres]
@@ -301,7 +300,7 @@ def test_two_workers_two_tenants_three_runs(pg_prefect, app_dbs, tmp_path, monke
         counters = sb.counters()
         got = _state(sb, concurrent_db, base_y)
         promo_accounts = {
-            t: _promo_accounts(sb, b) for t, b in (("t1", sb.fs.app_token), ("t2", base_y))
+            t: promo_accounts(sb, b) for t, b in (("t1", sb.fs.app_token), ("t2", base_y))
         }
 
     # Every run ok, with its tenant, on that tenant's accounts.

@@ -103,3 +103,17 @@ def small_sandbox(tmp_path: Path, monkeypatch, **data: Any) -> Iterator[Sandbox]
             yield sb
         finally:
             reset_runtime()
+
+
+def promo_accounts(sb: Sandbox, base: str) -> set[int]:
+    """The account ids in base ``base``'s 本地推单元日报 table (empty when it has none)."""
+    found = [t for t in sb.fs.tables(base) if t["name"] == "本地推单元日报"]
+    if not found:
+        return set()
+    out: set[int] = set()
+    for r in sb.fs.records(base, found[0]["table_id"]):
+        v = r["fields"]["账户ID"]
+        if isinstance(v, list):  # rich text segments
+            v = "".join(seg.get("text", "") for seg in v)
+        out.add(int(v))
+    return out

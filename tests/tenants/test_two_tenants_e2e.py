@@ -17,13 +17,13 @@ from integrations.database.engine import make_engine
 from integrations.settings import get_settings
 from integrations.tenants import PER_TENANT_SETTINGS, settings_for
 from sandbox.server import Sandbox
-from tests.flows.sandboxed import point_at
+from tests.flows.sandboxed import point_at, promo_accounts
 from token_store.api import build_token_store
 
 APP_B = 1_790_000_000_000_002
 SECRET_B = "sandbox-oe-secret-app-b-5d1e"
-# The promotion table and its account column (integrations/sources/oceanengine/datasets.py).
-PROMOS, ACCOUNT_FIELD = "本地推单元日报", "账户ID"
+# The promotion table (integrations/sources/oceanengine/datasets.py).
+PROMOS = "本地推单元日报"
 
 
 def _toml(sb: Sandbox, base_b: str, base_n: str, acme: list[int], brand: list[int]) -> str:
@@ -64,20 +64,6 @@ app_id = "{sb.fs.app_id}"
 app_secret_env = "FS_SECRET"
 bases = [{{ app_token = "{base_b}" }}]
 """
-
-
-def _promo_accounts(sb: Sandbox, base: str) -> set[int]:
-    fs = sb.fs
-    found = [t for t in fs.tables(base) if t["name"] == PROMOS]
-    if not found:
-        return set()
-    out: set[int] = set()
-    for r in fs.records(base, found[0]["table_id"]):
-        v = r["fields"][ACCOUNT_FIELD]
-        if isinstance(v, list):  # rich text segments
-            v = "".join(seg.get("text", "") for seg in v)
-        out.add(int(v))
-    return out
 
 
 @pytest.mark.timeout(300)
@@ -149,9 +135,9 @@ def test_two_tenants_isolated_and_independent(prefect_server, tmp_path, monkeypa
             assert has_view(views_a, acct), views_a
 
         # Each tenant's rows only in its own bases; acme's labelled account in its routed base.
-        assert _promo_accounts(sb, base_n) == {acme[0]}
-        assert _promo_accounts(sb, sb.fs.app_token) == {acme[1]}
-        assert _promo_accounts(sb, base_b) == set(brand)
+        assert promo_accounts(sb, base_n) == {acme[0]}
+        assert promo_accounts(sb, sb.fs.app_token) == {acme[1]}
+        assert promo_accounts(sb, base_b) == set(brand)
 
         eng = make_engine(db_url)
         try:
