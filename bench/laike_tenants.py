@@ -97,10 +97,11 @@ def _adsync(argv: list[str], env: dict[str, str], cwd: Path, **kw: Any) -> subpr
 
 
 def _ledger(
-    db_url: str, tenants: list[str], day: date
+    db_url: str, tenants: list[str], day: date, launched: float
 ) -> tuple[float, dict[str, int], dict[str, str]]:
     """Runs of ``day`` (not the warm-up's): (wall: first start → last finish, API calls per
-    tenant, status per tenant)."""
+    tenant, status per tenant). Prints each run's start (after its process was launched at
+    ``launched``, epoch seconds) and body time: a late start is start-up, not the run."""
     import sqlalchemy as sa
 
     from integrations.database.tables import sync_runs as t
@@ -116,6 +117,12 @@ def _ledger(
     finally:
         eng.dispose()
     assert len(rows) == len(tenants), rows
+    for r in sorted(rows, key=lambda r: r.started_at):
+        body = (r.finished_at - r.started_at).total_seconds()
+        print(
+            f"  {r.tenant}: body started {r.started_at.timestamp() - launched:.2f}s after launch, "
+            f"ran {body:.2f}s"
+        )
     wall = (max(r.finished_at for r in rows) - min(r.started_at for r in rows)).total_seconds()
     return wall, {r.tenant: int(r.api_calls or 0) for r in rows}, {r.tenant: r.status for r in rows}
 
@@ -152,6 +159,7 @@ def _cpu_line(cpu: dict[str, float], wall: float) -> str:
 
 
 def _run(names: list[str], env: dict[str, str], cwd: Path, day: str) -> list[str]:
+    """One ``adsync run laike`` process per tenant, started together; their summary lines."""
     procs = []
     for n in names:
         log = open(cwd / f"run-{n}.log", "w")  # noqa: SIM115 - closed below
@@ -268,17 +276,19 @@ def run_tenants(args: argparse.Namespace, prefect_server_cls: Any, sandbox_cls: 
             }
             print(f"single: tenant solo alone, {n} accounts, QPS {qps:g}…", flush=True)
             meter = _Cpu(pids)
+            launched = time.time()
             for line in _run(["solo"], env, tmp, str(day)):
                 print("  " + line, flush=True)
             s_cpu = meter.used()
-            s_wall, s_calls, s_status = _ledger(db_url, ["solo"], day)
+            s_wall, s_calls, s_status = _ledger(db_url, ["solo"], day, launched)
             time.sleep(1.1)
             print(f"two: tenants t1 + t2 at once, {n} accounts each, one process each…", flush=True)
             meter = _Cpu(pids)
+            launched = time.time()
             for line in _run(["t1", "t2"], env, tmp, str(day)):
                 print("  " + line, flush=True)
             cpu = meter.used()
-            wall, calls, status = _ledger(db_url, ["t1", "t2"], day)
+            wall, calls, status = _ledger(db_url, ["t1", "t2"], day, launched)
         finally:
             sb.close()
             prefect.close()
