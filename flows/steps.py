@@ -356,6 +356,15 @@ def project_rows(
         out.error = short_reason(e)
 
 
+def count_ahead(rt: Runtime, dataset: str) -> None:
+    """The dataset's table's record count, taken now for this run's cap check (see
+    ``BitableSink.count_ahead``). A failure here costs nothing: the write counts again."""
+    try:
+        rt.bitable.count_ahead(table_spec(dataset, rt.settings))
+    except Exception as e:  # noqa: BLE001 - the write that needs the count reads it itself
+        log.info("Bitable %s: record count deferred to its write (%s)", dataset, short_reason(e))
+
+
 def ensure_account_views(
     rt: Runtime, summary: RunSummary, datasets: Iterable[str], account_names: Mapping[Any, str]
 ) -> None:

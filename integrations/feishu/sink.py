@@ -216,6 +216,16 @@ class BitableSink:
             out.warnings += r.warnings
         return out
 
+    def count_ahead(self, spec: TableSpec) -> None:
+        """In a run (``tables_cached``): take the table's record count for the cap check now,
+        the one read it costs per run, so a table first written at the run's end does not
+        wait for it there. Outside a run, or for a rotated spec, nothing to keep it in."""
+        if self._handles is None or spec.rotate != "none":
+            return
+        tid = self.ensure_table(spec).table_id
+        if tid not in self._held:
+            self._held[tid] = self.api.count_records(tid)
+
     def reconcile(self, spec: TableSpec, dates: Collection[date] | None = None) -> ReconcileResult:
         """On request: scan the table (or ``dates``), delete duplicates, rebuild the map."""
         return reconcile(self.api, self.engine, self.ensure_table(spec), dates=dates)

@@ -100,6 +100,27 @@ def test_a_run_counts_a_table_once_and_still_stops_at_the_cap(
         assert feishu.count("records.search") == 2 and feishu.count("records.batch_create") == 4
 
 
+def test_a_count_taken_ahead_is_the_write_s_and_only_in_a_run(
+    feishu: Feishu, engine: sa.Engine
+) -> None:
+    feishu.sim.knobs.max_records_per_table = 100
+    sink = BitableSink(feishu.api(), engine, record_cap=100)
+    sink.upsert(LOCAL_PROMOTION_DAILY, promotion_rows(30, days=1))
+    feishu.sim.reset_counters()
+    sink.count_ahead(LOCAL_PROMOTION_DAILY)  # outside a run: nothing to keep it in
+    assert feishu.count("records.search") == 0
+    rows = promotion_rows(100, days=1)
+    with sink.tables_cached():
+        sink.count_ahead(LOCAL_PROMOTION_DAILY)
+        sink.count_ahead(LOCAL_PROMOTION_DAILY)  # once per table and run
+        assert feishu.count("records.search") == 1
+        sink.upsert(LOCAL_PROMOTION_DAILY, rows[30:90])  # the write uses it: no second count
+        assert feishu.count("records.search") == 1 and feishu.count("records.batch_create") == 1
+        with pytest.raises(TableFull):  # 30 + 60 held, 20 more: judged on a fresh count
+            sink.upsert(LOCAL_PROMOTION_DAILY, promotion_rows(110, days=1)[90:])
+        assert feishu.count("records.search") == 2
+
+
 def test_records_added_by_someone_else_meet_feishus_own_refusal(
     feishu: Feishu, engine: sa.Engine
 ) -> None:
