@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from prefect.exceptions import ParameterTypeError
 from prefect.utilities.callables import parameter_schema
+from prefect.utilities.schema_tools import validate
 
 from flows.dpa import dpa_daily
 from flows.laike import laike_daily
@@ -18,7 +19,13 @@ assert float(BIG) != BIG
 def test_account_ids_are_digit_strings_in_the_form_and_exact_ints_in_the_flow(flow, name):
     prop = parameter_schema(flow.fn).model_dump()["properties"][name]
     items = next(s["items"] for s in prop["anyOf"] if s.get("type") == "array")
-    assert items["type"] == "string" and items["pattern"] == "^[0-9]+$"
+    assert items["anyOf"][0] == {"type": "string", "pattern": "^[0-9]+$"}  # the form's editor
+    assert items["anyOf"][1] == {"type": "integer"}  # what the server accepts from the API/CLI
+
+    # The server checks a deployment run's parameters against the schema: both forms pass.
+    schema = parameter_schema(flow.fn).model_dump()
+    assert validate({name: [str(BIG), BIG + 1]}, schema) == []
+    assert validate({name: ["12x"]}, schema) != []
 
     got = flow.validate_parameters({name: [str(BIG), BIG + 1]})[name]
     assert got == [BIG, BIG + 1] and all(type(v) is int for v in got)
