@@ -6,8 +6,8 @@
   order (the write-behind lane: DB then Bitable, one writer per base), so the flow thread keeps
   collecting fetches while earlier batches are written.
 
-Plain ``concurrent.futures`` mechanics, no Prefect: the context submits Prefect task runs
-through them.
+Plain threading mechanics, no Prefect: the context runs the fan-out's workers as Prefect task
+runs and the lane's steps as task calls.
 """
 
 from __future__ import annotations
