@@ -268,7 +268,11 @@ class RemoteSandbox:
 
 # -- throw-away Prefect server (as tests/prefect_server.py) -----------------------------------
 class PrefectServer:
-    def __init__(self, home: Path) -> None:
+    """``prefect server start`` on a free port; its database is SQLite in ``home`` unless
+    ``database_url`` (``PREFECT_API_DATABASE_CONNECTION_URL``). Requests the server answered
+    503 because its database was locked are logged (``retryable_errors`` counts them)."""
+
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -279,6 +283,9 @@ class PrefectServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_UI_ENABLED": "false",
         }
+        server_env = {"PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"}
+        if database_url:
+            server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ADSYNC_"))}
         self.log = home / "server.log"
         home.mkdir(parents=True, exist_ok=True)
@@ -286,7 +293,7 @@ class PrefectServer:
             self.proc = subprocess.Popen(
                 [str(Path(sys.executable).with_name("prefect")), "server", "start"]
                 + ["--host", "127.0.0.1", "--port", str(port)],
-                env=base | self.env,
+                env=base | self.env | server_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -302,6 +309,11 @@ class PrefectServer:
                 self.close()
                 raise RuntimeError(f"Prefect server did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.5)
+
+    def retryable_errors(self) -> int:
+        """How many requests so far were answered 503 (a locked database): the client waits
+        2 s, then 4 s, … before it asks again."""
+        return self.log.read_text(errors="replace").count("Encountered retryable exception")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -898,6 +910,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="steady state: Bitable tables/views and DB already hold the previous day "
         "(default: cold, a fresh DB and an empty Bitable)",
+    )
+    ap.add_argument(
+        "--prefect-db",
+        choices=["postgresql", "sqlite"],
+        default="postgresql",
+        help="--tenants 2: the Prefect server's database (default PostgreSQL, the production "
+        "topology; on SQLite two flow runs starting at once can get a 503 and wait 2 s, 4 s, …)",
     )
     args = ap.parse_args(argv)
     if args.accounts is None:
