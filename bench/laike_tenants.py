@@ -4,11 +4,11 @@
 
 Setup, none of it timed: the sandbox processes of bench/laike_daily.py (Ocean Engine serving
 three apps — the simulator keeps a QPS window per app — and Feishu serving three bases, the
-realistic profile), a throw-away Prefect server on a fresh PostgreSQL database (the production
-topology; ``--prefect-db sqlite`` for Prefect's default, on which two flow runs starting at
-once can be answered 503 "database locked" and wait 2 s, then 4 s, before they retry: the count
-is printed), a fresh PostgreSQL database (the production
-app database; two processes writing one SQLite file would measure SQLite's lock), three
+realistic profile), two fresh PostgreSQL databases: one for a throw-away Prefect server (the
+production topology; ``--prefect-db sqlite`` for Prefect's default, on which two flow runs
+starting at once can be answered 503 "database locked" and wait 2 s, then 4 s, before they
+retry: the count is printed) and one for the app (two processes writing one SQLite file would
+measure SQLite's lock), three
 tenants in an ``adsync.toml``, each with its own app, ``--accounts`` disjoint accounts and its
 own base; tokens stored by ``adsync tokens exchange --tenant``.
 
@@ -31,6 +31,7 @@ single_wall_s=... single_floor_s=... single_wall_over_floor=...``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import subprocess
@@ -208,16 +209,20 @@ def run_tenants(args: argparse.Namespace, prefect_server_cls: Any, sandbox_cls: 
     }
     with tempfile.TemporaryDirectory(prefix="adsync-tenants-bench-") as tmp_:
         tmp = Path(tmp_)
-        db_url, drop_db = _fresh_db(f"bench_tenants_{os.getpid()}")
-        prefect_db, drop_prefect_db = None, None
-        if args.prefect_db == "postgresql":
-            # The production topology (README): two flow runs starting at once on a SQLite
-            # Prefect server can be answered 503 (database locked) and wait 2 s, 4 s, … to retry.
-            url, drop_prefect_db = _fresh_db(f"bench_tenants_prefect_{os.getpid()}")
-            prefect_db = url.replace("+psycopg", "+asyncpg", 1)
-        prefect = prefect_server_cls(tmp / "prefect-home", prefect_db)
-        sb = sandbox_cls(cfg)
-        try:
+        with contextlib.ExitStack() as undo:  # sandbox, server, then their databases
+            db_url, drop = _fresh_db(f"bench_tenants_{os.getpid()}")
+            undo.callback(drop)
+            prefect_db = None
+            if args.prefect_db == "postgresql":
+                # The production topology (README): two flow runs starting at once on a SQLite
+                # Prefect server can be answered 503 (database locked) and wait 2 s, 4 s, ….
+                url, drop = _fresh_db(f"bench_tenants_prefect_{os.getpid()}")
+                undo.callback(drop)
+                prefect_db = url.replace("+psycopg", "+asyncpg", 1)
+            prefect = prefect_server_cls(tmp / "prefect-home", prefect_db)
+            undo.callback(prefect.close)
+            sb = sandbox_cls(cfg)
+            undo.callback(sb.close)
             oe, fs = sb._oe.info, sb._fs.info  # noqa: SLF001 - the bench's own helper
             forbidden = set(oe["forbidden"])
             ids = sorted(a for a in oe["account_ids"] if a not in forbidden)
@@ -300,12 +305,6 @@ def run_tenants(args: argparse.Namespace, prefect_server_cls: Any, sandbox_cls: 
             cpu = meter.used()
             locked = prefect.retryable_errors() - locked_before
             wall, calls, status = _ledger(db_url, ["t1", "t2"], day, launched)
-        finally:
-            sb.close()
-            prefect.close()
-            drop_db()
-            if drop_prefect_db is not None:
-                drop_prefect_db()
     s_floor = s_calls["solo"] / qps
     floor = max(calls.values()) / qps
     print(

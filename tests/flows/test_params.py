@@ -17,13 +17,13 @@ assert float(BIG) != BIG
 
 @pytest.mark.parametrize(("flow", "name"), [(laike_daily, "accounts"), (dpa_daily, "advertisers")])
 def test_account_ids_are_digit_strings_in_the_form_and_exact_ints_in_the_flow(flow, name):
-    prop = parameter_schema(flow.fn).model_dump()["properties"][name]
+    schema = parameter_schema(flow.fn).model_dump()
+    prop = schema["properties"][name]
     items = next(s["items"] for s in prop["anyOf"] if s.get("type") == "array")
     assert items["anyOf"][0] == {"type": "string", "pattern": "^[0-9]+$"}  # the form's editor
     assert items["anyOf"][1] == {"type": "integer"}  # what the server accepts from the API/CLI
 
     # The server checks a deployment run's parameters against the schema: both forms pass.
-    schema = parameter_schema(flow.fn).model_dump()
     assert validate({name: [str(BIG), BIG + 1]}, schema) == []
     assert validate({name: ["12x"]}, schema) != []
 
